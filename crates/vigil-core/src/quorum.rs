@@ -1,0 +1,139 @@
+//! The EIP-712 pause report that a quorum of Vigil nodes signs, and how signatures are produced and ordered.
+//!
+//! The report type is the Guardian contract's own (`vigil_contracts::Guardian::PauseReport`, generated from
+//! its ABI), so the struct hash computed here is the one the contract verifies. The domain is
+//! `{name: "Vigil Guardian", version: "1", chainId, verifyingContract: guardian}`: a signature made for one
+//! chain or one Guardian deployment does not verify on another. The Guardian rejects duplicate signers by
+//! requiring signatures ordered by signer address, strictly ascending; [`sign_report`] returns them so.
+
+use alloy::{
+    dyn_abi::Eip712Domain,
+    primitives::{Address, Bytes, B256},
+    signers::{local::PrivateKeySigner, SignerSync},
+    sol_types::{eip712_domain, SolStruct},
+};
+
+pub use vigil_contracts::Guardian::PauseReport;
+
+/// EIP-712 domain name of the Guardian.
+pub const GUARDIAN_DOMAIN_NAME: &str = "Vigil Guardian";
+/// EIP-712 domain version of the Guardian.
+pub const GUARDIAN_DOMAIN_VERSION: &str = "1";
+
+/// Errors while signing a pause report.
+#[derive(Debug, thiserror::Error)]
+pub enum QuorumError {
+    /// The signer failed (a hardware or remote signer may; a local key does not in practice).
+    #[error("signer {signer} could not sign the pause report: {source}")]
+    Sign {
+        /// Address of the signer that failed.
+        signer: Address,
+        /// The signer's error.
+        #[source]
+        source: alloy::signers::Error,
+    },
+    /// The same key was given twice; the Guardian would reject the report.
+    #[error("signer {0} appears twice; each oracle node signs once")]
+    DuplicateSigner(Address),
+}
+
+/// The Guardian's EIP-712 domain on `chain_id` at address `guardian`.
+pub fn guardian_domain(chain_id: u64, guardian: Address) -> Eip712Domain {
+    eip712_domain! {
+        name: GUARDIAN_DOMAIN_NAME,
+        version: GUARDIAN_DOMAIN_VERSION,
+        chain_id: chain_id,
+        verifying_contract: guardian,
+    }
+}
+
+/// The digest the signers sign and the Guardian recovers from.
+pub fn report_digest(report: &PauseReport, domain: &Eip712Domain) -> B256 {
+    report.eip712_signing_hash(domain)
+}
+
+/// Signs `report` with each key and returns the 65-byte signatures ordered by signer address, ascending,
+/// as `pauseWithQuorum` expects.
+pub fn sign_report(
+    report: &PauseReport,
+    domain: &Eip712Domain,
+    signers: &[&PrivateKeySigner],
+) -> Result<Vec<Bytes>, QuorumError> {
+    let mut ordered: Vec<&PrivateKeySigner> = signers.to_vec();
+    ordered.sort_by_key(|s| s.address());
+    for pair in ordered.windows(2) {
+        if pair[0].address() == pair[1].address() {
+            return Err(QuorumError::DuplicateSigner(pair[0].address()));
+        }
+    }
+    let digest = report_digest(report, domain);
+    ordered
+        .iter()
+        .map(|s| {
+            s.sign_hash_sync(&digest)
+                .map(|sig| Bytes::from(sig.as_bytes().to_vec()))
+                .map_err(|source| QuorumError::Sign {
+                    signer: s.address(),
+                    source,
+                })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::{address, U256};
+    use alloy::signers::Signature;
+
+    fn report() -> PauseReport {
+        PauseReport {
+            target: address!("0x00000000000000000000000000000000000000aa"),
+            scope: U256::from(2),
+            incidentId: B256::repeat_byte(1),
+            evidenceHash: B256::repeat_byte(2),
+            observedBlock: U256::from(100),
+            deadline: U256::from(1_000),
+            configVersion: U256::from(1),
+        }
+    }
+
+    #[test]
+    fn signatures_are_ordered_by_signer_and_recover_to_their_signers() {
+        let keys: Vec<PrivateKeySigner> = (0..5).map(|_| PrivateKeySigner::random()).collect();
+        let refs: Vec<&PrivateKeySigner> = keys.iter().collect();
+        let domain = guardian_domain(31337, Address::repeat_byte(7));
+        let sigs = sign_report(&report(), &domain, &refs).unwrap();
+        let digest = report_digest(&report(), &domain);
+        let recovered: Vec<Address> = sigs
+            .iter()
+            .map(|b| {
+                Signature::try_from(b.as_ref())
+                    .unwrap()
+                    .recover_address_from_prehash(&digest)
+                    .unwrap()
+            })
+            .collect();
+        let mut expected: Vec<Address> = keys.iter().map(|k| k.address()).collect();
+        expected.sort();
+        assert_eq!(recovered, expected);
+    }
+
+    #[test]
+    fn a_duplicate_key_is_refused() {
+        let key = PrivateKeySigner::random();
+        let domain = guardian_domain(1, Address::ZERO);
+        let err = sign_report(&report(), &domain, &[&key, &key]).unwrap_err();
+        assert!(matches!(err, QuorumError::DuplicateSigner(a) if a == key.address()));
+    }
+
+    #[test]
+    fn the_digest_depends_on_chain_and_guardian() {
+        let r = report();
+        let a = report_digest(&r, &guardian_domain(1, Address::repeat_byte(7)));
+        let b = report_digest(&r, &guardian_domain(31337, Address::repeat_byte(7)));
+        let c = report_digest(&r, &guardian_domain(1, Address::repeat_byte(8)));
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+    }
+}

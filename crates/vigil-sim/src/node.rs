@@ -1,0 +1,185 @@
+//! [`NodeBackend`]: the venue's transactions sent to a real node over JSON-RPC (anvil in tests).
+//!
+//! Transactions are signed locally with the actors' keys (alloy's `EthereumWallet`), sent with
+//! `eth_sendRawTransaction`, and followed to their receipt; a revert found while estimating gas or in the receipt
+//! is an [`ExecError::Reverted`] carrying the node's revert data. Test-chain controls (`advance`, `set_balance`)
+//! use anvil's methods. Calls block on a private tokio runtime, so the backend can be driven from plain code.
+
+use alloy::{
+    eips::BlockId,
+    network::{EthereumWallet, TransactionBuilder},
+    primitives::{Address, Bytes, U256},
+    providers::{ext::AnvilApi, DynProvider, Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    transports::{RpcError, TransportErrorKind},
+};
+
+use crate::backend::{call_name, Backend, ExecError};
+
+/// A node reached over HTTP JSON-RPC.
+pub struct NodeBackend {
+    rt: tokio::runtime::Runtime,
+    provider: DynProvider,
+}
+
+impl NodeBackend {
+    /// Connects to `url` and signs for `signers`.
+    pub fn connect(url: &str, signers: &[PrivateKeySigner]) -> Result<Self, ExecError> {
+        let url = url.parse().map_err(|e| ExecError::Rpc {
+            what: format!("endpoint {url}"),
+            reason: format!("{e}"),
+        })?;
+        let mut wallet = EthereumWallet::default();
+        for s in signers {
+            wallet.register_signer(s.clone());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| ExecError::Rpc {
+                what: "tokio runtime".into(),
+                reason: e.to_string(),
+            })?;
+        let provider = ProviderBuilder::new()
+            .wallet(wallet)
+            .connect_http(url)
+            .erased();
+        Ok(Self { rt, provider })
+    }
+
+    /// The provider, for reads the trait does not cover.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// Runs a future on the backend's runtime.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    fn submit(
+        &mut self,
+        tx: TransactionRequest,
+        what: String,
+    ) -> Result<Option<Address>, ExecError> {
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            let pending = provider
+                .send_transaction(tx)
+                .await
+                .map_err(|e| rpc_error(&what, e))?;
+            let receipt = pending.get_receipt().await.map_err(|e| ExecError::Rpc {
+                what: what.clone(),
+                reason: format!("no receipt: {e}"),
+            })?;
+            if !receipt.status() {
+                return Err(ExecError::Reverted {
+                    what,
+                    data: Bytes::new(),
+                });
+            }
+            Ok(receipt.contract_address)
+        })
+    }
+}
+
+/// A node error that carries revert data is a revert; anything else is an RPC failure.
+fn rpc_error(what: &str, e: RpcError<TransportErrorKind>) -> ExecError {
+    if let Some(data) = e.as_error_resp().and_then(|r| r.as_revert_data()) {
+        return ExecError::Reverted {
+            what: what.to_string(),
+            data,
+        };
+    }
+    ExecError::Rpc {
+        what: what.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+impl Backend for NodeBackend {
+    fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError> {
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_deploy_code(initcode);
+        self.submit(tx, "contract creation".into())?
+            .ok_or_else(|| ExecError::Invalid {
+                what: "contract creation".into(),
+                reason: "the receipt names no contract address".into(),
+            })
+    }
+
+    fn send(
+        &mut self,
+        from: Address,
+        to: Address,
+        data: Bytes,
+        value: U256,
+    ) -> Result<(), ExecError> {
+        let what = call_name(&data, to);
+        let tx = TransactionRequest::default()
+            .with_from(from)
+            .with_to(to)
+            .with_input(data)
+            .with_value(value);
+        self.submit(tx, what).map(|_| ())
+    }
+
+    fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
+        let what = call_name(&data, to);
+        let tx = TransactionRequest::default().with_to(to).with_input(data);
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            provider
+                .call(tx)
+                .block(BlockId::latest())
+                .await
+                .map_err(|e| rpc_error(&what, e))
+        })
+    }
+
+    fn advance(&mut self, blocks: u64, seconds_per_block: u64) -> Result<(), ExecError> {
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            provider
+                .anvil_mine(Some(blocks), Some(seconds_per_block))
+                .await
+                .map_err(|e| ExecError::Rpc {
+                    what: "anvil_mine".into(),
+                    reason: e.to_string(),
+                })
+        })
+    }
+
+    fn set_balance(&mut self, who: Address, wei: U256) -> Result<(), ExecError> {
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            provider
+                .anvil_set_balance(who, wei)
+                .await
+                .map_err(|e| ExecError::Rpc {
+                    what: "anvil_setBalance".into(),
+                    reason: e.to_string(),
+                })
+        })
+    }
+
+    fn timestamp(&mut self) -> Result<u64, ExecError> {
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            let block = provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+                .map_err(|e| ExecError::Rpc {
+                    what: "eth_getBlockByNumber".into(),
+                    reason: e.to_string(),
+                })?
+                .ok_or_else(|| ExecError::Rpc {
+                    what: "eth_getBlockByNumber".into(),
+                    reason: "no latest block".into(),
+                })?;
+            Ok(block.header.timestamp)
+        })
+    }
+}
