@@ -32,6 +32,7 @@ macro_rules! artifacts {
 artifacts!(
     // The Guardian
     Guardian,
+    GuardianProtected,
     // The reference venue
     StableToken,
     WrappedEther,

@@ -16,6 +16,7 @@ pub mod attacks;
 pub mod backend;
 pub mod evm;
 pub mod node;
+pub mod pause;
 pub mod state;
 pub mod venue;
 
