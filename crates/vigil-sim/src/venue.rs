@@ -81,7 +81,8 @@ pub struct VenueConfig {
     pub reserve_usd: u64,
     /// Reserve vault WETH.
     pub reserve_weth: u64,
-    /// Guardian mandate: longest pause, in seconds.
+    /// Guardian mandate: longest pause, in seconds. Longer than a governance vote plus the timelock delay, so
+    /// governance can extend or lift a pause before it ends by itself.
     pub max_pause_seconds: u64,
     /// Guardian mandate: wait after a pause ends before the next, in seconds.
     pub cooldown_seconds: u64,
@@ -108,7 +109,7 @@ impl Default for VenueConfig {
             gov_supply: 1_000_000,
             reserve_usd: 1_000_000,
             reserve_weth: 200,
-            max_pause_seconds: 24 * 3600,
+            max_pause_seconds: 3 * 24 * 3600,
             cooldown_seconds: 3600,
             mandate_seconds: 365 * 24 * 3600,
             timelock_delay: 2 * 24 * 3600,
