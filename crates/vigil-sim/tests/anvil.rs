@@ -1,0 +1,88 @@
+//! The same contracts on a real node: the venue deploys to anvil (npm package
+//! `@foundry-rs/anvil-linux-amd64`, started here on 127.0.0.1) through alloy, and the flash-loan attack takes
+//! exactly what it takes on the in-process EVM.
+
+use std::path::PathBuf;
+
+use alloy::node_bindings::{Anvil, AnvilInstance};
+use vigil_sim::{
+    actors::{ORACLE_THRESHOLD, TEST_MNEMONIC},
+    attacks::Attack,
+    evm::CHAIN_ID,
+    pause::pause_scope,
+    state::{Holdings, VenueState},
+    deploy_venue, Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
+};
+use vigil_contracts::GuardianProtected;
+
+/// anvil from the pinned npm package (installed by the test command), or `VIGIL_ANVIL`.
+fn anvil_path() -> PathBuf {
+    if let Ok(p) = std::env::var("VIGIL_ANVIL") {
+        return PathBuf::from(p);
+    }
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        p.exists(),
+        "anvil not found at {}: run `npm ci --prefix contracts` (scripts/test.sh does) or set VIGIL_ANVIL",
+        p.display()
+    );
+    p
+}
+
+fn start_anvil() -> (AnvilInstance, NodeBackend) {
+    let anvil = Anvil::at(anvil_path())
+        .arg("--host")
+        .arg("127.0.0.1")
+        .chain_id(CHAIN_ID)
+        .mnemonic(TEST_MNEMONIC)
+        .try_spawn()
+        .expect("anvil starts");
+    let node = NodeBackend::connect(&anvil.endpoint(), &Actors::standard().all_keys()).expect("connect");
+    (anvil, node)
+}
+
+/// Deploys, prepares and runs `attack`; returns the attacker's holdings before and after, and the venue.
+fn run<B: Backend>(chain: &mut B, attack: Attack) -> (Venue, Holdings, Holdings, VenueState) {
+    let actors = Actors::standard();
+    let venue = deploy_venue(chain, &actors, &VenueConfig::default()).expect("venue deploys");
+    let prepared = attack.prepare(chain, &actors, &venue).expect("prepare");
+    let me = actors.attacker.address();
+    let before = Holdings::read(chain, &venue, me).unwrap();
+    attack.execute(chain, &actors, &venue, &prepared).expect("attack runs");
+    let after = Holdings::read(chain, &venue, me).unwrap();
+    let state = VenueState::read(chain, &venue).unwrap();
+    (venue, before, after, state)
+}
+
+#[test]
+fn the_flash_loan_attack_has_the_same_outcome_on_anvil_and_on_revm() {
+    let (_anvil, mut node) = start_anvil();
+    let (venue_node, before_node, after_node, state_node) = run(&mut node, Attack::FlashLoanOracle);
+
+    let mut evm = InProcessEvm::new();
+    let (venue_evm, before_evm, after_evm, state_evm) = run(&mut evm, Attack::FlashLoanOracle);
+
+    assert_eq!(venue_node, venue_evm, "same senders and nonces give the same addresses");
+    assert_eq!(before_node, before_evm);
+    assert_eq!(after_node, after_evm, "the attacker takes the same on both");
+    assert!(after_node.usd > before_node.usd, "and takes something");
+    for ((name, _, on_node), (_, _, on_evm)) in state_node.holdings.iter().zip(&state_evm.holdings) {
+        assert_eq!(on_node, on_evm, "{name} holds the same after the attack");
+    }
+    assert_eq!(state_node.markets, state_evm.markets);
+}
+
+#[test]
+fn a_quorum_pause_signed_in_rust_lands_on_anvil_and_stops_the_attack() {
+    let (_anvil, mut node) = start_anvil();
+    let actors = Actors::standard();
+    let venue = deploy_venue(&mut node, &actors, &VenueConfig::default()).unwrap();
+    let attack = Attack::FlashLoanOracle;
+    let prepared = attack.prepare(&mut node, &actors, &venue).unwrap();
+    let (target, scope) = attack.target(&venue);
+    pause_scope(&mut node, venue.guardian, &actors.oracles, ORACLE_THRESHOLD, target, scope).unwrap();
+    let err = attack.execute(&mut node, &actors, &venue, &prepared).expect_err("paused");
+    let paused = err.decode::<GuardianProtected::ScopePaused>().unwrap_or_else(|| panic!("not ScopePaused: {err}"));
+    assert_eq!(paused.target, target);
+}
