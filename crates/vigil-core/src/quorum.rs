@@ -72,10 +72,7 @@ pub fn sign_report(
         .map(|s| {
             s.sign_hash_sync(&digest)
                 .map(|sig| Bytes::from(sig.as_bytes().to_vec()))
-                .map_err(|source| QuorumError::Sign {
-                    signer: s.address(),
-                    source,
-                })
+                .map_err(|source| QuorumError::Sign { signer: s.address(), source })
         })
         .collect()
 }
@@ -107,12 +104,7 @@ mod tests {
         let digest = report_digest(&report(), &domain);
         let recovered: Vec<Address> = sigs
             .iter()
-            .map(|b| {
-                Signature::try_from(b.as_ref())
-                    .unwrap()
-                    .recover_address_from_prehash(&digest)
-                    .unwrap()
-            })
+            .map(|b| Signature::try_from(b.as_ref()).unwrap().recover_address_from_prehash(&digest).unwrap())
             .collect();
         let mut expected: Vec<Address> = keys.iter().map(|k| k.address()).collect();
         expected.sort();

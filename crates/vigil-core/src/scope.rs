@@ -18,18 +18,12 @@ pub struct Scope {
 impl Scope {
     /// The whole target contract.
     pub fn whole(target: Address) -> Self {
-        Self {
-            target,
-            id: U256::ZERO,
-        }
+        Self { target, id: U256::ZERO }
     }
 
     /// One segment (market, pool) of the target contract.
     pub fn segment(target: Address, id: u64) -> Self {
-        Self {
-            target,
-            id: U256::from(id),
-        }
+        Self { target, id: U256::from(id) }
     }
 
     /// True when this scope covers the whole target.

@@ -10,9 +10,8 @@
 
 use alloy::primitives::{Address, U256};
 use vigil_contracts::{
-    EulerStyleAttacker, FlashLoanOracleAttack, GovToken, GovernanceAttacker, HookToken,
-    LegacyBorrowDrainer, ReentrancyAttacker, ReserveDrainer, ReserveVault, SpotPumpAttacker,
-    StableToken,
+    EulerStyleAttacker, FlashLoanOracleAttack, GovToken, GovernanceAttacker, HookToken, LegacyBorrowDrainer,
+    ReentrancyAttacker, ReserveDrainer, ReserveVault, SpotPumpAttacker, StableToken,
 };
 
 use crate::actors::Actors;
@@ -85,12 +84,7 @@ impl Attack {
     }
 
     /// The attacker's setup: takes nothing from the venue.
-    pub fn prepare<B: Backend>(
-        &self,
-        chain: &mut B,
-        a: &Actors,
-        v: &Venue,
-    ) -> Result<Prepared, ExecError> {
+    pub fn prepare<B: Backend>(&self, chain: &mut B, a: &Actors, v: &Venue) -> Result<Prepared, ExecError> {
         let me = a.attacker.address();
         let contract = match self {
             Attack::FlashLoanOracle => Some(chain.deploy(
@@ -109,14 +103,7 @@ impl Attack {
             )?),
             Attack::SpotPump => {
                 // Starting capital bought off-venue.
-                chain.exec(
-                    a.deployer.address(),
-                    v.usd,
-                    StableToken::mintCall {
-                        to: me,
-                        amount: usd(2_000_000),
-                    },
-                )?;
+                chain.exec(a.deployer.address(), v.usd, StableToken::mintCall { to: me, amount: usd(2_000_000) })?;
                 let c = chain.deploy(
                     me,
                     initcode(
@@ -138,9 +125,7 @@ impl Attack {
                     me,
                     initcode(
                         &LegacyBorrowDrainer::BYTECODE,
-                        LegacyBorrowDrainer::constructorCall {
-                            market_: v.legacy_market,
-                        },
+                        LegacyBorrowDrainer::constructorCall { market_: v.legacy_market },
                     ),
                 )?;
                 wrap_eth(chain, v, me, units18(2))?;
@@ -148,22 +133,12 @@ impl Attack {
                 Some(c)
             }
             Attack::Reentrancy => {
-                chain.exec(
-                    a.deployer.address(),
-                    v.hbtc,
-                    HookToken::mintCall {
-                        to: me,
-                        amount: units18(10),
-                    },
-                )?;
+                chain.exec(a.deployer.address(), v.hbtc, HookToken::mintCall { to: me, amount: units18(10) })?;
                 let c = chain.deploy(
                     me,
                     initcode(
                         &ReentrancyAttacker::BYTECODE,
-                        ReentrancyAttacker::constructorCall {
-                            vault_: v.legacy_vault,
-                            token_: v.hbtc,
-                        },
+                        ReentrancyAttacker::constructorCall { vault_: v.legacy_vault, token_: v.hbtc },
                     ),
                 )?;
                 approve(chain, v.hbtc, me, c, U256::MAX)?;
@@ -184,14 +159,7 @@ impl Attack {
                         },
                     ),
                 )?;
-                chain.exec(
-                    me,
-                    v.gov,
-                    GovToken::transferCall {
-                        to: c,
-                        value: units18(1_000),
-                    },
-                )?;
+                chain.exec(me, v.gov, GovToken::transferCall { to: c, value: units18(1_000) })?;
                 Some(c)
             }
             Attack::AdminKey => None,
@@ -199,10 +167,7 @@ impl Attack {
                 me,
                 initcode(
                     &EulerStyleAttacker::BYTECODE,
-                    EulerStyleAttacker::constructorCall {
-                        lender_: v.flash_lender,
-                        market_: v.legacy_market,
-                    },
+                    EulerStyleAttacker::constructorCall { lender_: v.flash_lender, market_: v.legacy_market },
                 ),
             )?),
         };
@@ -210,13 +175,7 @@ impl Attack {
     }
 
     /// The transactions that take funds, with blocks mined between the steps of multi-block attacks.
-    pub fn execute<B: Backend>(
-        &self,
-        chain: &mut B,
-        a: &Actors,
-        v: &Venue,
-        p: &Prepared,
-    ) -> Result<(), ExecError> {
+    pub fn execute<B: Backend>(&self, chain: &mut B, a: &Actors, v: &Venue, p: &Prepared) -> Result<(), ExecError> {
         let me = a.attacker.address();
         let contract = || {
             p.contract.ok_or_else(|| ExecError::Invalid {
@@ -237,89 +196,37 @@ impl Attack {
             Attack::SpotPump => {
                 let c = contract()?;
                 for _ in 0..4 {
-                    chain.exec(
-                        me,
-                        c,
-                        SpotPumpAttacker::pumpCall {
-                            usdAmount: usd(500_000),
-                        },
-                    )?;
+                    chain.exec(me, c, SpotPumpAttacker::pumpCall { usdAmount: usd(500_000) })?;
                     chain.advance(1, BLOCK_SECONDS)?;
                 }
-                chain.exec(
-                    me,
-                    c,
-                    SpotPumpAttacker::borrowAgainstCall {
-                        marketId: U256::from(MARKET_WETH_SPOT),
-                    },
-                )
+                chain.exec(me, c, SpotPumpAttacker::borrowAgainstCall { marketId: U256::from(MARKET_WETH_SPOT) })
             }
             Attack::LegacyBorrowDrain => {
                 let c = contract()?;
-                chain.exec(
-                    me,
-                    c,
-                    LegacyBorrowDrainer::setupCall {
-                        collateral: units18(2),
-                    },
-                )?;
+                chain.exec(me, c, LegacyBorrowDrainer::setupCall { collateral: units18(2) })?;
                 for _ in 0..40 {
                     chain.advance(1, BLOCK_SECONDS)?;
-                    chain.exec(
-                        me,
-                        c,
-                        LegacyBorrowDrainer::stepCall {
-                            count: U256::from(1),
-                        },
-                    )?;
+                    chain.exec(me, c, LegacyBorrowDrainer::stepCall { count: U256::from(1) })?;
                 }
                 Ok(())
             }
-            Attack::Reentrancy => chain.exec(
-                me,
-                contract()?,
-                ReentrancyAttacker::attackCall { stake: units18(10) },
-            ),
+            Attack::Reentrancy => chain.exec(me, contract()?, ReentrancyAttacker::attackCall { stake: units18(10) }),
             Attack::GovernanceTakeover => {
                 let c = contract()?;
-                chain.exec(
-                    me,
-                    c,
-                    GovernanceAttacker::proposeCall {
-                        tokens: vec![v.usd, v.weth],
-                    },
-                )?;
+                chain.exec(me, c, GovernanceAttacker::proposeCall { tokens: vec![v.usd, v.weth] })?;
                 chain.advance(1, 24 * 3600 + BLOCK_SECONDS)?;
-                chain.exec(
-                    me,
-                    c,
-                    GovernanceAttacker::executeCall {
-                        votes: units18(690_000),
-                    },
-                )
+                chain.exec(me, c, GovernanceAttacker::executeCall { votes: units18(690_000) })
             }
             Attack::AdminKey => {
                 let upgrader = chain.read(v.reserve, ReserveVault::UPGRADER_ROLECall {})?;
-                chain.exec(
-                    a.ops.address(),
-                    v.reserve,
-                    ReserveVault::grantRoleCall {
-                        role: upgrader,
-                        account: me,
-                    },
-                )?;
+                chain.exec(a.ops.address(), v.reserve, ReserveVault::grantRoleCall { role: upgrader, account: me })?;
                 chain.advance(1, BLOCK_SECONDS)?;
                 let drainer = chain.deploy(
                     me,
-                    initcode(
-                        &ReserveDrainer::BYTECODE,
-                        ReserveDrainer::constructorCall { attacker_: me },
-                    ),
+                    initcode(&ReserveDrainer::BYTECODE, ReserveDrainer::constructorCall { attacker_: me }),
                 )?;
                 chain.advance(1, BLOCK_SECONDS)?;
-                let drain = ReserveDrainer::drainCall {
-                    tokens: vec![v.usd, v.weth],
-                };
+                let drain = ReserveDrainer::drainCall { tokens: vec![v.usd, v.weth] };
                 chain.exec(
                     me,
                     v.reserve,

@@ -78,11 +78,7 @@ fn describe_revert(data: &Bytes) -> String {
         return format!("\"{}\"", e.reason);
     }
     if data.len() >= 4 {
-        return format!(
-            "custom error 0x{} ({} bytes)",
-            alloy::hex::encode(&data[..4]),
-            data.len()
-        );
+        return format!("custom error 0x{} ({} bytes)", alloy::hex::encode(&data[..4]), data.len());
     }
     "no revert data".to_string()
 }
@@ -101,13 +97,7 @@ pub trait Backend {
     /// Deploys `initcode` (creation code followed by ABI-encoded constructor arguments) from `from`.
     fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError>;
     /// Sends a transaction and waits until it is part of the chain; a revert is an error.
-    fn send(
-        &mut self,
-        from: Address,
-        to: Address,
-        data: Bytes,
-        value: U256,
-    ) -> Result<(), ExecError>;
+    fn send(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<(), ExecError>;
     /// A read-only call at the latest block.
     fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError>;
     /// Mines `blocks` empty blocks, `seconds_per_block` apart.
@@ -126,13 +116,7 @@ pub trait Backend {
     }
 
     /// Sends a typed call with ether.
-    fn exec_with_value<C: SolCall>(
-        &mut self,
-        from: Address,
-        to: Address,
-        call: C,
-        value: U256,
-    ) -> Result<(), ExecError>
+    fn exec_with_value<C: SolCall>(&mut self, from: Address, to: Address, call: C, value: U256) -> Result<(), ExecError>
     where
         Self: Sized,
     {
@@ -145,9 +129,6 @@ pub trait Backend {
         Self: Sized,
     {
         let out = self.call(to, call.abi_encode().into())?;
-        C::abi_decode_returns(&out).map_err(|e| ExecError::Decode {
-            what: C::SIGNATURE.into(),
-            reason: e.to_string(),
-        })
+        C::abi_decode_returns(&out).map_err(|e| ExecError::Decode { what: C::SIGNATURE.into(), reason: e.to_string() })
     }
 }

@@ -65,11 +65,7 @@ impl InProcessEvm {
             basefee: 0,
             ..Default::default()
         };
-        let evm = Context::mainnet()
-            .with_db(Db::default())
-            .with_cfg(cfg)
-            .with_block(block)
-            .build_mainnet();
+        let evm = Context::mainnet().with_db(Db::default()).with_cfg(cfg).with_block(block).build_mainnet();
         Self { evm }
     }
 
@@ -106,82 +102,40 @@ impl InProcessEvm {
 
     /// An account's ether balance.
     pub fn balance(&self, who: Address) -> U256 {
-        self.evm
-            .journaled_state
-            .database
-            .basic_ref(who)
-            .ok()
-            .flatten()
-            .map(|a| a.balance)
-            .unwrap_or_default()
+        self.evm.journaled_state.database.basic_ref(who).ok().flatten().map(|a| a.balance).unwrap_or_default()
     }
 
     /// An account's nonce.
     pub fn nonce(&self, who: Address) -> u64 {
-        self.evm
-            .journaled_state
-            .database
-            .basic_ref(who)
-            .ok()
-            .flatten()
-            .map(|a| a.nonce)
-            .unwrap_or_default()
+        self.evm.journaled_state.database.basic_ref(who).ok().flatten().map(|a| a.nonce).unwrap_or_default()
     }
 
     /// Deploys `initcode` (creation bytecode followed by ABI-encoded constructor arguments) from `from`.
     pub fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError> {
-        let outcome = self.execute(
-            from,
-            TxKind::Create,
-            initcode,
-            U256::ZERO,
-            "contract creation",
-        )?;
-        outcome.created.ok_or_else(|| ExecError::Invalid {
-            what: "contract creation".into(),
-            reason: "no address created".into(),
-        })
+        let outcome = self.execute(from, TxKind::Create, initcode, U256::ZERO, "contract creation")?;
+        outcome
+            .created
+            .ok_or_else(|| ExecError::Invalid { what: "contract creation".into(), reason: "no address created".into() })
     }
 
     /// Sends a transaction from `from` to `to` and commits it.
-    pub fn send(
-        &mut self,
-        from: Address,
-        to: Address,
-        data: Bytes,
-        value: U256,
-    ) -> Result<TxOutcome, ExecError> {
+    pub fn send(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<TxOutcome, ExecError> {
         let what = call_name(&data, to);
         self.execute(from, TxKind::Call(to), data, value, &what)
     }
 
     /// Sends a typed call and decodes its return value.
-    pub fn send_call<C: SolCall>(
-        &mut self,
-        from: Address,
-        to: Address,
-        call: C,
-    ) -> Result<C::Return, ExecError> {
-        let outcome = self.execute(
-            from,
-            TxKind::Call(to),
-            call.abi_encode().into(),
-            U256::ZERO,
-            C::SIGNATURE,
-        )?;
-        C::abi_decode_returns(&outcome.output).map_err(|e| ExecError::Decode {
-            what: C::SIGNATURE.to_string(),
-            reason: e.to_string(),
-        })
+    pub fn send_call<C: SolCall>(&mut self, from: Address, to: Address, call: C) -> Result<C::Return, ExecError> {
+        let outcome = self.execute(from, TxKind::Call(to), call.abi_encode().into(), U256::ZERO, C::SIGNATURE)?;
+        C::abi_decode_returns(&outcome.output)
+            .map_err(|e| ExecError::Decode { what: C::SIGNATURE.to_string(), reason: e.to_string() })
     }
 
     /// A read-only typed call at the current block; nothing is committed.
     pub fn view<C: SolCall>(&mut self, to: Address, call: C) -> Result<C::Return, ExecError> {
         let output = self.call_raw(to, call.abi_encode().into())?;
-        C::abi_decode_returns(&output).map_err(|e| ExecError::Decode {
-            what: C::SIGNATURE.to_string(),
-            reason: e.to_string(),
-        })
+        C::abi_decode_returns(&output)
+            .map_err(|e| ExecError::Decode { what: C::SIGNATURE.to_string(), reason: e.to_string() })
     }
 
     /// A read-only call at the current block; nothing is committed.
@@ -196,23 +150,12 @@ impl InProcessEvm {
             .nonce(self.nonce(Address::ZERO))
             .chain_id(Some(CHAIN_ID))
             .build_fill();
-        let result = self
-            .evm
-            .transact(tx)
-            .map_err(|e| ExecError::Invalid {
-                what: what.clone(),
-                reason: e.to_string(),
-            })?
-            .result;
+        let result =
+            self.evm.transact(tx).map_err(|e| ExecError::Invalid { what: what.clone(), reason: e.to_string() })?.result;
         match result {
             ExecutionResult::Success { output, .. } => Ok(output.into_data()),
-            ExecutionResult::Revert { output, .. } => {
-                Err(ExecError::Reverted { what, data: output })
-            }
-            ExecutionResult::Halt { reason, .. } => Err(ExecError::Halted {
-                what,
-                reason: format!("{reason:?}"),
-            }),
+            ExecutionResult::Revert { output, .. } => Err(ExecError::Reverted { what, data: output }),
+            ExecutionResult::Halt { reason, .. } => Err(ExecError::Halted { what, reason: format!("{reason:?}") }),
         }
     }
 
@@ -237,27 +180,18 @@ impl InProcessEvm {
         let result = self
             .evm
             .transact_commit(tx)
-            .map_err(|e| ExecError::Invalid {
-                what: what.to_string(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| ExecError::Invalid { what: what.to_string(), reason: e.to_string() })?;
         match result {
-            ExecutionResult::Success {
-                output, logs, gas, ..
-            } => Ok(TxOutcome {
+            ExecutionResult::Success { output, logs, gas, .. } => Ok(TxOutcome {
                 created: output.address().copied(),
                 output: output.into_data(),
                 logs,
                 gas_used: gas.tx_gas_used(),
             }),
-            ExecutionResult::Revert { output, .. } => Err(ExecError::Reverted {
-                what: what.to_string(),
-                data: output,
-            }),
-            ExecutionResult::Halt { reason, .. } => Err(ExecError::Halted {
-                what: what.to_string(),
-                reason: format!("{reason:?}"),
-            }),
+            ExecutionResult::Revert { output, .. } => Err(ExecError::Reverted { what: what.to_string(), data: output }),
+            ExecutionResult::Halt { reason, .. } => {
+                Err(ExecError::Halted { what: what.to_string(), reason: format!("{reason:?}") })
+            }
         }
     }
 }
@@ -267,13 +201,7 @@ impl Backend for InProcessEvm {
         InProcessEvm::deploy(self, from, initcode)
     }
 
-    fn send(
-        &mut self,
-        from: Address,
-        to: Address,
-        data: Bytes,
-        value: U256,
-    ) -> Result<(), ExecError> {
+    fn send(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<(), ExecError> {
         InProcessEvm::send(self, from, to, data, value).map(|_| ())
     }
 

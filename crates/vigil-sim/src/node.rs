@@ -26,10 +26,8 @@ pub struct NodeBackend {
 impl NodeBackend {
     /// Connects to `url` and signs for `signers`.
     pub fn connect(url: &str, signers: &[PrivateKeySigner]) -> Result<Self, ExecError> {
-        let url = url.parse().map_err(|e| ExecError::Rpc {
-            what: format!("endpoint {url}"),
-            reason: format!("{e}"),
-        })?;
+        let url =
+            url.parse().map_err(|e| ExecError::Rpc { what: format!("endpoint {url}"), reason: format!("{e}") })?;
         let mut wallet = EthereumWallet::default();
         for s in signers {
             wallet.register_signer(s.clone());
@@ -37,14 +35,8 @@ impl NodeBackend {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| ExecError::Rpc {
-                what: "tokio runtime".into(),
-                reason: e.to_string(),
-            })?;
-        let provider = ProviderBuilder::new()
-            .wallet(wallet)
-            .connect_http(url)
-            .erased();
+            .map_err(|e| ExecError::Rpc { what: "tokio runtime".into(), reason: e.to_string() })?;
+        let provider = ProviderBuilder::new().wallet(wallet).connect_http(url).erased();
         Ok(Self { rt, provider })
     }
 
@@ -58,26 +50,16 @@ impl NodeBackend {
         self.rt.block_on(f)
     }
 
-    fn submit(
-        &mut self,
-        tx: TransactionRequest,
-        what: String,
-    ) -> Result<Option<Address>, ExecError> {
+    fn submit(&mut self, tx: TransactionRequest, what: String) -> Result<Option<Address>, ExecError> {
         let provider = self.provider.clone();
         self.rt.block_on(async move {
-            let pending = provider
-                .send_transaction(tx)
+            let pending = provider.send_transaction(tx).await.map_err(|e| rpc_error(&what, e))?;
+            let receipt = pending
+                .get_receipt()
                 .await
-                .map_err(|e| rpc_error(&what, e))?;
-            let receipt = pending.get_receipt().await.map_err(|e| ExecError::Rpc {
-                what: what.clone(),
-                reason: format!("no receipt: {e}"),
-            })?;
+                .map_err(|e| ExecError::Rpc { what: what.clone(), reason: format!("no receipt: {e}") })?;
             if !receipt.status() {
-                return Err(ExecError::Reverted {
-                    what,
-                    data: Bytes::new(),
-                });
+                return Err(ExecError::Reverted { what, data: Bytes::new() });
             }
             Ok(receipt.contract_address)
         })
@@ -87,42 +69,23 @@ impl NodeBackend {
 /// A node error that carries revert data is a revert; anything else is an RPC failure.
 fn rpc_error(what: &str, e: RpcError<TransportErrorKind>) -> ExecError {
     if let Some(data) = e.as_error_resp().and_then(|r| r.as_revert_data()) {
-        return ExecError::Reverted {
-            what: what.to_string(),
-            data,
-        };
+        return ExecError::Reverted { what: what.to_string(), data };
     }
-    ExecError::Rpc {
-        what: what.to_string(),
-        reason: e.to_string(),
-    }
+    ExecError::Rpc { what: what.to_string(), reason: e.to_string() }
 }
 
 impl Backend for NodeBackend {
     fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError> {
-        let tx = TransactionRequest::default()
-            .with_from(from)
-            .with_deploy_code(initcode);
-        self.submit(tx, "contract creation".into())?
-            .ok_or_else(|| ExecError::Invalid {
-                what: "contract creation".into(),
-                reason: "the receipt names no contract address".into(),
-            })
+        let tx = TransactionRequest::default().with_from(from).with_deploy_code(initcode);
+        self.submit(tx, "contract creation".into())?.ok_or_else(|| ExecError::Invalid {
+            what: "contract creation".into(),
+            reason: "the receipt names no contract address".into(),
+        })
     }
 
-    fn send(
-        &mut self,
-        from: Address,
-        to: Address,
-        data: Bytes,
-        value: U256,
-    ) -> Result<(), ExecError> {
+    fn send(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<(), ExecError> {
         let what = call_name(&data, to);
-        let tx = TransactionRequest::default()
-            .with_from(from)
-            .with_to(to)
-            .with_input(data)
-            .with_value(value);
+        let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(data).with_value(value);
         self.submit(tx, what).map(|_| ())
     }
 
@@ -130,13 +93,8 @@ impl Backend for NodeBackend {
         let what = call_name(&data, to);
         let tx = TransactionRequest::default().with_to(to).with_input(data);
         let provider = self.provider.clone();
-        self.rt.block_on(async move {
-            provider
-                .call(tx)
-                .block(BlockId::latest())
-                .await
-                .map_err(|e| rpc_error(&what, e))
-        })
+        self.rt
+            .block_on(async move { provider.call(tx).block(BlockId::latest()).await.map_err(|e| rpc_error(&what, e)) })
     }
 
     fn advance(&mut self, blocks: u64, seconds_per_block: u64) -> Result<(), ExecError> {
@@ -145,10 +103,7 @@ impl Backend for NodeBackend {
             provider
                 .anvil_mine(Some(blocks), Some(seconds_per_block))
                 .await
-                .map_err(|e| ExecError::Rpc {
-                    what: "anvil_mine".into(),
-                    reason: e.to_string(),
-                })
+                .map_err(|e| ExecError::Rpc { what: "anvil_mine".into(), reason: e.to_string() })
         })
     }
 
@@ -158,10 +113,7 @@ impl Backend for NodeBackend {
             provider
                 .anvil_set_balance(who, wei)
                 .await
-                .map_err(|e| ExecError::Rpc {
-                    what: "anvil_setBalance".into(),
-                    reason: e.to_string(),
-                })
+                .map_err(|e| ExecError::Rpc { what: "anvil_setBalance".into(), reason: e.to_string() })
         })
     }
 
@@ -171,10 +123,7 @@ impl Backend for NodeBackend {
             let block = provider
                 .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
                 .await
-                .map_err(|e| ExecError::Rpc {
-                    what: "eth_getBlockByNumber".into(),
-                    reason: e.to_string(),
-                })?
+                .map_err(|e| ExecError::Rpc { what: "eth_getBlockByNumber".into(), reason: e.to_string() })?
                 .ok_or_else(|| ExecError::Rpc {
                     what: "eth_getBlockByNumber".into(),
                     reason: "no latest block".into(),

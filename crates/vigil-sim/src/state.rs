@@ -37,12 +37,7 @@ impl Holdings {
 
     /// Sum of two holdings.
     pub fn plus(&self, o: &Holdings) -> Holdings {
-        Holdings {
-            usd: self.usd + o.usd,
-            weth: self.weth + o.weth,
-            gov: self.gov + o.gov,
-            hbtc: self.hbtc + o.hbtc,
-        }
+        Holdings { usd: self.usd + o.usd, weth: self.weth + o.weth, gov: self.gov + o.gov, hbtc: self.hbtc + o.hbtc }
     }
 
     /// What `self` has beyond `before`, token by token (zero where it has less).
@@ -139,10 +134,7 @@ impl VenueState {
         let mut markets = Vec::new();
         for id in [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED] {
             let m = chain.read(v.pool, MarginPool::marketCall { id: U256::from(id) })?;
-            let price = chain.read(
-                v.pool,
-                MarginPool::collateralPriceCall { id: U256::from(id) },
-            )?;
+            let price = chain.read(v.pool, MarginPool::collateralPriceCall { id: U256::from(id) })?;
             markets.push(MarketState {
                 id,
                 supplied: m.totalSupplyAssets,
@@ -166,9 +158,7 @@ impl VenueState {
 
     /// Total holdings of all venue contracts.
     pub fn total(&self) -> Holdings {
-        self.holdings
-            .iter()
-            .fold(Holdings::default(), |acc, (_, _, h)| acc.plus(h))
+        self.holdings.iter().fold(Holdings::default(), |acc, (_, _, h)| acc.plus(h))
     }
 
     /// Dollar value of everything the venue's contracts hold, at feed prices.
@@ -200,12 +190,7 @@ pub fn read_prices<B: Backend>(chain: &mut B, v: &Venue) -> Result<Prices, ExecE
     Ok(Prices {
         eth_usd: feed(chain, v.eth_feed)?,
         gov_usd: feed(chain, v.gov_feed)?,
-        eth_usd_spot: chain.read(
-            v.pool,
-            MarginPool::collateralPriceCall {
-                id: U256::from(MARKET_WETH_SPOT),
-            },
-        )?,
+        eth_usd_spot: chain.read(v.pool, MarginPool::collateralPriceCall { id: U256::from(MARKET_WETH_SPOT) })?,
     })
 }
 
@@ -217,7 +202,7 @@ pub fn fmt_units(amount: U256, decimals: u32) -> String {
     let whole = whole.to_string();
     let mut grouped = String::new();
     for (i, c) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i) % 3 == 0 {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
             grouped.push(',');
         }
         grouped.push(c);
@@ -244,13 +229,7 @@ impl fmt::Display for VenueState {
         for (name, addr, h) in &self.holdings {
             writeln!(f, "  {name:<16} {addr}  {h}")?;
         }
-        writeln!(
-            f,
-            "  {:<16} {:42}  ${}",
-            "total value",
-            "",
-            fmt_units(self.total_value_usd(), 6)
-        )?;
+        writeln!(f, "  {:<16} {:42}  ${}", "total value", "", fmt_units(self.total_value_usd(), 6))?;
         writeln!(f, "margin pool markets:")?;
         for m in &self.markets {
             writeln!(
@@ -282,9 +261,6 @@ mod tests {
     fn units_are_grouped_with_two_decimals() {
         assert_eq!(fmt_units(U256::from(1_234_567_891u64), 6), "1,234.56");
         assert_eq!(fmt_units(U256::from(5u64), 6), "0.00");
-        assert_eq!(
-            fmt_units(U256::from(10u64).pow(U256::from(24)), 18),
-            "1,000,000.00"
-        );
+        assert_eq!(fmt_units(U256::from(10u64).pow(U256::from(24)), 18), "1,000,000.00");
     }
 }

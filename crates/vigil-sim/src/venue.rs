@@ -15,9 +15,9 @@ use alloy::{
     sol_types::{SolCall, SolConstructor},
 };
 use vigil_contracts::{
-    FlashLender, GovToken, Guardian, HookToken, LegacyGovernance, LegacyMarket, LegacyVault,
-    MarginPool, OptionVault, PriceFeed, ReserveVault, ReserveVaultProxy, StableToken,
-    VenueGovernor, VenuePair, VenueRouter, VenueTimelock, WrappedEther, IERC20,
+    FlashLender, GovToken, Guardian, HookToken, LegacyGovernance, LegacyMarket, LegacyVault, MarginPool, OptionVault,
+    PriceFeed, ReserveVault, ReserveVaultProxy, StableToken, VenueGovernor, VenuePair, VenueRouter, VenueTimelock,
+    WrappedEther, IERC20,
 };
 
 use crate::actors::{Actors, ORACLE_THRESHOLD};
@@ -211,11 +211,7 @@ pub fn initcode<C: SolConstructor>(bytecode: &Bytes, args: C) -> Bytes {
 }
 
 /// Deploys and seeds the venue; returns its addresses.
-pub fn deploy_venue<B: Backend>(
-    chain: &mut B,
-    actors: &Actors,
-    cfg: &VenueConfig,
-) -> Result<Venue, ExecError> {
+pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfig) -> Result<Venue, ExecError> {
     let d = actors.deployer.address();
     for key in actors.all_keys() {
         chain.set_balance(key.address(), units18(10_000_000))?;
@@ -226,31 +222,15 @@ pub fn deploy_venue<B: Backend>(
         d,
         initcode(
             &StableToken::BYTECODE,
-            StableToken::constructorCall {
-                name_: "Venue USD".into(),
-                symbol_: "vUSD".into(),
-                issuer: d,
-            },
+            StableToken::constructorCall { name_: "Venue USD".into(), symbol_: "vUSD".into(), issuer: d },
         ),
     )?;
     let weth = chain.deploy(d, WrappedEther::BYTECODE.clone())?;
     let gov = chain.deploy(
         d,
-        initcode(
-            &GovToken::BYTECODE,
-            GovToken::constructorCall {
-                holder: d,
-                supply: units18(cfg.gov_supply),
-            },
-        ),
+        initcode(&GovToken::BYTECODE, GovToken::constructorCall { holder: d, supply: units18(cfg.gov_supply) }),
     )?;
-    let hbtc = chain.deploy(
-        d,
-        initcode(
-            &HookToken::BYTECODE,
-            HookToken::constructorCall { issuer: d },
-        ),
-    )?;
+    let hbtc = chain.deploy(d, initcode(&HookToken::BYTECODE, HookToken::constructorCall { issuer: d }))?;
 
     // Governance: timelock (bootstrapped by the deployer), governor.
     let timelock = chain.deploy(
@@ -326,32 +306,17 @@ pub fn deploy_venue<B: Backend>(
         d,
         initcode(
             &VenuePair::BYTECODE,
-            VenuePair::constructorCall {
-                guardian_: guardian,
-                tokenA: usd_token,
-                tokenB: weth,
-            },
+            VenuePair::constructorCall { guardian_: guardian, tokenA: usd_token, tokenB: weth },
         ),
     )?;
     let router = chain.deploy(d, VenueRouter::BYTECODE.clone())?;
-    let flash_lender = chain.deploy(
-        d,
-        initcode(
-            &FlashLender::BYTECODE,
-            FlashLender::constructorCall {
-                guardian_: guardian,
-            },
-        ),
-    )?;
+    let flash_lender =
+        chain.deploy(d, initcode(&FlashLender::BYTECODE, FlashLender::constructorCall { guardian_: guardian }))?;
     let pool = chain.deploy(
         d,
         initcode(
             &MarginPool::BYTECODE,
-            MarginPool::constructorCall {
-                guardian_: guardian,
-                owner_: d,
-                loanToken_: usd_token,
-            },
+            MarginPool::constructorCall { guardian_: guardian, owner_: d, loanToken_: usd_token },
         ),
     )?;
     let legacy_market = chain.deploy(
@@ -368,58 +333,30 @@ pub fn deploy_venue<B: Backend>(
     )?;
     let legacy_vault = chain.deploy(
         d,
-        initcode(
-            &LegacyVault::BYTECODE,
-            LegacyVault::constructorCall {
-                guardian_: guardian,
-                token_: hbtc,
-            },
-        ),
+        initcode(&LegacyVault::BYTECODE, LegacyVault::constructorCall { guardian_: guardian, token_: hbtc }),
     )?;
     let options = chain.deploy(
         d,
         initcode(
             &OptionVault::BYTECODE,
-            OptionVault::constructorCall {
-                guardian_: guardian,
-                underlying_: weth,
-                quote_: usd_token,
-                feed_: eth_feed,
-            },
+            OptionVault::constructorCall { guardian_: guardian, underlying_: weth, quote_: usd_token, feed_: eth_feed },
         ),
     )?;
-    let reserve_impl = chain.deploy(
-        d,
-        initcode(
-            &ReserveVault::BYTECODE,
-            ReserveVault::constructorCall {
-                guardian_: guardian,
-            },
-        ),
-    )?;
+    let reserve_impl =
+        chain.deploy(d, initcode(&ReserveVault::BYTECODE, ReserveVault::constructorCall { guardian_: guardian }))?;
     let reserve = chain.deploy(
         d,
         initcode(
             &ReserveVaultProxy::BYTECODE,
             ReserveVaultProxy::constructorCall {
                 implementation: reserve_impl,
-                data: ReserveVault::initializeCall {
-                    admin: actors.ops.address(),
-                }
-                .abi_encode()
-                .into(),
+                data: ReserveVault::initializeCall { admin: actors.ops.address() }.abi_encode().into(),
             },
         ),
     )?;
     let legacy_governance = chain.deploy(
         d,
-        initcode(
-            &LegacyGovernance::BYTECODE,
-            LegacyGovernance::constructorCall {
-                guardian_: guardian,
-                token_: gov,
-            },
-        ),
+        initcode(&LegacyGovernance::BYTECODE, LegacyGovernance::constructorCall { guardian_: guardian, token_: gov }),
     )?;
 
     let venue = Venue {
@@ -478,27 +415,12 @@ fn create_markets<B: Backend>(chain: &mut B, actors: &Actors, v: &Venue) -> Resu
 }
 
 /// Mints stablecoins to `to` (the deployer is the issuer).
-fn mint_usd<B: Backend>(
-    chain: &mut B,
-    actors: &Actors,
-    v: &Venue,
-    to: Address,
-    amount: U256,
-) -> Result<(), ExecError> {
-    chain.exec(
-        actors.deployer.address(),
-        v.usd,
-        StableToken::mintCall { to, amount },
-    )
+fn mint_usd<B: Backend>(chain: &mut B, actors: &Actors, v: &Venue, to: Address, amount: U256) -> Result<(), ExecError> {
+    chain.exec(actors.deployer.address(), v.usd, StableToken::mintCall { to, amount })
 }
 
 /// Wraps `amount` ether of `who` into WETH.
-pub fn wrap_eth<B: Backend>(
-    chain: &mut B,
-    v: &Venue,
-    who: Address,
-    amount: U256,
-) -> Result<(), ExecError> {
+pub fn wrap_eth<B: Backend>(chain: &mut B, v: &Venue, who: Address, amount: U256) -> Result<(), ExecError> {
     chain.exec_with_value(who, v.weth, WrappedEther::depositCall {}, amount)
 }
 
@@ -510,14 +432,7 @@ pub fn approve<B: Backend>(
     spender: Address,
     amount: U256,
 ) -> Result<(), ExecError> {
-    chain.exec(
-        owner,
-        token,
-        IERC20::approveCall {
-            spender,
-            value: amount,
-        },
-    )
+    chain.exec(owner, token, IERC20::approveCall { spender, value: amount })
 }
 
 /// Transfers `amount` of `token` from `from` to `to`.
@@ -531,12 +446,7 @@ pub fn transfer<B: Backend>(
     chain.exec(from, token, IERC20::transferCall { to, value: amount })
 }
 
-fn seed_liquidity<B: Backend>(
-    chain: &mut B,
-    actors: &Actors,
-    v: &Venue,
-    cfg: &VenueConfig,
-) -> Result<(), ExecError> {
+fn seed_liquidity<B: Backend>(chain: &mut B, actors: &Actors, v: &Venue, cfg: &VenueConfig) -> Result<(), ExecError> {
     let d = actors.deployer.address();
 
     // AMM: the LP provides WETH and vUSD at the genesis price.
@@ -547,21 +457,8 @@ fn seed_liquidity<B: Backend>(
     mint_usd(chain, actors, v, lp, pair_usd)?;
     approve(chain, v.weth, lp, v.router, pair_weth)?;
     approve(chain, v.usd, lp, v.router, pair_usd)?;
-    let (amount0, amount1) = if v.usd < v.weth {
-        (pair_usd, pair_weth)
-    } else {
-        (pair_weth, pair_usd)
-    };
-    chain.exec(
-        lp,
-        v.router,
-        VenueRouter::addLiquidityCall {
-            pair: v.pair,
-            amount0,
-            amount1,
-            to: lp,
-        },
-    )?;
+    let (amount0, amount1) = if v.usd < v.weth { (pair_usd, pair_weth) } else { (pair_weth, pair_usd) };
+    chain.exec(lp, v.router, VenueRouter::addLiquidityCall { pair: v.pair, amount0, amount1, to: lp })?;
 
     // Lending markets: the lender supplies vUSD to each.
     let lender = actors.lender.address();
@@ -577,39 +474,20 @@ fn seed_liquidity<B: Backend>(
         chain.exec(
             lender,
             v.pool,
-            MarginPool::supplyCall {
-                id: U256::from(id),
-                assets: usd(amount),
-                onBehalf: lender,
-            },
+            MarginPool::supplyCall { id: U256::from(id), assets: usd(amount), onBehalf: lender },
         )?;
     }
     approve(chain, v.usd, lender, v.legacy_market, U256::MAX)?;
-    chain.exec(
-        lender,
-        v.legacy_market,
-        LegacyMarket::depositCall {
-            amount: usd(cfg.legacy_market_deposits),
-        },
-    )?;
+    chain.exec(lender, v.legacy_market, LegacyMarket::depositCall { amount: usd(cfg.legacy_market_deposits) })?;
 
     // Legacy vault: users deposit hBTC.
     let vault_holder = actors.writer.address();
-    chain.exec(
-        d,
-        v.hbtc,
-        HookToken::mintCall {
-            to: vault_holder,
-            amount: units18(cfg.legacy_vault_deposits),
-        },
-    )?;
+    chain.exec(d, v.hbtc, HookToken::mintCall { to: vault_holder, amount: units18(cfg.legacy_vault_deposits) })?;
     approve(chain, v.hbtc, vault_holder, v.legacy_vault, U256::MAX)?;
     chain.exec(
         vault_holder,
         v.legacy_vault,
-        LegacyVault::depositCall {
-            amount: units18(cfg.legacy_vault_deposits),
-        },
+        LegacyVault::depositCall { amount: units18(cfg.legacy_vault_deposits) },
     )?;
 
     // Flash lender liquidity.
@@ -630,12 +508,7 @@ fn seed_liquidity<B: Backend>(
     chain.exec(d, v.gov, GovToken::delegateCall { delegatee: d })?;
 
     // Working balances for the other actors.
-    for who in [
-        actors.borrower.address(),
-        actors.trader.address(),
-        actors.buyer.address(),
-        actors.writer.address(),
-    ] {
+    for who in [actors.borrower.address(), actors.trader.address(), actors.buyer.address(), actors.writer.address()] {
         mint_usd(chain, actors, v, who, usd(1_000_000))?;
         wrap_eth(chain, v, who, units18(1_000))?;
     }
@@ -653,14 +526,7 @@ fn hand_over_governance<B: Backend>(
     // The reserve vault pays out only on governance's word: the timelock and the legacy module.
     let spender = chain.read(v.reserve, ReserveVault::SPENDER_ROLECall {})?;
     for account in [v.timelock, v.legacy_governance] {
-        chain.exec(
-            actors.ops.address(),
-            v.reserve,
-            ReserveVault::grantRoleCall {
-                role: spender,
-                account,
-            },
-        )?;
+        chain.exec(actors.ops.address(), v.reserve, ReserveVault::grantRoleCall { role: spender, account })?;
     }
 
     // Mandates for every protected scope, then the Guardian goes to the timelock.
@@ -678,58 +544,21 @@ fn hand_over_governance<B: Backend>(
             },
         )?;
     }
-    chain.exec(
-        d,
-        v.guardian,
-        Guardian::transferGovernanceCall {
-            newGovernance: v.timelock,
-        },
-    )?;
-    chain.exec(
-        d,
-        v.pool,
-        MarginPool::transferOwnershipCall {
-            newOwner: v.timelock,
-        },
-    )?;
+    chain.exec(d, v.guardian, Guardian::transferGovernanceCall { newGovernance: v.timelock })?;
+    chain.exec(d, v.pool, MarginPool::transferOwnershipCall { newOwner: v.timelock })?;
 
     // The governor proposes and cancels through the timelock; the deployer gives up its admin role.
     let proposer = chain.read(v.timelock, VenueTimelock::PROPOSER_ROLECall {})?;
     let canceller = chain.read(v.timelock, VenueTimelock::CANCELLER_ROLECall {})?;
     let admin = chain.read(v.timelock, VenueTimelock::DEFAULT_ADMIN_ROLECall {})?;
-    chain.exec(
-        d,
-        v.timelock,
-        VenueTimelock::grantRoleCall {
-            role: proposer,
-            account: v.governor,
-        },
-    )?;
-    chain.exec(
-        d,
-        v.timelock,
-        VenueTimelock::grantRoleCall {
-            role: canceller,
-            account: v.governor,
-        },
-    )?;
-    chain.exec(
-        d,
-        v.timelock,
-        VenueTimelock::renounceRoleCall {
-            role: admin,
-            callerConfirmation: d,
-        },
-    )?;
+    chain.exec(d, v.timelock, VenueTimelock::grantRoleCall { role: proposer, account: v.governor })?;
+    chain.exec(d, v.timelock, VenueTimelock::grantRoleCall { role: canceller, account: v.governor })?;
+    chain.exec(d, v.timelock, VenueTimelock::renounceRoleCall { role: admin, callerConfirmation: d })?;
     Ok(())
 }
 
 /// A token balance.
-pub fn balance_of<B: Backend>(
-    chain: &mut B,
-    token: Address,
-    who: Address,
-) -> Result<U256, ExecError> {
+pub fn balance_of<B: Backend>(chain: &mut B, token: Address, who: Address) -> Result<U256, ExecError> {
     chain.read(token, IERC20::balanceOfCall { account: who })
 }
 

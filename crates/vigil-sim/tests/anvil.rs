@@ -5,15 +5,16 @@
 use std::path::PathBuf;
 
 use alloy::node_bindings::{Anvil, AnvilInstance};
+use vigil_contracts::GuardianProtected;
 use vigil_sim::{
     actors::{ORACLE_THRESHOLD, TEST_MNEMONIC},
     attacks::Attack,
+    deploy_venue,
     evm::CHAIN_ID,
     pause::pause_scope,
     state::{Holdings, VenueState},
-    deploy_venue, Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
+    Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
 };
-use vigil_contracts::GuardianProtected;
 
 /// anvil from the pinned npm package (installed by the test command), or `VIGIL_ANVIL`.
 fn anvil_path() -> PathBuf {

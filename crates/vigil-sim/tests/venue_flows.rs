@@ -10,9 +10,10 @@ use vigil_contracts::{
 };
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
+    deploy_venue,
     pause::pause_scope,
     venue::{approve, balance_of, feed_answer, units18, usd, MARKET_WETH_FEED, MARKET_WETH_SPOT},
-    deploy_venue, Actors, InProcessEvm, Venue, VenueConfig,
+    Actors, InProcessEvm, Venue, VenueConfig,
 };
 
 fn setup() -> (InProcessEvm, Actors, Venue) {
@@ -99,7 +100,8 @@ fn swaps_follow_the_constant_product_and_emit_uniswap_events() {
     let (mut chain, a, v) = setup();
     let t = a.trader.address();
     approve(&mut chain, v.usd, t, v.router, U256::MAX).unwrap();
-    let quote = chain.view(v.router, VenueRouter::quoteCall { pair: v.pair, tokenIn: v.usd, amountIn: usd(30_000) }).unwrap();
+    let quote =
+        chain.view(v.router, VenueRouter::quoteCall { pair: v.pair, tokenIn: v.usd, amountIn: usd(30_000) }).unwrap();
     // 1,000 WETH × 30,000 × 0.997 / (3,000,000 + 30,000 × 0.997)
     let expected = units18(1_000) * usd(29_910) / (usd(3_000_000) + usd(29_910));
     assert_eq!(quote, expected);
@@ -177,7 +179,8 @@ fn the_feed_moves_only_by_its_keeper_and_keeps_rounds() {
     assert_eq!(updated.current, feed_answer(3_123.45));
     let round = chain.view(v.eth_feed, PriceFeed::latestRoundDataCall {}).unwrap();
     assert_eq!(round._0, alloy::primitives::Uint::from(2u64));
-    let first = chain.view(v.eth_feed, PriceFeed::getRoundDataCall { roundId: alloy::primitives::Uint::from(1u64) }).unwrap();
+    let first =
+        chain.view(v.eth_feed, PriceFeed::getRoundDataCall { roundId: alloy::primitives::Uint::from(1u64) }).unwrap();
     assert_eq!(first._1, feed_answer(3_000.0));
     let err = chain.send_call(a.trader.address(), v.eth_feed, PriceFeed::submitCall { answer: feed_answer(1.0) });
     assert!(err.err().and_then(|e| e.decode::<PriceFeed::NotKeeper>()).is_some());

@@ -5,9 +5,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use vigil_sim::{
-    deploy_venue, state::VenueState, Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
-};
+use vigil_sim::{deploy_venue, state::VenueState, Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig};
 
 #[derive(Parser)]
 #[command(
@@ -41,13 +39,7 @@ fn main() -> Result<()> {
             let actors = Actors::standard();
             let cfg = VenueConfig::default();
             match rpc {
-                None => show_venue(
-                    &mut InProcessEvm::new(),
-                    &actors,
-                    &cfg,
-                    json,
-                    "in-process chain (revm)",
-                ),
+                None => show_venue(&mut InProcessEvm::new(), &actors, &cfg, json, "in-process chain (revm)"),
                 Some(url) => {
                     let mut node = NodeBackend::connect(&url, &actors.all_keys())
                         .with_context(|| format!("connecting to {url}"))?;
@@ -58,21 +50,12 @@ fn main() -> Result<()> {
     }
 }
 
-fn show_venue<B: Backend>(
-    chain: &mut B,
-    actors: &Actors,
-    cfg: &VenueConfig,
-    json: bool,
-    on: &str,
-) -> Result<()> {
+fn show_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfig, json: bool, on: &str) -> Result<()> {
     let venue: Venue = deploy_venue(chain, actors, cfg).context("deploying the venue")?;
     let state = VenueState::read(chain, &venue).context("reading the venue's state")?;
     if json {
-        let addresses: serde_json::Map<String, serde_json::Value> = venue
-            .named()
-            .into_iter()
-            .map(|(n, a)| (n.to_string(), serde_json::Value::String(a.to_string())))
-            .collect();
+        let addresses: serde_json::Map<String, serde_json::Value> =
+            venue.named().into_iter().map(|(n, a)| (n.to_string(), serde_json::Value::String(a.to_string()))).collect();
         let out = serde_json::json!({
             "chain": on,
             "addresses": addresses,

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every check, the same way on a fresh machine and in CI.
+#
+#   - npm packages pinned in contracts/package-lock.json: solc-js (compiler), OpenZeppelin Contracts, anvil
+#   - the committed contract artifacts must equal a fresh compile
+#   - cargo fmt, cargo clippy (warnings are errors), cargo test for the whole workspace
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "installing pinned npm packages (solc-js, OpenZeppelin Contracts, anvil)"
+npm ci --prefix contracts --no-audit --no-fund --loglevel=error
+
+step "recompiling contracts and comparing with the committed artifacts"
+node contracts/compile.js --check
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "cargo test"
+cargo test --workspace --locked
