@@ -77,3 +77,47 @@ sol! {
         function symbol() external view returns (string);
     }
 }
+
+/// Tries each contract's custom errors in turn; the first that decodes is returned.
+macro_rules! describe_with {
+    ($data:expr, $($errors:path),* $(,)?) => {{
+        $(
+            if let Ok(e) = <$errors as alloy::sol_types::SolInterface>::abi_decode($data) {
+                return Some(format!("{e:?}"));
+            }
+        )*
+        None
+    }};
+}
+
+/// Names a custom error raised by any of Vigil's contracts (or the OpenZeppelin code they build on), with its
+/// arguments, e.g. `NotASigner(NotASigner { index: 1, recovered: 0x… })`; `None` when no ABI knows it.
+pub fn describe_error(data: &[u8]) -> Option<String> {
+    describe_with!(
+        data,
+        Guardian::GuardianErrors,
+        GuardianProtected::GuardianProtectedErrors,
+        MarginPool::MarginPoolErrors,
+        LegacyMarket::LegacyMarketErrors,
+        LegacyVault::LegacyVaultErrors,
+        OptionVault::OptionVaultErrors,
+        VenuePair::VenuePairErrors,
+        VenueRouter::VenueRouterErrors,
+        FlashLender::FlashLenderErrors,
+        PriceFeed::PriceFeedErrors,
+        StableToken::StableTokenErrors,
+        GovToken::GovTokenErrors,
+        ReserveVault::ReserveVaultErrors,
+        ReserveVaultProxy::ReserveVaultProxyErrors,
+        VenueGovernor::VenueGovernorErrors,
+        VenueTimelock::VenueTimelockErrors,
+        LegacyGovernance::LegacyGovernanceErrors,
+        FlashLoanOracleAttack::FlashLoanOracleAttackErrors,
+        SpotPumpAttacker::SpotPumpAttackerErrors,
+        LegacyBorrowDrainer::LegacyBorrowDrainerErrors,
+        ReentrancyAttacker::ReentrancyAttackerErrors,
+        GovernanceAttacker::GovernanceAttackerErrors,
+        ReserveDrainer::ReserveDrainerErrors,
+        EulerStyleAttacker::EulerStyleAttackerErrors,
+    )
+}

@@ -72,10 +72,14 @@ impl ExecError {
     }
 }
 
-/// `Error(string)` reverts as their message, anything else as a hex selector and length.
+/// `Error(string)` reverts as their message, custom errors of Vigil's contracts by name and arguments, anything
+/// else as a hex selector and length.
 fn describe_revert(data: &Bytes) -> String {
     if let Ok(e) = alloy::sol_types::Revert::abi_decode(data) {
         return format!("\"{}\"", e.reason);
+    }
+    if let Some(described) = vigil_contracts::describe_error(data) {
+        return described;
     }
     if data.len() >= 4 {
         return format!("custom error 0x{} ({} bytes)", alloy::hex::encode(&data[..4]), data.len());
@@ -130,5 +134,28 @@ pub trait Backend {
     {
         let out = self.call(to, call.abi_encode().into())?;
         C::abi_decode_returns(&out).map_err(|e| ExecError::Decode { what: C::SIGNATURE.into(), reason: e.to_string() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::sol_types::SolError;
+    use vigil_contracts::Guardian;
+
+    #[test]
+    fn reverts_are_described_by_name() {
+        let data: Bytes = Guardian::NotGovernance { caller: Address::repeat_byte(1) }.abi_encode().into();
+        let e = ExecError::Reverted { what: "unpause".into(), data };
+        let msg = e.to_string();
+        assert!(msg.starts_with("unpause reverted: NotGovernance"), "{msg}");
+        assert!(e.decode::<Guardian::NotGovernance>().is_some());
+
+        let plain: Bytes = alloy::sol_types::Revert::from("not controller").abi_encode().into();
+        let msg = ExecError::Reverted { what: "run".into(), data: plain }.to_string();
+        assert_eq!(msg, "run reverted: \"not controller\"");
+
+        let unknown = ExecError::Reverted { what: "x".into(), data: Bytes::from(vec![1, 2, 3, 4, 5]) }.to_string();
+        assert_eq!(unknown, "x reverted: custom error 0x01020304 (5 bytes)");
     }
 }

@@ -16,6 +16,7 @@ use alloy::{
 };
 
 use crate::backend::{call_name, Backend, ExecError};
+use crate::evm::CHAIN_ID;
 
 /// A node reached over HTTP JSON-RPC.
 pub struct NodeBackend {
@@ -24,7 +25,8 @@ pub struct NodeBackend {
 }
 
 impl NodeBackend {
-    /// Connects to `url` and signs for `signers`.
+    /// Connects to `url`, checks that it answers with the proving ground's chain id ([`CHAIN_ID`]), and signs
+    /// for `signers`.
     pub fn connect(url: &str, signers: &[PrivateKeySigner]) -> Result<Self, ExecError> {
         let url =
             url.parse().map_err(|e| ExecError::Rpc { what: format!("endpoint {url}"), reason: format!("{e}") })?;
@@ -37,6 +39,19 @@ impl NodeBackend {
             .build()
             .map_err(|e| ExecError::Rpc { what: "tokio runtime".into(), reason: e.to_string() })?;
         let provider = ProviderBuilder::new().wallet(wallet).connect_http(url).erased();
+        let chain_id = rt.block_on(provider.get_chain_id()).map_err(|e| ExecError::Rpc {
+            what: "eth_chainId".into(),
+            reason: format!("cannot reach the node: {e}"),
+        })?;
+        if chain_id != CHAIN_ID {
+            return Err(ExecError::Rpc {
+                what: "eth_chainId".into(),
+                reason: format!(
+                    "the node's chain id is {chain_id}, the venue's keys and Guardian domain expect {CHAIN_ID} \
+                     (start anvil with --chain-id {CHAIN_ID})"
+                ),
+            });
+        }
         Ok(Self { rt, provider })
     }
 

@@ -33,5 +33,6 @@ fn an_unreachable_node_is_a_clear_error() {
     let out = vigil().args(["venue", "--rpc", "http://127.0.0.1:9"]).output().expect("vigil runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("deploying the venue"), "stderr: {err}");
+    assert!(err.contains("connecting to http://127.0.0.1:9"), "stderr: {err}");
+    assert!(err.contains("cannot reach the node"), "stderr: {err}");
 }
