@@ -16,10 +16,45 @@ use vigil_contracts::{
 
 use crate::actors::Actors;
 use crate::backend::{Backend, ExecError};
+use crate::state::{Holdings, VenueState};
 use crate::venue::{approve, initcode, transfer, units18, usd, wrap_eth, Venue, MARKET_WETH_SPOT};
 
 /// Seconds between blocks on the proving ground.
 pub const BLOCK_SECONDS: u64 = 12;
+
+/// What an attack's `execute` changed, read from chain state before and after.
+#[derive(Debug)]
+pub struct AttackOutcome {
+    /// The attacker's holdings before `execute`.
+    pub attacker_before: Holdings,
+    /// The attacker's holdings after.
+    pub attacker_after: Holdings,
+    /// The venue before `execute`.
+    pub venue_before: VenueState,
+    /// The venue after.
+    pub venue_after: VenueState,
+    /// How `execute` ended: an attack stopped by a pause ends in an error.
+    pub result: Result<(), ExecError>,
+}
+
+impl AttackOutcome {
+    /// Dollars the attacker gained, at the feed prices from before the attack.
+    pub fn attacker_gain_usd(&self) -> U256 {
+        let p = &self.venue_before.prices;
+        self.attacker_after.value_usd(p).saturating_sub(self.attacker_before.value_usd(p))
+    }
+
+    /// Dollars the venue's contracts lost, at the feed prices from before the attack.
+    pub fn venue_loss_usd(&self) -> U256 {
+        let p = &self.venue_before.prices;
+        self.venue_before.total().value_usd(p).saturating_sub(self.venue_after.total().value_usd(p))
+    }
+
+    /// hBTC (not priced by any feed) the venue lost.
+    pub fn venue_hbtc_loss(&self) -> U256 {
+        self.venue_before.total().hbtc.saturating_sub(self.venue_after.total().hbtc)
+    }
+}
 
 /// The attacks, in the order of the scenario list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -172,6 +207,27 @@ impl Attack {
             )?),
         };
         Ok(Prepared { contract })
+    }
+
+    /// Runs `execute` between two readings of the attacker's and the venue's state.
+    pub fn execute_measured<B: Backend>(
+        &self,
+        chain: &mut B,
+        a: &Actors,
+        v: &Venue,
+        p: &Prepared,
+    ) -> Result<AttackOutcome, ExecError> {
+        let me = a.attacker.address();
+        let attacker_before = Holdings::read(chain, v, me)?;
+        let venue_before = VenueState::read(chain, v)?;
+        let result = self.execute(chain, a, v, p);
+        Ok(AttackOutcome {
+            attacker_before,
+            attacker_after: Holdings::read(chain, v, me)?,
+            venue_before,
+            venue_after: VenueState::read(chain, v)?,
+            result,
+        })
     }
 
     /// The transactions that take funds, with blocks mined between the steps of multi-block attacks.

@@ -210,6 +210,15 @@ pub fn initcode<C: SolConstructor>(bytecode: &Bytes, args: C) -> Bytes {
     code.into()
 }
 
+/// A fresh in-process chain with the standard actors and the default venue deployed, one block later.
+pub fn in_process_venue() -> Result<(crate::InProcessEvm, Actors, Venue), ExecError> {
+    let mut chain = crate::InProcessEvm::new();
+    let actors = Actors::standard();
+    let venue = deploy_venue(&mut chain, &actors, &VenueConfig::default())?;
+    chain.mine(crate::attacks::BLOCK_SECONDS);
+    Ok((chain, actors, venue))
+}
+
 /// Deploys and seeds the venue; returns its addresses.
 pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfig) -> Result<Venue, ExecError> {
     let d = actors.deployer.address();

@@ -4,15 +4,16 @@
 
 use std::path::PathBuf;
 
+use alloy::primitives::U256;
+
 use alloy::node_bindings::{Anvil, AnvilInstance};
 use vigil_contracts::GuardianProtected;
 use vigil_sim::{
     actors::{ORACLE_THRESHOLD, TEST_MNEMONIC},
-    attacks::Attack,
+    attacks::{Attack, AttackOutcome},
     deploy_venue,
     evm::CHAIN_ID,
     pause::pause_scope,
-    state::{Holdings, VenueState},
     Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
 };
 
@@ -43,35 +44,33 @@ fn start_anvil() -> (AnvilInstance, NodeBackend) {
     (anvil, node)
 }
 
-/// Deploys, prepares and runs `attack`; returns the attacker's holdings before and after, and the venue.
-fn run<B: Backend>(chain: &mut B, attack: Attack) -> (Venue, Holdings, Holdings, VenueState) {
+/// Deploys, prepares and runs `attack`, measuring what it changed.
+fn run<B: Backend>(chain: &mut B, attack: Attack) -> (Venue, AttackOutcome) {
     let actors = Actors::standard();
     let venue = deploy_venue(chain, &actors, &VenueConfig::default()).expect("venue deploys");
     let prepared = attack.prepare(chain, &actors, &venue).expect("prepare");
-    let me = actors.attacker.address();
-    let before = Holdings::read(chain, &venue, me).unwrap();
-    attack.execute(chain, &actors, &venue, &prepared).expect("attack runs");
-    let after = Holdings::read(chain, &venue, me).unwrap();
-    let state = VenueState::read(chain, &venue).unwrap();
-    (venue, before, after, state)
+    let outcome = attack.execute_measured(chain, &actors, &venue, &prepared).expect("state reads");
+    outcome.result.as_ref().expect("attack runs");
+    (venue, outcome)
 }
 
 #[test]
 fn the_flash_loan_attack_has_the_same_outcome_on_anvil_and_on_revm() {
     let (_anvil, mut node) = start_anvil();
-    let (venue_node, before_node, after_node, state_node) = run(&mut node, Attack::FlashLoanOracle);
+    let (venue_node, on_node) = run(&mut node, Attack::FlashLoanOracle);
 
     let mut evm = InProcessEvm::new();
-    let (venue_evm, before_evm, after_evm, state_evm) = run(&mut evm, Attack::FlashLoanOracle);
+    let (venue_evm, on_evm) = run(&mut evm, Attack::FlashLoanOracle);
 
     assert_eq!(venue_node, venue_evm, "same senders and nonces give the same addresses");
-    assert_eq!(before_node, before_evm);
-    assert_eq!(after_node, after_evm, "the attacker takes the same on both");
-    assert!(after_node.usd > before_node.usd, "and takes something");
-    for ((name, _, on_node), (_, _, on_evm)) in state_node.holdings.iter().zip(&state_evm.holdings) {
-        assert_eq!(on_node, on_evm, "{name} holds the same after the attack");
+    assert_eq!(on_node.attacker_before, on_evm.attacker_before);
+    assert_eq!(on_node.attacker_after, on_evm.attacker_after, "the attacker takes the same on both");
+    assert!(on_node.attacker_gain_usd() > U256::from(300_000_000_000u64), "more than $300k");
+    assert_eq!(on_node.venue_loss_usd(), on_evm.venue_loss_usd());
+    for ((name, _, n), (_, _, e)) in on_node.venue_after.holdings.iter().zip(&on_evm.venue_after.holdings) {
+        assert_eq!(n, e, "{name} holds the same after the attack");
     }
-    assert_eq!(state_node.markets, state_evm.markets);
+    assert_eq!(on_node.venue_after.markets, on_evm.venue_after.markets);
 }
 
 #[test]

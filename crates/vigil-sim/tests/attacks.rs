@@ -4,50 +4,30 @@
 use alloy::primitives::U256;
 use vigil_contracts::{EulerStyleAttacker, GuardianProtected, LegacyMarket};
 use vigil_sim::{
-    actors::ORACLE_THRESHOLD,
-    attacks::Attack,
-    deploy_venue,
-    pause::pause_scope,
-    state::{fmt_units, Holdings, VenueState},
-    Actors, InProcessEvm, Venue, VenueConfig,
+    actors::ORACLE_THRESHOLD, attacks::Attack, pause::pause_scope, state::fmt_units, venue::in_process_venue, Actors,
+    InProcessEvm, Venue,
 };
 
 fn setup() -> (InProcessEvm, Actors, Venue) {
-    let mut chain = InProcessEvm::new();
-    let actors = Actors::standard();
-    let venue = deploy_venue(&mut chain, &actors, &VenueConfig::default()).expect("venue deploys");
-    chain.mine(12);
-    (chain, actors, venue)
+    in_process_venue().expect("venue deploys")
 }
 
-/// Runs `attack` undefended; returns (attacker's gain in dollars, venue's loss in dollars, hBTC moved).
+/// Runs `attack` undefended; returns (attacker's gain in dollars, venue's loss in dollars, hBTC taken).
 fn run_undefended(attack: Attack) -> (U256, U256, U256) {
     let (mut chain, actors, venue) = setup();
     let prepared = attack.prepare(&mut chain, &actors, &venue).expect("prepare");
-    let me = actors.attacker.address();
-    let attacker_before = Holdings::read(&mut chain, &venue, me).unwrap();
-    let venue_before = VenueState::read(&mut chain, &venue).unwrap();
-    attack.execute(&mut chain, &actors, &venue, &prepared).unwrap_or_else(|e| panic!("{}: {e}", attack.name()));
-    let attacker_after = Holdings::read(&mut chain, &venue, me).unwrap();
-    let venue_after = VenueState::read(&mut chain, &venue).unwrap();
-
-    let prices = venue_before.prices;
-    let gain = attacker_after.value_usd(&prices).saturating_sub(attacker_before.value_usd(&prices));
-    let loss = venue_before.total().value_usd(&prices).saturating_sub(venue_after.total().value_usd(&prices));
-    let hbtc_moved = attacker_after.hbtc.saturating_sub(attacker_before.hbtc);
-    assert!(
-        venue_before.total().hbtc >= venue_after.total().hbtc,
-        "{}: the venue cannot gain hBTC from an attack",
-        attack.name()
-    );
+    let outcome = attack.execute_measured(&mut chain, &actors, &venue, &prepared).expect("state reads");
+    outcome.result.as_ref().unwrap_or_else(|e| panic!("{}: {e}", attack.name()));
+    let (gain, loss, hbtc) = (outcome.attacker_gain_usd(), outcome.venue_loss_usd(), outcome.venue_hbtc_loss());
+    assert_eq!(hbtc, outcome.attacker_after.hbtc - outcome.attacker_before.hbtc, "hBTC taken went to the attacker");
     println!(
         "{:<20} attacker +${:>14}  venue -${:>14}  hBTC taken {}",
         attack.name(),
         fmt_units(gain, 6),
         fmt_units(loss, 6),
-        fmt_units(hbtc_moved, 18)
+        fmt_units(hbtc, 18)
     );
-    (gain, loss, hbtc_moved)
+    (gain, loss, hbtc)
 }
 
 fn assert_takes_at_least(attack: Attack, min_dollars: u64) {
@@ -111,31 +91,17 @@ fn every_attack_fails_once_its_scope_is_paused() {
         let (target, scope) = attack.target(&venue);
         pause_scope(&mut chain, venue.guardian, &actors.oracles, ORACLE_THRESHOLD, target, scope).expect("pause lands");
         chain.mine(12);
-        let me = actors.attacker.address();
-        let attacker_before = Holdings::read(&mut chain, &venue, me).unwrap();
-        let venue_before = VenueState::read(&mut chain, &venue).unwrap();
-        let prices = venue_before.prices;
+        let outcome = attack.execute_measured(&mut chain, &actors, &venue, &prepared).expect("state reads");
 
-        let err = attack.execute(&mut chain, &actors, &venue, &prepared).expect_err(attack.name());
+        let err = outcome.result.as_ref().expect_err(attack.name());
         let paused = err
             .decode::<GuardianProtected::ScopePaused>()
             .unwrap_or_else(|| panic!("{}: expected ScopePaused, got {err}", attack.name()));
         assert_eq!(paused.target, target, "{}", attack.name());
 
         // Steps before the paused one may have traded (a swap on the pair), but nothing was taken.
-        let venue_after = VenueState::read(&mut chain, &venue).unwrap();
-        let attacker_after = Holdings::read(&mut chain, &venue, me).unwrap();
-        assert!(
-            venue_after.total().value_usd(&prices) >= venue_before.total().value_usd(&prices),
-            "{}: the paused venue lost value",
-            attack.name()
-        );
-        assert_eq!(venue_after.total().hbtc, venue_before.total().hbtc, "{}", attack.name());
-        assert!(
-            attacker_after.value_usd(&prices) <= attacker_before.value_usd(&prices),
-            "{}: the attacker gained value",
-            attack.name()
-        );
-        assert_eq!(attacker_after.hbtc, attacker_before.hbtc, "{}", attack.name());
+        assert_eq!(outcome.venue_loss_usd(), U256::ZERO, "{}: the paused venue lost value", attack.name());
+        assert_eq!(outcome.venue_hbtc_loss(), U256::ZERO, "{}", attack.name());
+        assert_eq!(outcome.attacker_gain_usd(), U256::ZERO, "{}: the attacker gained value", attack.name());
     }
 }

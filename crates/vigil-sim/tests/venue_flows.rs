@@ -10,18 +10,13 @@ use vigil_contracts::{
 };
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
-    deploy_venue,
     pause::pause_scope,
-    venue::{approve, balance_of, feed_answer, units18, usd, MARKET_WETH_FEED, MARKET_WETH_SPOT},
-    Actors, InProcessEvm, Venue, VenueConfig,
+    venue::{approve, balance_of, feed_answer, in_process_venue, units18, usd, MARKET_WETH_FEED, MARKET_WETH_SPOT},
+    Actors, InProcessEvm, Venue,
 };
 
 fn setup() -> (InProcessEvm, Actors, Venue) {
-    let mut chain = InProcessEvm::new();
-    let actors = Actors::standard();
-    let venue = deploy_venue(&mut chain, &actors, &VenueConfig::default()).expect("venue deploys");
-    chain.mine(12);
-    (chain, actors, venue)
+    in_process_venue().expect("venue deploys")
 }
 
 fn set_eth_price(chain: &mut InProcessEvm, a: &Actors, v: &Venue, dollars: f64) {
