@@ -69,6 +69,12 @@ impl InProcessEvm {
         Self { evm }
     }
 
+    /// The state, the current block number and timestamp: the genesis of a [`crate::chain::SimChain`].
+    pub fn into_parts(self) -> (CacheDB<EmptyDB>, u64, u64) {
+        let (number, timestamp) = (self.block_number(), self.timestamp());
+        (self.evm.ctx.journaled_state.database, number, timestamp)
+    }
+
     /// Current block number.
     pub fn block_number(&self) -> u64 {
         self.evm.block.number.saturating_to()

@@ -14,6 +14,7 @@
 pub mod actors;
 pub mod attacks;
 pub mod backend;
+pub mod chain;
 pub mod evm;
 pub mod node;
 pub mod pause;
