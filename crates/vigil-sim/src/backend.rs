@@ -110,6 +110,8 @@ pub trait Backend {
     fn set_balance(&mut self, who: Address, wei: U256) -> Result<(), ExecError>;
     /// Timestamp of the latest block.
     fn timestamp(&mut self) -> Result<u64, ExecError>;
+    /// An account's nonce at the latest block.
+    fn nonce(&mut self, who: Address) -> Result<u64, ExecError>;
 
     /// Sends a typed call.
     fn exec<C: SolCall>(&mut self, from: Address, to: Address, call: C) -> Result<(), ExecError>

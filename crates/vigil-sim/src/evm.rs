@@ -153,7 +153,7 @@ impl InProcessEvm {
             .data(data)
             .gas_limit(TX_GAS_LIMIT)
             .gas_price(0)
-            .nonce(self.nonce(Address::ZERO))
+            .nonce(InProcessEvm::nonce(self, Address::ZERO))
             .chain_id(Some(CHAIN_ID))
             .build_fill();
         let result =
@@ -180,7 +180,7 @@ impl InProcessEvm {
             .value(value)
             .gas_limit(TX_GAS_LIMIT)
             .gas_price(0)
-            .nonce(self.nonce(from))
+            .nonce(InProcessEvm::nonce(self, from))
             .chain_id(Some(CHAIN_ID))
             .build_fill();
         let result = self
@@ -227,5 +227,9 @@ impl Backend for InProcessEvm {
 
     fn timestamp(&mut self) -> Result<u64, ExecError> {
         Ok(InProcessEvm::timestamp(self))
+    }
+
+    fn nonce(&mut self, who: Address) -> Result<u64, ExecError> {
+        Ok(InProcessEvm::nonce(self, who))
     }
 }

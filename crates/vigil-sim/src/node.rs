@@ -132,6 +132,16 @@ impl Backend for NodeBackend {
         })
     }
 
+    fn nonce(&mut self, who: Address) -> Result<u64, ExecError> {
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            provider
+                .get_transaction_count(who)
+                .await
+                .map_err(|e| ExecError::Rpc { what: "eth_getTransactionCount".into(), reason: e.to_string() })
+        })
+    }
+
     fn timestamp(&mut self) -> Result<u64, ExecError> {
         let provider = self.provider.clone();
         self.rt.block_on(async move {

@@ -82,7 +82,7 @@ fn a_quorum_pause_signed_in_rust_lands_on_anvil_and_stops_the_attack() {
     let prepared = attack.prepare(&mut node, &actors, &venue).unwrap();
     let (target, scope) = attack.target(&venue);
     pause_scope(&mut node, venue.guardian, &actors.oracles, ORACLE_THRESHOLD, target, scope).unwrap();
-    let err = attack.execute(&mut node, &actors, &venue, &prepared).expect_err("paused");
+    let err = attack.execute(&mut node, &prepared).expect_err("paused");
     let paused = err.decode::<GuardianProtected::ScopePaused>().unwrap_or_else(|| panic!("not ScopePaused: {err}"));
     assert_eq!(paused.target, target);
 }

@@ -74,8 +74,8 @@ fn euler_style_donation_leaves_bad_debt_and_takes_funds() {
 
     let (mut chain, actors, venue) = setup();
     let prepared = Attack::EulerDonation.prepare(&mut chain, &actors, &venue).unwrap();
-    Attack::EulerDonation.execute(&mut chain, &actors, &venue, &prepared).unwrap();
-    let attacker = prepared.contract.unwrap();
+    Attack::EulerDonation.execute(&mut chain, &prepared).unwrap();
+    let attacker = prepared.contract().unwrap();
     let violator = chain.view(attacker, EulerStyleAttacker::violatorCall {}).unwrap();
     let debt = chain.view(venue.legacy_market, LegacyMarket::dBalanceCall(violator)).unwrap();
     let deposit = chain.view(venue.legacy_market, LegacyMarket::eBalanceCall(violator)).unwrap();
