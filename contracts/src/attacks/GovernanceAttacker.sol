@@ -10,7 +10,7 @@ import {ReserveVault} from "../venue/ReserveVault.sol";
 
 /// @title GovernanceAttacker
 /// @notice Scenario 5 (Beanstalk, April 2022): with flash-borrowed VGOV, propose that the reserve vault pay
-/// everything to the attacker; a day later, flash-borrow a two-thirds supermajority, vote, emergency-commit and
+/// everything to the attacker; once the emergency delay has passed, flash-borrow a two-thirds supermajority, vote, emergency-commit and
 /// repay in one transaction. The contract must hold a little VGOV for the flash-loan fees.
 contract GovernanceAttacker is IERC3156FlashBorrower {
     enum Action {

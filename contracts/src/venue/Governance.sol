@@ -93,8 +93,9 @@ contract VenueGovernor is
 
 /// @title LegacyGovernance
 /// @notice The venue's first governance module, still holding the SPENDER_ROLE on the reserve vault.
-/// Beanstalk-style: anyone with VGOV votes proposes calls; after one day, a two-thirds supermajority of the
-/// supply may `emergencyCommit` at once; after seven days a simple majority may `commit`.
+/// Beanstalk-style: anyone with VGOV votes proposes calls; after one hour, a two-thirds supermajority of the
+/// supply may `emergencyCommit` at once; after one day a simple majority may `commit`. (Beanstalk's delays were
+/// one and seven days; the proving ground scales them down so that a scenario spans hundreds of blocks.)
 ///
 /// DELIBERATELY FLAWED, for Vigil's attack scenarios: votes are read at the current block (`getVotes`), not at a
 /// snapshot before the proposal, so flash-borrowed tokens vote (Beanstalk, April 2022).
@@ -109,8 +110,8 @@ contract LegacyGovernance is GuardianProtected {
         bytes[] calldatas;
     }
 
-    uint256 public constant EMERGENCY_DELAY = 1 days;
-    uint256 public constant NORMAL_DELAY = 7 days;
+    uint256 public constant EMERGENCY_DELAY = 1 hours;
+    uint256 public constant NORMAL_DELAY = 1 days;
     uint256 public constant PROPOSAL_THRESHOLD = 1_000e18;
 
     ERC20Votes public immutable token;

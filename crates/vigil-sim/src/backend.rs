@@ -96,22 +96,35 @@ pub(crate) fn call_name(data: &Bytes, to: Address) -> String {
     }
 }
 
-/// A chain that executes the venue's transactions.
-pub trait Backend {
-    /// Deploys `initcode` (creation code followed by ABI-encoded constructor arguments) from `from`.
-    fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError>;
-    /// Sends a transaction and waits until it is part of the chain; a revert is an error.
-    fn send(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<(), ExecError>;
+/// Reads a chain's state at its latest block.
+pub trait Reader {
     /// A read-only call at the latest block.
     fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError>;
-    /// Mines `blocks` empty blocks, `seconds_per_block` apart.
-    fn advance(&mut self, blocks: u64, seconds_per_block: u64) -> Result<(), ExecError>;
-    /// Sets an account's ether balance (test chains only).
-    fn set_balance(&mut self, who: Address, wei: U256) -> Result<(), ExecError>;
     /// Timestamp of the latest block.
     fn timestamp(&mut self) -> Result<u64, ExecError>;
     /// An account's nonce at the latest block.
     fn nonce(&mut self, who: Address) -> Result<u64, ExecError>;
+
+    /// A typed read-only call.
+    fn read<C: SolCall>(&mut self, to: Address, call: C) -> Result<C::Return, ExecError>
+    where
+        Self: Sized,
+    {
+        let out = self.call(to, call.abi_encode().into())?;
+        C::abi_decode_returns(&out).map_err(|e| ExecError::Decode { what: C::SIGNATURE.into(), reason: e.to_string() })
+    }
+}
+
+/// A chain that executes the venue's transactions one at a time, each included before the call returns.
+pub trait Backend: Reader {
+    /// Deploys `initcode` (creation code followed by ABI-encoded constructor arguments) from `from`.
+    fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError>;
+    /// Sends a transaction and waits until it is part of the chain; a revert is an error.
+    fn send(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<(), ExecError>;
+    /// Mines `blocks` empty blocks, `seconds_per_block` apart.
+    fn advance(&mut self, blocks: u64, seconds_per_block: u64) -> Result<(), ExecError>;
+    /// Sets an account's ether balance (test chains only).
+    fn set_balance(&mut self, who: Address, wei: U256) -> Result<(), ExecError>;
 
     /// Sends a typed call.
     fn exec<C: SolCall>(&mut self, from: Address, to: Address, call: C) -> Result<(), ExecError>
@@ -127,15 +140,6 @@ pub trait Backend {
         Self: Sized,
     {
         self.send(from, to, call.abi_encode().into(), value)
-    }
-
-    /// A typed read-only call.
-    fn read<C: SolCall>(&mut self, to: Address, call: C) -> Result<C::Return, ExecError>
-    where
-        Self: Sized,
-    {
-        let out = self.call(to, call.abi_encode().into())?;
-        C::abi_decode_returns(&out).map_err(|e| ExecError::Decode { what: C::SIGNATURE.into(), reason: e.to_string() })
     }
 }
 

@@ -584,3 +584,17 @@ impl DatabaseRef for HistoricalState<'_> {
         Ok(self.chain.block_hash(number).unwrap_or_default())
     }
 }
+
+impl crate::backend::Reader for SimChain {
+    fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
+        self.call_at(self.head().number, to, data)
+    }
+
+    fn timestamp(&mut self) -> Result<u64, ExecError> {
+        Ok(self.head().timestamp)
+    }
+
+    fn nonce(&mut self, who: Address) -> Result<u64, ExecError> {
+        Ok(SimChain::nonce(self, who))
+    }
+}

@@ -9,7 +9,7 @@
 use alloy::primitives::{Address, Bytes, Log, TxKind, U256};
 use alloy::sol_types::SolCall;
 
-use crate::backend::{call_name, Backend, ExecError};
+use crate::backend::{call_name, Backend, ExecError, Reader};
 use revm::{
     context::{result::ExecutionResult, BlockEnv, CfgEnv, TxEnv},
     database::{CacheDB, EmptyDB},
@@ -202,6 +202,20 @@ impl InProcessEvm {
     }
 }
 
+impl Reader for InProcessEvm {
+    fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
+        self.call_raw(to, data)
+    }
+
+    fn timestamp(&mut self) -> Result<u64, ExecError> {
+        Ok(InProcessEvm::timestamp(self))
+    }
+
+    fn nonce(&mut self, who: Address) -> Result<u64, ExecError> {
+        Ok(InProcessEvm::nonce(self, who))
+    }
+}
+
 impl Backend for InProcessEvm {
     fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError> {
         InProcessEvm::deploy(self, from, initcode)
@@ -209,10 +223,6 @@ impl Backend for InProcessEvm {
 
     fn send(&mut self, from: Address, to: Address, data: Bytes, value: U256) -> Result<(), ExecError> {
         InProcessEvm::send(self, from, to, data, value).map(|_| ())
-    }
-
-    fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
-        self.call_raw(to, data)
     }
 
     fn advance(&mut self, blocks: u64, seconds_per_block: u64) -> Result<(), ExecError> {
@@ -223,13 +233,5 @@ impl Backend for InProcessEvm {
     fn set_balance(&mut self, who: Address, wei: U256) -> Result<(), ExecError> {
         InProcessEvm::set_balance(self, who, wei);
         Ok(())
-    }
-
-    fn timestamp(&mut self) -> Result<u64, ExecError> {
-        Ok(InProcessEvm::timestamp(self))
-    }
-
-    fn nonce(&mut self, who: Address) -> Result<u64, ExecError> {
-        Ok(InProcessEvm::nonce(self, who))
     }
 }

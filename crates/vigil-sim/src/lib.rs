@@ -16,13 +16,17 @@ pub mod attacks;
 pub mod backend;
 pub mod chain;
 pub mod evm;
+pub mod jsonl;
 pub mod node;
 pub mod pause;
+pub mod price;
+pub mod scenario;
 pub mod state;
+pub mod traffic;
 pub mod venue;
 
 pub use actors::Actors;
-pub use backend::{Backend, ExecError};
+pub use backend::{Backend, ExecError, Reader};
 pub use evm::InProcessEvm;
 pub use node::NodeBackend;
 pub use venue::{deploy_venue, Venue, VenueConfig};

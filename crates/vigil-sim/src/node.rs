@@ -15,7 +15,7 @@ use alloy::{
     transports::{RpcError, TransportErrorKind},
 };
 
-use crate::backend::{call_name, Backend, ExecError};
+use crate::backend::{call_name, Backend, ExecError, Reader};
 use crate::evm::CHAIN_ID;
 
 /// A node reached over HTTP JSON-RPC.
@@ -89,6 +89,41 @@ fn rpc_error(what: &str, e: RpcError<TransportErrorKind>) -> ExecError {
     ExecError::Rpc { what: what.to_string(), reason: e.to_string() }
 }
 
+impl Reader for NodeBackend {
+    fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
+        let what = call_name(&data, to);
+        let tx = TransactionRequest::default().with_to(to).with_input(data);
+        let provider = self.provider.clone();
+        self.rt
+            .block_on(async move { provider.call(tx).block(BlockId::latest()).await.map_err(|e| rpc_error(&what, e)) })
+    }
+
+    fn timestamp(&mut self) -> Result<u64, ExecError> {
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            let block = provider
+                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
+                .await
+                .map_err(|e| ExecError::Rpc { what: "eth_getBlockByNumber".into(), reason: e.to_string() })?
+                .ok_or_else(|| ExecError::Rpc {
+                    what: "eth_getBlockByNumber".into(),
+                    reason: "no latest block".into(),
+                })?;
+            Ok(block.header.timestamp)
+        })
+    }
+
+    fn nonce(&mut self, who: Address) -> Result<u64, ExecError> {
+        let provider = self.provider.clone();
+        self.rt.block_on(async move {
+            provider
+                .get_transaction_count(who)
+                .await
+                .map_err(|e| ExecError::Rpc { what: "eth_getTransactionCount".into(), reason: e.to_string() })
+        })
+    }
+}
+
 impl Backend for NodeBackend {
     fn deploy(&mut self, from: Address, initcode: Bytes) -> Result<Address, ExecError> {
         let tx = TransactionRequest::default().with_from(from).with_deploy_code(initcode);
@@ -102,14 +137,6 @@ impl Backend for NodeBackend {
         let what = call_name(&data, to);
         let tx = TransactionRequest::default().with_from(from).with_to(to).with_input(data).with_value(value);
         self.submit(tx, what).map(|_| ())
-    }
-
-    fn call(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
-        let what = call_name(&data, to);
-        let tx = TransactionRequest::default().with_to(to).with_input(data);
-        let provider = self.provider.clone();
-        self.rt
-            .block_on(async move { provider.call(tx).block(BlockId::latest()).await.map_err(|e| rpc_error(&what, e)) })
     }
 
     fn advance(&mut self, blocks: u64, seconds_per_block: u64) -> Result<(), ExecError> {
@@ -129,31 +156,6 @@ impl Backend for NodeBackend {
                 .anvil_set_balance(who, wei)
                 .await
                 .map_err(|e| ExecError::Rpc { what: "anvil_setBalance".into(), reason: e.to_string() })
-        })
-    }
-
-    fn nonce(&mut self, who: Address) -> Result<u64, ExecError> {
-        let provider = self.provider.clone();
-        self.rt.block_on(async move {
-            provider
-                .get_transaction_count(who)
-                .await
-                .map_err(|e| ExecError::Rpc { what: "eth_getTransactionCount".into(), reason: e.to_string() })
-        })
-    }
-
-    fn timestamp(&mut self) -> Result<u64, ExecError> {
-        let provider = self.provider.clone();
-        self.rt.block_on(async move {
-            let block = provider
-                .get_block_by_number(alloy::eips::BlockNumberOrTag::Latest)
-                .await
-                .map_err(|e| ExecError::Rpc { what: "eth_getBlockByNumber".into(), reason: e.to_string() })?
-                .ok_or_else(|| ExecError::Rpc {
-                    what: "eth_getBlockByNumber".into(),
-                    reason: "no latest block".into(),
-                })?;
-            Ok(block.header.timestamp)
         })
     }
 }

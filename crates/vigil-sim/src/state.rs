@@ -8,7 +8,7 @@ use std::fmt;
 use alloy::primitives::{Address, U256};
 use vigil_contracts::{Guardian, MarginPool, PriceFeed, VenuePair};
 
-use crate::backend::{Backend, ExecError};
+use crate::backend::{ExecError, Reader};
 use crate::venue::{balance_of, Venue, MARKET_GOV_FEED, MARKET_WETH_FEED, MARKET_WETH_SPOT};
 
 /// Balances of the venue's four tokens held by one account.
@@ -26,7 +26,7 @@ pub struct Holdings {
 
 impl Holdings {
     /// Reads the holdings of `who`.
-    pub fn read<B: Backend>(chain: &mut B, v: &Venue, who: Address) -> Result<Self, ExecError> {
+    pub fn read<B: Reader>(chain: &mut B, v: &Venue, who: Address) -> Result<Self, ExecError> {
         Ok(Self {
             usd: balance_of(chain, v.usd, who)?,
             weth: balance_of(chain, v.weth, who)?,
@@ -122,7 +122,7 @@ pub struct VenueState {
 
 impl VenueState {
     /// Reads the venue's state at the latest block.
-    pub fn read<B: Backend>(chain: &mut B, v: &Venue) -> Result<Self, ExecError> {
+    pub fn read<B: Reader>(chain: &mut B, v: &Venue) -> Result<Self, ExecError> {
         let prices = read_prices(chain, v)?;
         let reserves = chain.read(v.pair, VenuePair::getReservesCall {})?;
         let (r0, r1) = (U256::from(reserves._0), U256::from(reserves._1));
@@ -181,7 +181,7 @@ pub fn fund_holders(v: &Venue) -> Vec<(&'static str, Address)> {
 }
 
 /// Feed and spot prices, in stablecoin units per whole token.
-pub fn read_prices<B: Backend>(chain: &mut B, v: &Venue) -> Result<Prices, ExecError> {
+pub fn read_prices<B: Reader>(chain: &mut B, v: &Venue) -> Result<Prices, ExecError> {
     let feed = |chain: &mut B, addr| -> Result<U256, ExecError> {
         let r = chain.read(addr, PriceFeed::latestRoundDataCall {})?;
         let answer = U256::try_from(r._1).unwrap_or_default();

@@ -21,7 +21,7 @@ use vigil_contracts::{
 };
 
 use crate::actors::{Actors, ORACLE_THRESHOLD};
-use crate::backend::{Backend, ExecError};
+use crate::backend::{Backend, ExecError, Reader};
 
 /// Market id (and Guardian scope) of WETH collateral priced by the ETH/USD feed.
 pub const MARKET_WETH_FEED: u64 = 1;
@@ -567,7 +567,7 @@ fn hand_over_governance<B: Backend>(
 }
 
 /// A token balance.
-pub fn balance_of<B: Backend>(chain: &mut B, token: Address, who: Address) -> Result<U256, ExecError> {
+pub fn balance_of<B: Reader>(chain: &mut B, token: Address, who: Address) -> Result<U256, ExecError> {
     chain.read(token, IERC20::balanceOfCall { account: who })
 }
 

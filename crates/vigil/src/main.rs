@@ -1,11 +1,21 @@
 //! The `vigil` command line.
 //!
-//! `vigil venue` deploys the Guardian and the reference venue on the in-process chain (or, with `--rpc`, on a
-//! development node such as anvil) and prints their addresses and state.
+//! - `vigil sim` runs a named scenario on the in-process chain and writes it as JSON Lines;
+//! - `vigil venue` deploys the Guardian and the reference venue on the in-process chain (or, with `--rpc`, on a
+//!   development node such as anvil) and prints their addresses and state.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use vigil_sim::{deploy_venue, state::VenueState, Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig};
+use vigil_sim::{
+    deploy_venue, jsonl,
+    scenario::{self, RunOptions, ScenarioReport, ScenarioRun, SCENARIOS},
+    state::VenueState,
+    Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
+};
 
 #[derive(Parser)]
 #[command(
@@ -20,6 +30,37 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario on the in-process chain: the venue, seeded traffic on a price path, and (except
+    /// benign-crash) one attack; write the chain as JSON Lines and print what happened.
+    Sim {
+        /// List the scenarios, one per line, and exit.
+        #[arg(long)]
+        list: bool,
+        /// The scenario to run (see --list).
+        #[arg(long, required_unless_present = "list")]
+        scenario: Option<String>,
+        /// Seed of the traffic and of the synthetic price path.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Blocks to produce (default: the scenario's own length).
+        #[arg(long)]
+        blocks: Option<u64>,
+        /// Drive the ETH/USD feed from a real history: a CSV with the header `timestamp,price` (UNIX seconds).
+        #[arg(long)]
+        price_csv: Option<PathBuf>,
+        /// Play the price history this many times faster than real time (1 = 12 s of history per block).
+        #[arg(long, default_value_t = 1)]
+        price_speed: u64,
+        /// Leave out callTracer traces.
+        #[arg(long)]
+        no_traces: bool,
+        /// Run the same traffic and prices without the attacker.
+        #[arg(long)]
+        without_attack: bool,
+        /// Where to write the JSON Lines.
+        #[arg(long, required_unless_present = "list")]
+        out: Option<PathBuf>,
+    },
     /// Deploy the Guardian and the reference venue, and print their addresses and state.
     Venue {
         /// Deploy to this development node (HTTP JSON-RPC, e.g. anvil's http://127.0.0.1:8545) instead of the
@@ -35,6 +76,19 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Sim { list, scenario, seed, blocks, price_csv, price_speed, no_traces, without_attack, out } => {
+            if list {
+                for s in SCENARIOS {
+                    println!("{}", s.name);
+                }
+                return Ok(());
+            }
+            let (Some(name), Some(out)) = (scenario, out) else {
+                anyhow::bail!("--scenario and --out are required");
+            };
+            let opts = RunOptions { seed, blocks, price_csv, price_speed, tracing: !no_traces, without_attack };
+            run_sim(&name, opts, &out)
+        }
         Command::Venue { rpc, json } => {
             let actors = Actors::standard();
             let cfg = VenueConfig::default();
@@ -48,6 +102,79 @@ fn main() -> Result<()> {
             }
         }
     }
+}
+
+fn run_sim(name: &str, opts: RunOptions, out: &Path) -> Result<()> {
+    let spec = scenario::find(name)?;
+    let started = Instant::now();
+    let mut run = ScenarioRun::start(spec, opts)?;
+    let file =
+        std::fs::File::create(out).with_context(|| format!("{}: cannot create the output file", out.display()))?;
+    let mut w = BufWriter::new(file);
+    jsonl::write_header(&mut w, &run).with_context(|| format!("{}: write failed", out.display()))?;
+    let total = run.total_blocks();
+    eprintln!(
+        "scenario {} (seed {}): {} blocks, prices from {}",
+        spec.name,
+        run.options().seed,
+        total,
+        run.price_source()
+    );
+    let mut write_error = None;
+    run.run_to_end(|block| {
+        if write_error.is_none() {
+            write_error = jsonl::write_block(&mut w, block).err();
+        }
+        if block.number() % 50 == 0 {
+            eprint!("\r  block {} of {total}", block.number());
+        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(anyhow::Error::new(e).context(format!("{}: write failed", out.display())));
+    }
+    let report = run.report()?;
+    jsonl::write_summary(&mut w, &report).with_context(|| format!("{}: write failed", out.display()))?;
+    w.flush().with_context(|| format!("{}: write failed", out.display()))?;
+    eprintln!();
+    print_report(&report, started.elapsed().as_secs_f64(), out);
+    Ok(())
+}
+
+fn print_report(r: &ScenarioReport, seconds: f64, out: &Path) {
+    println!("scenario      {} (seed {})", r.scenario, r.seed);
+    println!(
+        "blocks        {} .. {} ({} blocks, {} transactions, {} reverted)",
+        r.first_block,
+        r.first_block + r.blocks - 1,
+        r.blocks,
+        r.transactions,
+        r.reverted
+    );
+    println!("prices        {} (ETH ${:.2} → ${:.2})", r.price_source, r.eth_price.0, r.eth_price.1);
+    match (r.attack, r.attack_window) {
+        (Some(a), Some(w)) => {
+            println!("attack        {a}: blocks {} .. {} (ground truth)", w.first, w.last);
+            println!(
+                "taken         ${} by the attacker{}",
+                r.attacker_gain_usd,
+                if r.attacker_gain_hbtc != "0.00" {
+                    format!(", and {} hBTC", r.attacker_gain_hbtc)
+                } else {
+                    String::new()
+                }
+            );
+            if r.malicious_reverted > 0 {
+                println!("              {} attacker transactions reverted", r.malicious_reverted);
+            }
+        }
+        _ => println!("attack        none"),
+    }
+    println!("liquidations  {} (bad debt written off: ${})", r.liquidations, r.bad_debt);
+    for (id, before, after) in &r.share_prices {
+        let ratio = after.parse::<f64>().unwrap_or(0.0) / before.parse::<f64>().unwrap_or(1.0);
+        println!("market {id}      lenders' share price ×{ratio:.6}");
+    }
+    println!("written       {} in {seconds:.1} s", out.display());
 }
 
 fn show_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfig, json: bool, on: &str) -> Result<()> {

@@ -1,0 +1,530 @@
+//! Named scenarios: the venue at genesis, seeded traffic on a price path, and (for the attack scenarios) one
+//! attack scheduled among the traffic, with its window labelled as ground truth.
+//!
+//! [`ScenarioRun`] produces the chain one block at a time ([`ScenarioRun::next_block`]), so a caller can watch
+//! blocks as they come and add its own transactions (a Vigil node's pause) to the next block. Its
+//! [`ScenarioReport`] is read from chain state and from the receipts: what the attacker holds, bad debt written
+//! off by liquidations, and the lenders' share prices.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use alloy::{
+    primitives::{Address, U256},
+    sol_types::SolEvent,
+};
+use serde::Serialize;
+use vigil_contracts::MarginPool;
+
+use crate::actors::Actors;
+use crate::attacks::{Attack, AttackPlan};
+use crate::backend::{ExecError, Reader};
+use crate::chain::{SimBlock, SimChain, TxRequest};
+use crate::evm::InProcessEvm;
+use crate::price::{PriceError, PricePath, SyntheticParams};
+use crate::state::{Holdings, VenueState};
+use crate::traffic::{fund_traffic, Traffic, TrafficActors};
+use crate::venue::{deploy_venue, Venue, VenueConfig, MARKET_GOV_FEED, MARKET_WETH_FEED, MARKET_WETH_SPOT};
+
+/// A named scenario.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScenarioSpec {
+    /// Name used on the command line.
+    pub name: &'static str,
+    /// One line on what happens.
+    pub about: &'static str,
+    /// The attack, if any.
+    pub attack: Option<Attack>,
+    /// Block offset at which the attack's execute phase starts.
+    pub execute_at: u64,
+    /// Blocks between the prepare phase (deploying the attack contract) and the execute phase.
+    pub prepare_lead: u64,
+    /// Default length in blocks.
+    pub blocks: u64,
+    /// A crash on the synthetic path: (first block, blocks, fraction lost).
+    pub crash: Option<(u64, u64, f64)>,
+}
+
+const fn attack(name: &'static str, about: &'static str, attack: Attack, blocks: u64) -> ScenarioSpec {
+    ScenarioSpec { name, about, attack: Some(attack), execute_at: 100, prepare_lead: 1, blocks, crash: None }
+}
+
+/// Every scenario, in the order of the scenario list.
+pub const SCENARIOS: [ScenarioSpec; 9] = [
+    attack(
+        "flash-loan-oracle",
+        "one transaction: flash loan, pump the pair, borrow against the spot-priced market",
+        Attack::FlashLoanOracle,
+        200,
+    ),
+    attack(
+        "spot-pump",
+        "the pair's price pumped over several blocks, then a borrow at the inflated price",
+        Attack::SpotPump,
+        200,
+    ),
+    attack(
+        "legacy-borrow-drain",
+        "a logic bug in the legacy market drained by 40 small borrows over 40 blocks",
+        Attack::LegacyBorrowDrain,
+        200,
+    ),
+    attack("reentrancy", "reentrancy through the hook token into the legacy vault", Attack::Reentrancy, 200),
+    attack(
+        "governance-takeover",
+        "flash-borrowed votes propose, then emergency-commit a drain of the reserve an hour later",
+        Attack::GovernanceTakeover,
+        500,
+    ),
+    attack(
+        "admin-key",
+        "a stolen operations key grants the upgrader role; the reserve is upgraded and drained",
+        Attack::AdminKey,
+        200,
+    ),
+    attack(
+        "euler-donation",
+        "Euler-style donation and self-liquidation leaving bad debt in the legacy market",
+        Attack::EulerDonation,
+        200,
+    ),
+    ScenarioSpec {
+        name: "predeployed-flash-loan",
+        about: "the flash-loan attack contract deployed 25 blocks before it is used",
+        attack: Some(Attack::FlashLoanOracle),
+        execute_at: 125,
+        prepare_lead: 25,
+        blocks: 200,
+        crash: None,
+    },
+    ScenarioSpec {
+        name: "benign-crash",
+        about: "no attack: ETH falls 40 % in 10 minutes; mass liquidations and withdrawals",
+        attack: None,
+        execute_at: 0,
+        prepare_lead: 0,
+        blocks: 300,
+        crash: Some((100, 50, 0.4)),
+    },
+];
+
+/// Errors setting up or running a scenario.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// No scenario has that name.
+    #[error("unknown scenario `{name}`{}; the scenarios are: {}", suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(), known.join(", "))]
+    Unknown {
+        /// The name given.
+        name: String,
+        /// The closest name.
+        suggestion: Option<&'static str>,
+        /// All names.
+        known: Vec<&'static str>,
+    },
+    /// The run is too short for the scenario's attack.
+    #[error("scenario `{name}` needs at least {needed} blocks for its attack, {given} were asked for")]
+    TooShort {
+        /// Scenario.
+        name: &'static str,
+        /// Blocks needed.
+        needed: u64,
+        /// Blocks asked for.
+        given: u64,
+    },
+    /// The price history could not be read.
+    #[error(transparent)]
+    Price(#[from] PriceError),
+    /// A transaction or read failed while setting up or measuring.
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+}
+
+/// Finds a scenario by name.
+pub fn find(name: &str) -> Result<ScenarioSpec, ScenarioError> {
+    SCENARIOS.iter().find(|s| s.name == name).copied().ok_or_else(|| {
+        let suggestion = SCENARIOS
+            .iter()
+            .map(|s| (edit_distance(name, s.name), s.name))
+            .filter(|(d, _)| *d <= 3)
+            .min()
+            .map(|(_, n)| n);
+        ScenarioError::Unknown { name: name.to_string(), suggestion, known: SCENARIOS.iter().map(|s| s.name).collect() }
+    })
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Seed of the traffic and the synthetic price path.
+    pub seed: u64,
+    /// Length in blocks (default: the scenario's).
+    pub blocks: Option<u64>,
+    /// A real price history (`timestamp,price`) instead of the synthetic path.
+    pub price_csv: Option<PathBuf>,
+    /// How many times faster than real time the price history plays (1 = one block per 12 s of history).
+    pub price_speed: u64,
+    /// Produce callTracer traces.
+    pub tracing: bool,
+    /// Leave the attack out (the same traffic and prices, no attacker).
+    pub without_attack: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self { seed: 1, blocks: None, price_csv: None, price_speed: 1, tracing: true, without_attack: false }
+    }
+}
+
+/// Where the attack is in the chain, as produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AttackWindow {
+    /// First block with a malicious transaction.
+    pub first: u64,
+    /// Last block with a malicious transaction.
+    pub last: u64,
+}
+
+/// What happened, from chain state and receipts.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioReport {
+    /// Scenario name.
+    pub scenario: &'static str,
+    /// Seed.
+    pub seed: u64,
+    /// Blocks produced (after genesis).
+    pub blocks: u64,
+    /// First block number after genesis.
+    pub first_block: u64,
+    /// Transactions included.
+    pub transactions: u64,
+    /// Of which reverted.
+    pub reverted: u64,
+    /// The attack, if any.
+    pub attack: Option<&'static str>,
+    /// Blocks with the attacker's transactions.
+    pub attack_window: Option<AttackWindow>,
+    /// Malicious transactions that reverted (a pause makes the rest of an attack fail).
+    pub malicious_reverted: u64,
+    /// Dollars the attacker's account gained from the start of the attack to the end (feed prices at the start).
+    pub attacker_gain_usd: String,
+    /// hBTC the attacker gained (no feed prices it).
+    pub attacker_gain_hbtc: String,
+    /// Liquidations in the margin pool.
+    pub liquidations: u64,
+    /// Debt written off by margin pool liquidations (stablecoin units).
+    pub bad_debt: String,
+    /// Lenders' share price per market at genesis and at the end (assets per share, ×1e18).
+    pub share_prices: Vec<(u64, String, String)>,
+    /// ETH price (feed) at genesis and at the end, in dollars.
+    pub eth_price: (f64, f64),
+    /// Where the prices came from.
+    pub price_source: String,
+}
+
+struct Baseline {
+    attacker: Holdings,
+    state: VenueState,
+}
+
+/// A scenario being produced, block by block.
+pub struct ScenarioRun {
+    /// The scenario.
+    pub spec: ScenarioSpec,
+    /// The chain.
+    pub chain: SimChain,
+    /// The venue's addresses.
+    pub venue: Venue,
+    /// The named actors (attacker, keeper, oracles …).
+    pub actors: Actors,
+    /// The attack as planned, if any.
+    pub plan: Option<AttackPlan>,
+    opts: RunOptions,
+    traffic: Traffic,
+    price: PricePath,
+    schedule: BTreeMap<u64, Vec<TxRequest>>,
+    produced: u64,
+    total: u64,
+    genesis_number: u64,
+    window: Option<AttackWindow>,
+    attack_starts_at: u64,
+    baseline: Option<Baseline>,
+    genesis_share_prices: Vec<U256>,
+    counts: Counts,
+}
+
+#[derive(Default)]
+struct Counts {
+    transactions: u64,
+    reverted: u64,
+    malicious_reverted: u64,
+    liquidations: u64,
+    bad_debt: U256,
+}
+
+fn share_prices<R: Reader>(chain: &mut R, v: &Venue) -> Result<Vec<U256>, ExecError> {
+    let mut out = Vec::new();
+    for id in [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED] {
+        let m = chain.read(v.pool, MarginPool::marketCall { id: U256::from(id) })?;
+        let one = U256::from(10u64).pow(U256::from(18));
+        out.push(if m.totalSupplyShares.is_zero() { one } else { m.totalSupplyAssets * one / m.totalSupplyShares });
+    }
+    Ok(out)
+}
+
+impl ScenarioRun {
+    /// Deploys the venue, funds the traffic, plans the attack; no block is produced yet.
+    pub fn start(spec: ScenarioSpec, opts: RunOptions) -> Result<Self, ScenarioError> {
+        let total = opts.blocks.unwrap_or(spec.blocks);
+        let price = match &opts.price_csv {
+            Some(path) => PricePath::from_csv(path, total, opts.price_speed)?,
+            None => PricePath::synthetic(opts.seed, total, SyntheticParams { crash: spec.crash, ..Default::default() }),
+        };
+        let attack = spec.attack.filter(|_| !opts.without_attack);
+        let actors = Actors::standard();
+        let mut evm = InProcessEvm::new();
+        let cfg = VenueConfig { eth_price: price.at(0).round().max(1.0) as u64, ..Default::default() };
+        let venue = deploy_venue(&mut evm, &actors, &cfg)?;
+        let traffic_actors = TrafficActors::standard();
+        fund_traffic(&mut evm, &actors, &venue, &traffic_actors)?;
+        let mut keys = actors.all_keys();
+        keys.extend(traffic_actors.all_keys());
+        let mut chain = SimChain::from_genesis(evm, keys, opts.tracing, opts.seed);
+        let genesis_number = chain.head().number;
+        let traffic = Traffic::new(opts.seed, traffic_actors, venue, actors.keeper.address(), cfg.eth_price as f64);
+
+        let mut schedule: BTreeMap<u64, Vec<TxRequest>> = BTreeMap::new();
+        let mut plan = None;
+        if let Some(attack) = attack {
+            let p = attack.plan(&actors, &venue, chain.nonce(actors.attacker.address()));
+            let needed = spec.execute_at + p.execute_blocks();
+            if needed > total {
+                return Err(ScenarioError::TooShort { name: spec.name, needed, given: total });
+            }
+            let prepare_at = spec.execute_at - spec.prepare_lead;
+            for t in &p.prepare {
+                schedule.entry(prepare_at + t.block).or_default().push(t.req.clone());
+            }
+            for t in &p.execute {
+                schedule.entry(spec.execute_at + t.block).or_default().push(t.req.clone());
+            }
+            plan = Some(p);
+        }
+        let genesis_share_prices = share_prices(&mut chain, &venue)?;
+        Ok(Self {
+            spec,
+            chain,
+            venue,
+            actors,
+            plan,
+            opts,
+            traffic,
+            price,
+            schedule,
+            produced: 0,
+            total,
+            genesis_number,
+            window: None,
+            attack_starts_at: spec.execute_at,
+            baseline: None,
+            genesis_share_prices,
+            counts: Counts::default(),
+        })
+    }
+
+    /// Blocks this run produces.
+    pub fn total_blocks(&self) -> u64 {
+        self.total
+    }
+
+    /// Blocks produced so far.
+    pub fn produced(&self) -> u64 {
+        self.produced
+    }
+
+    /// Where the prices come from.
+    pub fn price_source(&self) -> &str {
+        self.price.source()
+    }
+
+    /// The options the run was started with.
+    pub fn options(&self) -> &RunOptions {
+        &self.opts
+    }
+
+    /// Block number of block offset `i`.
+    pub fn number_of(&self, i: u64) -> u64 {
+        self.genesis_number + i
+    }
+
+    /// Produces the next block: `first` (e.g. a Vigil node's pause, placed first as a higher-fee transaction
+    /// would be), then the traffic, then the attacker's transactions for this block. `None` after the last block.
+    pub fn next_block(&mut self, first: Vec<TxRequest>) -> Result<Option<SimBlock>, ScenarioError> {
+        if self.produced >= self.total {
+            return Ok(None);
+        }
+        let i = self.produced + 1;
+        if self.plan.is_some() && i == self.attack_starts_at && self.baseline.is_none() {
+            let attacker = Holdings::read(&mut self.chain, &self.venue, self.actors.attacker.address())?;
+            let state = VenueState::read(&mut self.chain, &self.venue)?;
+            self.baseline = Some(Baseline { attacker, state });
+        }
+        let timestamp = self.chain.head().timestamp + crate::chain::BLOCK_TIME;
+        let mut txs = first;
+        txs.extend(self.traffic.block_txs(&mut self.chain, i, self.price.at(i), timestamp)?);
+        if let Some(attack_txs) = self.schedule.remove(&i) {
+            txs.extend(attack_txs);
+        }
+        let block = self.chain.build_block(txs);
+        self.produced = i;
+        self.account(&block);
+        Ok(Some(block))
+    }
+
+    fn account(&mut self, block: &SimBlock) {
+        let number = block.number();
+        for (k, receipt) in block.receipts.iter().enumerate() {
+            self.counts.transactions += 1;
+            let ok = receipt.status();
+            if !ok {
+                self.counts.reverted += 1;
+            }
+            if block.labels[k].malicious {
+                self.window = Some(match self.window {
+                    None => AttackWindow { first: number, last: number },
+                    Some(w) => AttackWindow { first: w.first, last: number },
+                });
+                if !ok {
+                    self.counts.malicious_reverted += 1;
+                }
+            }
+            for log in receipt.inner.logs() {
+                if log.address() == self.venue.pool {
+                    if let Ok(l) = MarginPool::Liquidate::decode_log(&log.inner) {
+                        self.counts.liquidations += 1;
+                        self.counts.bad_debt += l.badDebt;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Produces every remaining block, handing each to `sink`.
+    pub fn run_to_end(&mut self, mut sink: impl FnMut(&SimBlock)) -> Result<(), ScenarioError> {
+        while let Some(block) = self.next_block(vec![])? {
+            sink(&block);
+        }
+        Ok(())
+    }
+
+    /// The attack window so far.
+    pub fn attack_window(&self) -> Option<AttackWindow> {
+        self.window
+    }
+
+    /// What happened so far, read from chain state and receipts.
+    pub fn report(&mut self) -> Result<ScenarioReport, ScenarioError> {
+        let attacker = self.actors.attacker.address();
+        let now = Holdings::read(&mut self.chain, &self.venue, attacker)?;
+        let end_state = VenueState::read(&mut self.chain, &self.venue)?;
+        let (gain, hbtc) = match &self.baseline {
+            Some(b) => (
+                now.value_usd(&b.state.prices).saturating_sub(b.attacker.value_usd(&b.state.prices)),
+                now.hbtc.saturating_sub(b.attacker.hbtc),
+            ),
+            None => (U256::ZERO, U256::ZERO),
+        };
+        let end_prices = share_prices(&mut self.chain, &self.venue)?;
+        let ids = [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED];
+        Ok(ScenarioReport {
+            scenario: self.spec.name,
+            seed: self.opts.seed,
+            blocks: self.produced,
+            first_block: self.genesis_number + 1,
+            transactions: self.counts.transactions,
+            reverted: self.counts.reverted,
+            attack: self.plan.as_ref().map(|p| p.attack.name()),
+            attack_window: self.window,
+            malicious_reverted: self.counts.malicious_reverted,
+            attacker_gain_usd: crate::state::fmt_units(gain, 6),
+            attacker_gain_hbtc: crate::state::fmt_units(hbtc, 18),
+            liquidations: self.counts.liquidations,
+            bad_debt: crate::state::fmt_units(self.counts.bad_debt, 6),
+            share_prices: ids
+                .iter()
+                .zip(self.genesis_share_prices.iter().zip(&end_prices))
+                .map(|(id, (a, b))| (*id, a.to_string(), b.to_string()))
+                .collect(),
+            eth_price: (self.price.at(0), end_state.prices.eth_usd.to::<u128>() as f64 / 1e6),
+            price_source: self.price.source().to_string(),
+        })
+    }
+
+    /// The attacker's dollar gain since the start of the attack, unformatted.
+    pub fn attacker_gain(&mut self) -> Result<(U256, U256), ExecError> {
+        let Some(b) = &self.baseline else { return Ok((U256::ZERO, U256::ZERO)) };
+        let (prices, before) = (b.state.prices, b.attacker);
+        let now = Holdings::read(&mut self.chain, &self.venue, self.actors.attacker.address())?;
+        Ok((now.value_usd(&prices).saturating_sub(before.value_usd(&prices)), now.hbtc.saturating_sub(before.hbtc)))
+    }
+
+    /// Lenders' share prices per market at genesis and now.
+    pub fn share_prices(&mut self) -> Result<Vec<(U256, U256)>, ExecError> {
+        let now = share_prices(&mut self.chain, &self.venue)?;
+        Ok(self.genesis_share_prices.iter().copied().zip(now).collect())
+    }
+
+    /// Bad debt written off so far.
+    pub fn bad_debt(&self) -> U256 {
+        self.counts.bad_debt
+    }
+
+    /// Liquidations so far.
+    pub fn liquidations(&self) -> u64 {
+        self.counts.liquidations
+    }
+
+    /// Addresses, for the output's header.
+    pub fn addresses(&self) -> BTreeMap<String, Address> {
+        self.venue.named().into_iter().map(|(n, a)| (n.to_string(), a)).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_found() {
+        for s in SCENARIOS {
+            assert_eq!(find(s.name).unwrap().name, s.name);
+        }
+        let mut names: Vec<_> = SCENARIOS.iter().map(|s| s.name).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), SCENARIOS.len());
+    }
+
+    #[test]
+    fn an_unknown_name_suggests_the_closest() {
+        let err = find("spot-pamp").unwrap_err().to_string();
+        assert!(
+            err.starts_with("unknown scenario `spot-pamp` (did you mean `spot-pump`?); the scenarios are: "),
+            "{err}"
+        );
+        let err = find("xyz").unwrap_err().to_string();
+        assert!(!err.contains("did you mean"), "{err}");
+    }
+}
