@@ -139,6 +139,19 @@ pub struct SimChain {
     history_depth: usize,
     tracing: bool,
     seed: u64,
+    stats: ProductionStats,
+}
+
+/// Work done by [`SimChain::build_block`] so far: signing, execution, tracing, receipts, roots and JSON-RPC
+/// shapes, not the caller's generation of transactions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProductionStats {
+    /// Blocks produced.
+    pub blocks: u64,
+    /// Transactions included.
+    pub transactions: u64,
+    /// Time spent producing them.
+    pub busy: std::time::Duration,
 }
 
 impl SimChain {
@@ -175,7 +188,13 @@ impl SimChain {
             history_depth: DEFAULT_HISTORY,
             tracing,
             seed,
+            stats: ProductionStats::default(),
         }
+    }
+
+    /// Work done producing blocks so far.
+    pub fn production_stats(&self) -> ProductionStats {
+        self.stats
     }
 
     /// Adds a key that may send transactions.
@@ -215,6 +234,7 @@ impl SimChain {
 
     /// Produces the next block with `txs`, in order.
     pub fn build_block(&mut self, txs: Vec<TxRequest>) -> SimBlock {
+        let started = std::time::Instant::now();
         let parent = self.head().clone();
         let parent_hash = self.head_hash();
         let number = parent.number + 1;
@@ -458,6 +478,9 @@ impl SimChain {
         while self.history.len() > self.history_depth {
             self.history.pop_front();
         }
+        self.stats.blocks += 1;
+        self.stats.transactions += rpc_receipts.len() as u64;
+        self.stats.busy += started.elapsed();
         SimBlock { block, receipts: rpc_receipts, traces, labels, outputs, rejected }
     }
 

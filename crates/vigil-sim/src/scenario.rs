@@ -295,7 +295,11 @@ impl ScenarioRun {
         let attack = spec.attack.filter(|_| !opts.without_attack);
         let actors = Actors::standard();
         let mut evm = InProcessEvm::new();
-        let cfg = VenueConfig { eth_price: price.at(0).round().max(1.0) as u64, ..Default::default() };
+        // The pair holds the same dollar depth whatever the starting price of the path.
+        let defaults = VenueConfig::default();
+        let eth_price = price.at(0).round().max(1.0) as u64;
+        let pair_weth = (defaults.pair_weth * defaults.eth_price / eth_price).max(1);
+        let cfg = VenueConfig { eth_price, pair_weth, ..defaults };
         let venue = deploy_venue(&mut evm, &actors, &cfg)?;
         let traffic_actors = TrafficActors::standard();
         fund_traffic(&mut evm, &actors, &venue, &traffic_actors)?;

@@ -36,3 +36,62 @@ fn an_unreachable_node_is_a_clear_error() {
     assert!(err.contains("connecting to http://127.0.0.1:9"), "stderr: {err}");
     assert!(err.contains("cannot reach the node"), "stderr: {err}");
 }
+
+#[test]
+fn sim_lists_the_nine_scenarios_one_per_line() {
+    let out = vigil().args(["sim", "--list"]).output().expect("vigil runs");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let names: Vec<&str> = text.lines().collect();
+    assert_eq!(names.len(), 9);
+    assert!(names.contains(&"spot-pump") && names.contains(&"benign-crash"));
+}
+
+#[test]
+fn sim_runs_a_scenario_writes_json_lines_and_prints_what_happened() {
+    let dir = std::env::temp_dir().join(format!("vigil-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out_file = dir.join("run.jsonl");
+    let out = vigil()
+        .args(["sim", "--scenario", "euler-donation", "--blocks", "110", "--seed", "3", "--out"])
+        .arg(&out_file)
+        .output()
+        .expect("vigil runs");
+    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("attack        euler-donation: blocks 100 .. 101 (ground truth)"), "{text}");
+    assert!(text.contains("taken         $127,150.00 by the attacker"), "{text}");
+    let written = std::fs::read_to_string(&out_file).unwrap();
+    assert_eq!(written.lines().count(), 1 + 110 + 1, "header, blocks, summary");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn sim_errors_name_what_was_wrong() {
+    let out = vigil().args(["sim", "--scenario", "spot-pamp", "--out", "/dev/null"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown scenario `spot-pamp` (did you mean `spot-pump`?)"), "{err}");
+
+    let dir = std::env::temp_dir().join(format!("vigil-cli-csv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("bad.csv");
+    std::fs::write(&csv, "timestamp,price\n1,3000\n2,abc\n").unwrap();
+    let out = vigil()
+        .args(["sim", "--scenario", "spot-pump", "--out", "/dev/null", "--price-csv"])
+        .arg(&csv)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.csv: line 3: price: `abc` is not a number"), "{err}");
+
+    let out = vigil()
+        .args(["sim", "--scenario", "governance-takeover", "--blocks", "150", "--out", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("scenario `governance-takeover` needs at least"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
