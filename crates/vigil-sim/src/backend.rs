@@ -110,9 +110,13 @@ pub trait Reader {
     where
         Self: Sized,
     {
-        let out = self.call(to, call.abi_encode().into())?;
-        C::abi_decode_returns(&out).map_err(|e| ExecError::Decode { what: C::SIGNATURE.into(), reason: e.to_string() })
+        decode_return::<C>(&self.call(to, call.abi_encode().into())?)
     }
+}
+
+/// Decodes a call's return data as `C`'s return type.
+pub fn decode_return<C: SolCall>(out: &[u8]) -> Result<C::Return, ExecError> {
+    C::abi_decode_returns(out).map_err(|e| ExecError::Decode { what: C::SIGNATURE.into(), reason: e.to_string() })
 }
 
 /// A chain that executes the venue's transactions one at a time, each included before the call returns.

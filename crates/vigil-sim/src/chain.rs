@@ -40,8 +40,8 @@ use revm::{
 };
 use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
 
-use crate::backend::{call_name, ExecError};
-use crate::evm::{InProcessEvm, CHAIN_ID};
+use crate::backend::{call_name, decode_return, ExecError};
+use crate::evm::{call_result, read_only_tx, InProcessEvm, CHAIN_ID};
 
 /// Seconds between blocks.
 pub const BLOCK_TIME: u64 = 12;
@@ -511,26 +511,14 @@ impl SimChain {
         let mut cfg = self.cfg.clone();
         cfg.disable_nonce_check = true;
         let mut evm = Context::mainnet().with_ref_db(view).with_cfg(cfg).with_block(block_env).build_mainnet();
-        let tx = TxEnv::builder()
-            .caller(Address::ZERO)
-            .kind(TxKind::Call(to))
-            .data(data)
-            .gas_limit(TX_GAS)
-            .gas_price(0)
-            .chain_id(Some(CHAIN_ID))
-            .build_fill();
+        let tx = read_only_tx(to, data, 0);
         let result = evm.transact(tx).map_err(|e| ExecError::Invalid { what: what.clone(), reason: e.to_string() })?;
-        match result.result {
-            ExecutionResult::Success { output, .. } => Ok(output.into_data()),
-            ExecutionResult::Revert { output, .. } => Err(ExecError::Reverted { what, data: output }),
-            ExecutionResult::Halt { reason, .. } => Err(ExecError::Halted { what, reason: format!("{reason:?}") }),
-        }
+        call_result(what, result.result)
     }
 
     /// A typed `eth_call` at block `number`.
     pub fn view_at<C: SolCall>(&self, number: u64, to: Address, call: C) -> Result<C::Return, ExecError> {
-        let out = self.call_at(number, to, call.abi_encode().into())?;
-        C::abi_decode_returns(&out).map_err(|e| ExecError::Decode { what: C::SIGNATURE.into(), reason: e.to_string() })
+        decode_return::<C>(&self.call_at(number, to, call.abi_encode().into())?)
     }
 
     /// A typed `eth_call` at the head.

@@ -29,6 +29,28 @@ pub const GENESIS_TIMESTAMP: u64 = 1_767_225_600;
 type Db = CacheDB<EmptyDB>;
 type Evm = MainnetEvm<revm::handler::MainnetContext<Db>>;
 
+/// The transaction of an `eth_call`: from the zero address, at no gas price.
+pub(crate) fn read_only_tx(to: Address, data: Bytes, nonce: u64) -> TxEnv {
+    TxEnv::builder()
+        .caller(Address::ZERO)
+        .kind(TxKind::Call(to))
+        .data(data)
+        .gas_limit(TX_GAS_LIMIT)
+        .gas_price(0)
+        .nonce(nonce)
+        .chain_id(Some(CHAIN_ID))
+        .build_fill()
+}
+
+/// A read-only call's return data, or its revert or halt as an error naming `what`.
+pub(crate) fn call_result(what: String, result: ExecutionResult) -> Result<Bytes, ExecError> {
+    match result {
+        ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+        ExecutionResult::Revert { output, .. } => Err(ExecError::Reverted { what, data: output }),
+        ExecutionResult::Halt { reason, .. } => Err(ExecError::Halted { what, reason: format!("{reason:?}") }),
+    }
+}
+
 /// What a committed transaction produced.
 #[derive(Debug, Clone)]
 pub struct TxOutcome {
@@ -139,30 +161,16 @@ impl InProcessEvm {
 
     /// A read-only typed call at the current block; nothing is committed.
     pub fn view<C: SolCall>(&mut self, to: Address, call: C) -> Result<C::Return, ExecError> {
-        let output = self.call_raw(to, call.abi_encode().into())?;
-        C::abi_decode_returns(&output)
-            .map_err(|e| ExecError::Decode { what: C::SIGNATURE.to_string(), reason: e.to_string() })
+        self.read(to, call)
     }
 
     /// A read-only call at the current block; nothing is committed.
     pub fn call_raw(&mut self, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
         let what = call_name(&data, to);
-        let tx = TxEnv::builder()
-            .caller(Address::ZERO)
-            .kind(TxKind::Call(to))
-            .data(data)
-            .gas_limit(TX_GAS_LIMIT)
-            .gas_price(0)
-            .nonce(InProcessEvm::nonce(self, Address::ZERO))
-            .chain_id(Some(CHAIN_ID))
-            .build_fill();
+        let tx = read_only_tx(to, data, InProcessEvm::nonce(self, Address::ZERO));
         let result =
             self.evm.transact(tx).map_err(|e| ExecError::Invalid { what: what.clone(), reason: e.to_string() })?.result;
-        match result {
-            ExecutionResult::Success { output, .. } => Ok(output.into_data()),
-            ExecutionResult::Revert { output, .. } => Err(ExecError::Reverted { what, data: output }),
-            ExecutionResult::Halt { reason, .. } => Err(ExecError::Halted { what, reason: format!("{reason:?}") }),
-        }
+        call_result(what, result)
     }
 
     fn execute(
