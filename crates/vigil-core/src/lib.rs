@@ -1,11 +1,19 @@
 //! Vigil's domain types, shared by every other crate; no I/O.
 //!
-//! For now this holds what a response needs to reach a protocol through the Guardian: guardian scopes and
-//! the EIP-712 pause report that a quorum of independent Vigil nodes signs ([`quorum`]). The engine's chain
-//! events, bundles, detectors, findings and incidents join here when the engine is built.
+//! - [`scope`]: which part of a protected contract a pause covers;
+//! - [`quorum`]: the EIP-712 pause report that a quorum of independent Vigil nodes signs;
+//! - [`bundle`]: chain events and block bundles (block, receipts, traces, probe values);
+//! - [`finding`]: findings, severities and kinds;
+//! - [`detector`]: the trait every detector implements.
 
+pub mod bundle;
+pub mod detector;
+pub mod finding;
 pub mod quorum;
 pub mod scope;
 
+pub use bundle::{Bundle, ChainEvent, Probe};
+pub use detector::{Detector, DetectorError};
+pub use finding::{BlockRef, Finding, FindingKind, Severity};
 pub use quorum::{guardian_domain, sign_report, PauseReport, QuorumError};
 pub use scope::Scope;

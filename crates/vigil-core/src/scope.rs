@@ -7,7 +7,7 @@ use alloy::primitives::{Address, U256};
 use std::fmt;
 
 /// A (target contract, scope id) pair as the Guardian keys mandates and pauses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Scope {
     /// The protected contract.
     pub target: Address,
