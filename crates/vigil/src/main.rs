@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use vigil::{config::Config, demo};
 use vigil_sim::{
     deploy_venue, jsonl,
     scenario::{self, RunOptions, ScenarioReport, ScenarioRun, SCENARIOS},
@@ -30,6 +31,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The end-to-end demo: attacks among ordinary traffic on the in-process chain, with and without Vigil's
+    /// pauses; prints a table and writes a Markdown report with a liquidity chart.
+    Demo {
+        /// Seed of the traffic and the price path.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Also write the table as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Folder for the report (report.md and liquidity.svg).
+        #[arg(long, default_value = "vigil-demo")]
+        report: PathBuf,
+    },
+    /// Validate a configuration file without running anything.
+    Check {
+        /// The TOML file.
+        config: PathBuf,
+    },
     /// Run a scenario on the in-process chain: the venue, seeded traffic on a price path, and (except
     /// benign-crash) one attack; write the chain as JSON Lines and print what happened.
     Sim {
@@ -76,6 +95,17 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Demo { seed, json, report } => run_demo(seed, json.as_deref(), &report),
+        Command::Check { config } => {
+            let c = Config::load(&config)?;
+            println!(
+                "{}: valid ({} detectors: {})",
+                config.display(),
+                c.detectors.len(),
+                c.detectors.iter().map(|d| d.name()).collect::<Vec<_>>().join(", ")
+            );
+            Ok(())
+        }
         Command::Sim { list, scenario, seed, blocks, price_csv, price_speed, no_traces, without_attack, out } => {
             if list {
                 for s in SCENARIOS {
@@ -102,6 +132,42 @@ fn main() -> Result<()> {
             }
         }
     }
+}
+
+fn run_demo(seed: u64, json: Option<&Path>, report: &Path) -> Result<()> {
+    let started = Instant::now();
+    eprintln!(
+        "Vigil demo (seed {seed}): each attack runs with Vigil's pauses and again without, then the benign crash"
+    );
+    let mut last = String::new();
+    let result = demo::run_demo(seed, |name, respond, i, n| {
+        let line = format!("{name} ({})", if respond { "with Vigil" } else { "without" });
+        if line != last {
+            if !last.is_empty() {
+                eprintln!();
+            }
+            last = line;
+        }
+        if i % 20 == 0 || i == n {
+            eprint!("\r  {last:<40} block {i:>4}/{n}");
+        }
+    })?;
+    eprintln!();
+    println!();
+    print!("{}", demo::table(&result));
+    std::fs::create_dir_all(report)
+        .with_context(|| format!("{}: cannot create the report folder", report.display()))?;
+    let md = report.join("report.md");
+    let svg = report.join("liquidity.svg");
+    demo::write_report(&result, &md, &svg)?;
+    if let Some(path) = json {
+        let rows = serde_json::json!({"seed": result.seed, "rows": result.rows, "benign_crash": {
+            "pause_block": result.benign.pause_block, "benign_alerts": result.benign.benign_alerts }});
+        std::fs::write(path, serde_json::to_string_pretty(&rows)?)
+            .with_context(|| format!("{}: write failed", path.display()))?;
+    }
+    println!("\nreport: {} (chart: {}) in {:.1} s", md.display(), svg.display(), started.elapsed().as_secs_f64());
+    Ok(())
 }
 
 fn run_sim(name: &str, opts: RunOptions, out: &Path) -> Result<()> {

@@ -1,0 +1,294 @@
+//! Configuration in TOML: the Guardian and its response keys, the policy, and the detectors.
+//!
+//! ```toml
+//! [guardian]
+//! address = "0x…"
+//! chain_id = 31337
+//!
+//! [policy]
+//! notify_at = "medium"      # findings at or above this severity are notified
+//! pause_at = "critical"     # exploit or suspicious findings at or above this severity pause their scope
+//!
+//! [[detector]]
+//! type = "outflow-rate"     # or "price-deviation", "admin-change"
+//! name = "legacy-market-outflow"
+//! …                          # the detector's own keys: see vigil_detect
+//! ```
+//!
+//! Unknown keys and bad values are errors that name the file, the line and the key, with a suggestion when a
+//! known key is close ([`ConfigError`]). `vigil check FILE` validates a file without running anything.
+
+use std::path::Path;
+
+use alloy::primitives::Address;
+use serde::Deserialize;
+use vigil_core::Detector;
+use vigil_detect::{
+    admin::{AdminChangeConfig, AdminChangeDetector},
+    outflow::{OutflowConfig, OutflowRateDetector},
+    price::{PriceDeviationConfig, PriceDeviationDetector},
+};
+use vigil_respond::Policy;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The Guardian that pauses go through.
+    pub guardian: GuardianConfig,
+    /// Which findings lead to which actions.
+    #[serde(default)]
+    pub policy: Policy,
+    /// The detectors.
+    #[serde(rename = "detector", default)]
+    pub detectors: Vec<DetectorConfig>,
+}
+
+/// The Guardian.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianConfig {
+    /// Its address.
+    pub address: Address,
+    /// The chain it is on (part of the EIP-712 domain).
+    pub chain_id: u64,
+    /// How long a signed report stays valid, in seconds. Default 600.
+    #[serde(default = "default_validity")]
+    pub report_validity_seconds: u64,
+}
+
+fn default_validity() -> u64 {
+    600
+}
+
+/// One detector; `type` picks the kind.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum DetectorConfig {
+    /// ERC-7265 outflow rate.
+    OutflowRate(OutflowConfig),
+    /// AMM spot against a feed, and a z-score of returns.
+    PriceDeviation(PriceDeviationConfig),
+    /// Ownership, role, implementation and parameter changes.
+    AdminChange(AdminChangeConfig),
+}
+
+impl DetectorConfig {
+    /// The detector's name.
+    pub fn name(&self) -> &str {
+        match self {
+            DetectorConfig::OutflowRate(c) => &c.name,
+            DetectorConfig::PriceDeviation(c) => &c.name,
+            DetectorConfig::AdminChange(c) => &c.name,
+        }
+    }
+
+    /// Builds the detector.
+    pub fn build(&self) -> Box<dyn Detector> {
+        match self {
+            DetectorConfig::OutflowRate(c) => Box::new(OutflowRateDetector::new(c.clone())),
+            DetectorConfig::PriceDeviation(c) => Box::new(PriceDeviationDetector::new(c.clone())),
+            DetectorConfig::AdminChange(c) => Box::new(AdminChangeDetector::new(c.clone())),
+        }
+    }
+}
+
+/// A configuration that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a bad value.
+    #[error("{path}: line {line}: {message}{}", hint.as_ref().map(|h| format!(" ({h})")).unwrap_or_default())]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong, naming the key.
+        message: String,
+        /// A suggestion.
+        hint: Option<String>,
+    },
+    /// Valid TOML, but the pieces do not fit together.
+    #[error("{path}: {message}")]
+    Inconsistent {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and validates a file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+        Self::parse(&name, &text)
+    }
+
+    /// Parses and validates `text`, naming it `name` in errors.
+    pub fn parse(name: &str, text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1).unwrap_or(1);
+            let message = e.message().trim().to_string();
+            ConfigError::Invalid { path: name.to_string(), line, hint: suggestion(&message), message }
+        })?;
+        config.validate(name)?;
+        Ok(config)
+    }
+
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let inconsistent = |message: String| ConfigError::Inconsistent { path: name.to_string(), message };
+        let mut names = std::collections::BTreeSet::new();
+        for d in &self.detectors {
+            if !names.insert(d.name()) {
+                return Err(inconsistent(format!("two detectors are named \"{}\"; names must be unique", d.name())));
+            }
+            match d {
+                DetectorConfig::OutflowRate(c) => {
+                    if c.window_blocks == 0 {
+                        return Err(inconsistent(format!("detector \"{}\": window_blocks must be at least 1", c.name)));
+                    }
+                    if c.min_retained_bps == 0 || c.min_retained_bps >= 10_000 {
+                        return Err(inconsistent(format!(
+                            "detector \"{}\": min_retained_bps must be between 1 and 9999, found {}",
+                            c.name, c.min_retained_bps
+                        )));
+                    }
+                    if c.assets.is_empty() {
+                        return Err(inconsistent(format!("detector \"{}\": assets is empty", c.name)));
+                    }
+                }
+                DetectorConfig::PriceDeviation(c) => {
+                    if !(0.0 < c.ewma_lambda && c.ewma_lambda < 1.0) {
+                        return Err(inconsistent(format!(
+                            "detector \"{}\": ewma_lambda must be strictly between 0 and 1, found {}",
+                            c.name, c.ewma_lambda
+                        )));
+                    }
+                    if c.max_deviation_bps == 0 {
+                        return Err(inconsistent(format!(
+                            "detector \"{}\": max_deviation_bps must be above 0",
+                            c.name
+                        )));
+                    }
+                }
+                DetectorConfig::AdminChange(c) => {
+                    if c.contracts.is_empty() {
+                        return Err(inconsistent(format!("detector \"{}\": contracts is empty", c.name)));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds every detector.
+    pub fn build_detectors(&self) -> Vec<Box<dyn Detector>> {
+        self.detectors.iter().map(DetectorConfig::build).collect()
+    }
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" and "unknown variant", the closest expected name.
+fn suggestion(message: &str) -> Option<String> {
+    let found = message.split('`').nth(1)?;
+    let expected: Vec<&str> = message.split("expected").nth(1)?.split('`').skip(1).step_by(2).collect();
+    expected
+        .iter()
+        .map(|e| (edit_distance(found, e), *e))
+        .filter(|(d, e)| *d <= 3.max(e.len() / 4))
+        .min()
+        .map(|(_, e)| format!("did you mean `{e}`?"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[guardian]
+address = "0x0165878A594ca255338adfa4d48449f69242Eb8F"
+chain_id = 31337
+
+[[detector]]
+type = "outflow-rate"
+name = "legacy-outflow"
+protocol = "venue"
+contract = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82"
+assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
+"#;
+
+    fn err(text: &str) -> String {
+        Config::parse("vigil.toml", text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_good_config_parses_with_defaults() {
+        let c = Config::parse("vigil.toml", GOOD).unwrap();
+        assert_eq!(c.detectors.len(), 1);
+        let DetectorConfig::OutflowRate(o) = &c.detectors[0] else { panic!() };
+        assert_eq!((o.window_blocks, o.min_retained_bps), (50, 9_500));
+        assert_eq!(c.guardian.report_validity_seconds, 600);
+        assert_eq!(c.policy, Policy::default());
+    }
+
+    #[test]
+    fn an_unknown_key_names_line_and_key_with_a_suggestion() {
+        let text = GOOD.replace("assets =", "window_blocs = 10\nassets =");
+        let e = err(&text);
+        assert!(e.starts_with("vigil.toml: line 7: unknown field `window_blocs`"), "{e}");
+        assert!(e.ends_with("(did you mean `window_blocks`?)"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_detector_type_is_named() {
+        let e = err(&GOOD.replace("outflow-rate", "outflow-rat"));
+        assert!(e.starts_with("vigil.toml: line 7: unknown variant `outflow-rat`"), "{e}");
+        assert!(e.contains("did you mean `outflow-rate`?"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_value_names_its_line() {
+        let e = err(&GOOD.replace("chain_id = 31337", "chain_id = \"mainnet\""));
+        assert!(e.starts_with("vigil.toml: line 4: invalid type: string \"mainnet\", expected u64"), "{e}");
+        let e = err(&GOOD.replace("0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", "0x1234"));
+        assert!(e.starts_with("vigil.toml: line 10:"), "{e}");
+        let e = err(&GOOD.replace("[guardian]", "[guardian\n"));
+        assert!(e.starts_with("vigil.toml: line 2:"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_key_and_inconsistent_values_are_named() {
+        let e = err(&GOOD.replace("protocol = \"venue\"\n", ""));
+        assert!(e.contains("missing field `protocol`"), "{e}");
+        let e = err(&format!("{GOOD}min_retained_bps = 10000\n"));
+        assert_eq!(
+            e,
+            "vigil.toml: detector \"legacy-outflow\": min_retained_bps must be between 1 and 9999, found 10000"
+        );
+        let twice = format!("{GOOD}{}", &GOOD[GOOD.find("[[detector]]").unwrap()..]);
+        assert_eq!(err(&twice), "vigil.toml: two detectors are named \"legacy-outflow\"; names must be unique");
+    }
+}

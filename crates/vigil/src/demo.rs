@@ -1,0 +1,381 @@
+//! The demo: Vigil watching the reference venue while attacks unfold among ordinary traffic, and its pauses
+//! landing on the chain.
+//!
+//! For each attack scenario the same seed runs twice: with Vigil responding (its pause transactions go first into
+//! the next block, as a higher-fee transaction would) and with the response off (Vigil still watches, so
+//! detection is measured the same way). What the attacker took comes from chain state in both runs. The benign
+//! crash runs once with Vigil responding, to show it does not pause. The configuration is embedded
+//! (`config/demo.toml`).
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use alloy::primitives::U256;
+use serde::Serialize;
+use vigil_core::{Bundle, Probe};
+use vigil_respond::PauseResponder;
+use vigil_sim::{
+    actors::ORACLE_THRESHOLD,
+    chain::{SimBlock, SimChain, TxLabel, TxRequest},
+    evm::CHAIN_ID,
+    scenario::{self, RunOptions, ScenarioRun},
+    state::VenueState,
+};
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineError, PauseOutcome};
+
+/// The demo's configuration, embedded.
+pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+
+/// The attack scenarios the demo runs: a multi-block price manipulation, a slow drain, an attack whose contract
+/// is deployed before use, and a stolen admin key.
+pub const DEMO_ATTACKS: [&str; 4] = ["spot-pump", "legacy-borrow-drain", "predeployed-flash-loan", "admin-key"];
+
+/// Errors of the demo.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    /// The embedded configuration is invalid (a build defect).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// A scenario could not run.
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
+    /// The engine failed on a block.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A state read failed.
+    #[error(transparent)]
+    Exec(#[from] vigil_sim::ExecError),
+}
+
+/// One run of one scenario.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    /// Scenario.
+    pub scenario: String,
+    /// Whether Vigil's pauses were sent.
+    pub respond: bool,
+    /// First block with a malicious transaction.
+    pub first_malicious_block: Option<u64>,
+    /// First block at or after the attack's start with a finding at or above the notify level.
+    pub detection_block: Option<u64>,
+    /// Block that included the first pause accepted by the Guardian.
+    pub pause_block: Option<u64>,
+    /// Dollars the attacker took (chain state, feed prices at the attack's start).
+    pub lost_usd: f64,
+    /// hBTC the attacker took.
+    pub lost_hbtc: f64,
+    /// Alerts (incidents notified or paused: one per incident) raised on benign blocks: blocks before the
+    /// attack's first malicious block, or any block of a run without an attack.
+    pub benign_alerts: u64,
+    /// What those alerts said.
+    pub benign_alert_titles: Vec<String>,
+    /// Attacker transactions that reverted.
+    pub attack_txs_reverted: u64,
+    /// Total value the venue's contracts hold, per block (block number, dollars at feed prices).
+    pub liquidity: Vec<(u64, f64)>,
+    /// Microseconds from a block's arrival (bundle built, probes read) to its pause transaction being ready.
+    pub pause_latency_micros: Vec<u128>,
+    /// Microseconds the engine took per block (probes read and processing).
+    pub engine_micros: Vec<u128>,
+}
+
+/// A row of the demo's table.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoRow {
+    /// Attack scenario.
+    pub attack: String,
+    /// First malicious block.
+    pub first_malicious_block: Option<u64>,
+    /// Detection block.
+    pub detection_block: Option<u64>,
+    /// Pause block.
+    pub pause_block: Option<u64>,
+    /// Dollars lost with Vigil responding.
+    pub lost_with_vigil_usd: f64,
+    /// Dollars lost with the response off (same seed).
+    pub lost_without_vigil_usd: f64,
+    /// hBTC lost with and without.
+    pub lost_hbtc: (f64, f64),
+    /// Alerts on benign blocks (with Vigil).
+    pub benign_alerts: u64,
+}
+
+/// Everything the demo measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoResult {
+    /// Seed.
+    pub seed: u64,
+    /// One row per attack.
+    pub rows: Vec<DemoRow>,
+    /// The benign crash with Vigil responding.
+    pub benign: RunResult,
+    /// Every run (with and without Vigil), for the report.
+    pub runs: Vec<RunResult>,
+}
+
+/// The bundle of a produced block, with `probes` read at that block.
+pub fn bundle_of(chain: &SimChain, block: &SimBlock, probes: &BTreeSet<Probe>) -> Bundle {
+    let number = block.number();
+    let probes = probes
+        .iter()
+        .map(|p| {
+            let value =
+                chain.call_at(number, p.to, p.data.clone()).map_err(|e| e.revert_data().cloned().unwrap_or_default());
+            (p.clone(), value)
+        })
+        .collect();
+    Bundle { block: block.block.clone(), receipts: block.receipts.clone(), traces: block.traces.clone(), probes }
+}
+
+/// The demo's engine for a run: the embedded detectors, and a responder with the venue's first k oracle keys.
+pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine {
+    let responder = respond.then(|| {
+        PauseResponder::new(
+            config.guardian.address,
+            CHAIN_ID,
+            run.actors.oracles.iter().take(ORACLE_THRESHOLD).cloned().collect(),
+            config.guardian.report_validity_seconds,
+        )
+    });
+    Engine::new(config.build_detectors(), config.policy, responder)
+}
+
+/// Runs one scenario with Vigil watching; `progress` gets (blocks produced, total).
+pub fn run_scenario(
+    name: &str,
+    seed: u64,
+    respond: bool,
+    config: &Config,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<RunResult, DemoError> {
+    let spec = scenario::find(name)?;
+    let mut run = ScenarioRun::start(spec, RunOptions { seed, tracing: false, ..Default::default() })?;
+    if run.venue.guardian != config.guardian.address {
+        return Err(DemoError::Config(crate::config::ConfigError::Inconsistent {
+            path: "config/demo.toml".into(),
+            message: format!("guardian {} is not the venue's {}", config.guardian.address, run.venue.guardian),
+        }));
+    }
+    let mut engine = demo_engine(&run, config, respond);
+    let notify_at = config.policy.notify_at;
+    let total = run.total_blocks();
+    let mut next_first: Vec<TxRequest> = Vec::new();
+    let mut malicious_blocks = BTreeSet::new();
+    let mut alerts: Vec<(u64, String)> = Vec::new();
+    let mut liquidity = Vec::new();
+    let mut latencies = Vec::new();
+    let mut engine_micros = Vec::new();
+    let mut attack_reverted = 0;
+    while let Some(block) = run.next_block(std::mem::take(&mut next_first))? {
+        let number = block.number();
+        for (i, label) in block.labels.iter().enumerate() {
+            if label.malicious {
+                malicious_blocks.insert(number);
+                if !block.receipts[i].status() {
+                    attack_reverted += 1;
+                }
+            }
+        }
+        let arrived = Instant::now();
+        let bundle = bundle_of(&run.chain, &block, engine.probes());
+        let outcome = engine.process(&bundle)?;
+        engine_micros.push(arrived.elapsed().as_micros());
+        for action in &outcome.actions {
+            let title = outcome
+                .findings
+                .iter()
+                .filter(|f| f.severity >= notify_at && f.scope == incident_scope(&engine, action.incident))
+                .map(|f| format!("block {number}: {} ({})", f.title, f.detector))
+                .next()
+                .unwrap_or_else(|| format!("block {number}: {:?}", action.kind));
+            alerts.push((number, title));
+        }
+        for out in outcome.outgoing {
+            latencies.push(arrived.elapsed().as_micros());
+            next_first.push(TxRequest {
+                from: out.from,
+                to: Some(out.to),
+                data: out.data,
+                value: U256::ZERO,
+                label: TxLabel { what: "vigil:pause".into(), malicious: false },
+            });
+        }
+        let state = VenueState::read(&mut run.chain, &run.venue)?;
+        liquidity.push((number, state.total_value_usd().to::<u128>() as f64 / 1e6));
+        progress(run.produced(), total);
+    }
+    let (gain, hbtc) = run.attacker_gain()?;
+    let first_malicious = malicious_blocks.first().copied();
+    let detection = first_malicious.and_then(|m| alerts.iter().find(|(b, _)| *b >= m).map(|(b, _)| *b));
+    let pause_block = engine.pauses().iter().find_map(|p| match p.outcome {
+        PauseOutcome::Landed { block } => Some(block),
+        _ => None,
+    });
+    let benign: Vec<String> = alerts
+        .iter()
+        .filter(|(b, _)| first_malicious.is_none_or(|m| *b < m))
+        .map(|(_, t)| t.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    Ok(RunResult {
+        scenario: name.to_string(),
+        respond,
+        first_malicious_block: first_malicious,
+        detection_block: detection,
+        pause_block,
+        lost_usd: gain.to::<u128>() as f64 / 1e6,
+        lost_hbtc: hbtc.to::<u128>() as f64 / 1e18,
+        benign_alerts: benign.len() as u64,
+        benign_alert_titles: benign,
+        attack_txs_reverted: attack_reverted,
+        liquidity,
+        pause_latency_micros: latencies,
+        engine_micros,
+    })
+}
+
+/// The scope of an incident.
+fn incident_scope(engine: &Engine, incident: alloy::primitives::B256) -> vigil_core::Scope {
+    engine
+        .incidents()
+        .incidents()
+        .find(|i| i.id == incident)
+        .map(|i| i.scope)
+        .unwrap_or(vigil_core::Scope::whole(Default::default()))
+}
+
+/// Runs the whole demo.
+pub fn run_demo(seed: u64, mut progress: impl FnMut(&str, bool, u64, u64)) -> Result<DemoResult, DemoError> {
+    let config = Config::parse("config/demo.toml (embedded)", DEMO_CONFIG)?;
+    let mut rows = Vec::new();
+    let mut runs = Vec::new();
+    for name in DEMO_ATTACKS {
+        let with = run_scenario(name, seed, true, &config, |i, n| progress(name, true, i, n))?;
+        let without = run_scenario(name, seed, false, &config, |i, n| progress(name, false, i, n))?;
+        rows.push(DemoRow {
+            attack: name.to_string(),
+            first_malicious_block: with.first_malicious_block,
+            detection_block: with.detection_block,
+            pause_block: with.pause_block,
+            lost_with_vigil_usd: with.lost_usd,
+            lost_without_vigil_usd: without.lost_usd,
+            lost_hbtc: (with.lost_hbtc, without.lost_hbtc),
+            benign_alerts: with.benign_alerts,
+        });
+        runs.push(with);
+        runs.push(without);
+    }
+    let benign = run_scenario("benign-crash", seed, true, &config, |i, n| progress("benign-crash", true, i, n))?;
+    Ok(DemoResult { seed, rows, benign, runs })
+}
+
+fn opt(b: Option<u64>) -> String {
+    b.map(|b| b.to_string()).unwrap_or_else(|| "—".into())
+}
+
+/// The table, as text.
+pub fn table(result: &DemoResult) -> String {
+    let mut s = String::new();
+    s.push_str(&format!(
+        "{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n",
+        "attack", "first bad", "detected", "paused", "lost with Vigil", "lost without", "benign alerts"
+    ));
+    for r in &result.rows {
+        s.push_str(&format!(
+            "{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n",
+            r.attack,
+            opt(r.first_malicious_block),
+            opt(r.detection_block),
+            opt(r.pause_block),
+            format!("${:.0}", r.lost_with_vigil_usd),
+            format!("${:.0}", r.lost_without_vigil_usd),
+            r.benign_alerts
+        ));
+    }
+    let b = &result.benign;
+    s.push_str(&format!(
+        "{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n",
+        "benign-crash (no attack)",
+        "—",
+        "—",
+        opt(b.pause_block),
+        "—",
+        "—",
+        b.benign_alerts
+    ));
+    s
+}
+
+/// Writes the Markdown report and the SVG chart of the venue's liquidity with and without Vigil.
+pub fn write_report(result: &DemoResult, markdown: &std::path::Path, chart: &std::path::Path) -> anyhow::Result<()> {
+    use plotters::prelude::*;
+    {
+        let root = SVGBackend::new(chart, (1000, 260 * DEMO_ATTACKS.len() as u32)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let panels = root.split_evenly((DEMO_ATTACKS.len(), 1));
+        for (panel, name) in panels.iter().zip(DEMO_ATTACKS) {
+            let with = result.runs.iter().find(|r| r.scenario == name && r.respond);
+            let without = result.runs.iter().find(|r| r.scenario == name && !r.respond);
+            let (Some(with), Some(without)) = (with, without) else { continue };
+            let all = with.liquidity.iter().chain(&without.liquidity);
+            let (x0, x1) = (with.liquidity.first().map_or(0, |p| p.0), with.liquidity.last().map_or(1, |p| p.0));
+            let (lo, hi) = all.fold((f64::MAX, f64::MIN), |(lo, hi), p| (lo.min(p.1 / 1e6), hi.max(p.1 / 1e6)));
+            let pad = ((hi - lo) * 0.1).max(0.1);
+            let mut c = ChartBuilder::on(panel)
+                .caption(format!("{name}: venue liquidity ($M at feed prices)"), ("sans-serif", 16))
+                .margin(8)
+                .x_label_area_size(24)
+                .y_label_area_size(56)
+                .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))?;
+            c.configure_mesh().x_desc("block").light_line_style(WHITE).draw()?;
+            c.draw_series(LineSeries::new(without.liquidity.iter().map(|p| (p.0, p.1 / 1e6)), RED.stroke_width(2)))?
+                .label("without Vigil")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], RED));
+            c.draw_series(LineSeries::new(with.liquidity.iter().map(|p| (p.0, p.1 / 1e6)), BLUE.stroke_width(2)))?
+                .label("with Vigil")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
+            c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+        }
+        root.present()?;
+    }
+    let chart_name = chart.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let mut md = String::new();
+    md.push_str("# Vigil demo report\n\n");
+    md.push_str(&format!(
+        "Seed {}. The reference venue on the in-process chain, seeded traffic on a synthetic price path, one attack \
+         per run. Each attack ran twice with the same seed: with Vigil's pauses sent, and with the response off. \
+         Losses are what the attacker's account gained, read from chain state.\n\n",
+        result.seed
+    ));
+    md.push_str("| attack | first malicious block | detection block | pause block | lost with Vigil | lost without Vigil | alerts on benign blocks |\n");
+    md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    for r in &result.rows {
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | ${:.0} | ${:.0} | {} |\n",
+            r.attack,
+            opt(r.first_malicious_block),
+            opt(r.detection_block),
+            opt(r.pause_block),
+            r.lost_with_vigil_usd,
+            r.lost_without_vigil_usd,
+            r.benign_alerts
+        ));
+    }
+    md.push_str(&format!(
+        "| benign-crash (no attack) | — | — | {} | — | — | {} |\n\n",
+        opt(result.benign.pause_block),
+        result.benign.benign_alerts
+    ));
+    md.push_str(&format!("![venue liquidity with and without Vigil]({chart_name})\n\n"));
+    md.push_str("## Alerts on benign blocks\n\n");
+    for r in result.runs.iter().filter(|r| r.respond).chain([&result.benign]) {
+        for t in &r.benign_alert_titles {
+            md.push_str(&format!("- {}: {t}\n", r.scenario));
+        }
+    }
+    std::fs::write(markdown, md)?;
+    Ok(())
+}

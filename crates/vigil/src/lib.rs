@@ -1,0 +1,9 @@
+//! Vigil's engine and its front ends (the `vigil` binary is a thin command line over this library).
+//!
+//! - [`config`]: the TOML configuration and its validation;
+//! - [`engine`]: bundles → detectors → findings → incidents → pause transactions;
+//! - [`demo`]: the end-to-end demonstration on the in-process chain.
+
+pub mod config;
+pub mod demo;
+pub mod engine;
