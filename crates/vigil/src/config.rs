@@ -31,18 +31,30 @@ use vigil_detect::{
 use vigil_respond::Policy;
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// The Guardian that pauses go through.
     pub guardian: GuardianConfig,
     /// Which findings lead to which actions.
-    #[serde(default)]
     pub policy: Policy,
     /// The detectors.
-    #[serde(rename = "detector", default)]
     pub detectors: Vec<DetectorConfig>,
 }
+
+/// The file as read: detectors stay tables (with their place in the file) until their `type` is known, so that
+/// their errors can name their own key and line.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    guardian: GuardianConfig,
+    #[serde(default)]
+    policy: Policy,
+    #[serde(rename = "detector", default)]
+    detectors: Vec<toml::Spanned<toml::Table>>,
+}
+
+/// Detector kinds, as written in `type`.
+const DETECTOR_TYPES: [&str; 3] = ["outflow-rate", "price-deviation", "admin-change"];
 
 /// The Guardian.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -62,8 +74,7 @@ fn default_validity() -> u64 {
 }
 
 /// One detector; `type` picks the kind.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(tag = "type", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DetectorConfig {
     /// ERC-7265 outflow rate.
     OutflowRate(OutflowConfig),
@@ -137,11 +148,15 @@ impl Config {
 
     /// Parses and validates `text`, naming it `name` in errors.
     pub fn parse(name: &str, text: &str) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1).unwrap_or(1);
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let start = e.span().map(|s| s.start).unwrap_or(0);
             let message = e.message().trim().to_string();
+            let line = key_line(text, start, &message);
             ConfigError::Invalid { path: name.to_string(), line, hint: suggestion(&message), message }
         })?;
+        let detectors =
+            raw.detectors.iter().enumerate().map(|(i, t)| detector_from(name, text, i, t)).collect::<Result<_, _>>()?;
+        let config = Config { guardian: raw.guardian, policy: raw.policy, detectors };
         config.validate(name)?;
         Ok(config)
     }
@@ -196,6 +211,92 @@ impl Config {
     pub fn build_detectors(&self) -> Vec<Box<dyn Detector>> {
         self.detectors.iter().map(DetectorConfig::build).collect()
     }
+}
+
+/// Builds detector `index` from its table, naming its own key and line in errors.
+fn detector_from(
+    path: &str,
+    text: &str,
+    index: usize,
+    table: &toml::Spanned<toml::Table>,
+) -> Result<DetectorConfig, ConfigError> {
+    let start = table.span().start;
+    let mut t = table.get_ref().clone();
+    let label = t
+        .get("name")
+        .and_then(|n| n.as_str())
+        .map(|n| format!("detector \"{n}\""))
+        .unwrap_or(format!("detector #{}", index + 1));
+    let invalid = |line: usize, message: String, hint: Option<String>| ConfigError::Invalid {
+        path: path.to_string(),
+        line,
+        message,
+        hint,
+    };
+    let kind = match t.remove("type") {
+        Some(toml::Value::String(k)) => k,
+        Some(other) => {
+            return Err(invalid(
+                key_line(text, start, "`type`"),
+                format!("{label}: type: expected a string, found {other}"),
+                None,
+            ))
+        }
+        None => {
+            return Err(invalid(
+                line_of(text, start),
+                format!("{label}: missing key `type` (one of {})", DETECTOR_TYPES.join(", ")),
+                None,
+            ))
+        }
+    };
+    fn typed<T: serde::de::DeserializeOwned>(t: toml::Table) -> Result<T, (String, String)> {
+        serde_path_to_error::deserialize(toml::Value::Table(t))
+            .map_err(|e| (e.path().to_string(), e.into_inner().message().trim().to_string()))
+    }
+    let built = match kind.as_str() {
+        "outflow-rate" => typed(t).map(DetectorConfig::OutflowRate),
+        "price-deviation" => typed(t).map(DetectorConfig::PriceDeviation),
+        "admin-change" => typed(t).map(DetectorConfig::AdminChange),
+        other => {
+            let message = format!(
+                "{label}: type: unknown detector type `{other}`, expected one of `{}`",
+                DETECTOR_TYPES.join("`, `")
+            );
+            return Err(invalid(
+                key_line(text, start, "`type`"),
+                message.clone(),
+                suggestion(&format!("`{other}` expected {}", DETECTOR_TYPES.map(|d| format!("`{d}`")).join(", "))),
+            ));
+        }
+    };
+    built.map_err(|(key, message)| {
+        let key = if key == "." { message.split('`').nth(1).unwrap_or_default().to_string() } else { key };
+        let line = key_line(text, start, &format!("`{key}`"));
+        let hint = suggestion(&message);
+        invalid(line, format!("{label}: {key}: {message}"), hint)
+    })
+}
+
+/// 1-based line of byte offset `at`.
+fn line_of(text: &str, at: usize) -> usize {
+    text[..at.min(text.len())].matches('\n').count() + 1
+}
+
+/// The line of the key a message names in backquotes (`unknown field `x``), searched from `from` on; else the
+/// line of `from`.
+fn key_line(text: &str, from: usize, message: &str) -> usize {
+    let from = from.min(text.len());
+    let Some(key) = message.split('`').nth(1) else { return line_of(text, from) };
+    let mut offset = from;
+    for line in text[from..].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with(key) && trimmed[key.len()..].trim_start().starts_with('=') {
+            return line_of(text, offset);
+        }
+        offset += line.len();
+    }
+    line_of(text, from)
 }
 
 /// For serde's "unknown field `x`, expected one of `a`, `b`" and "unknown variant", the closest expected name.
@@ -258,14 +359,22 @@ assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
     fn an_unknown_key_names_line_and_key_with_a_suggestion() {
         let text = GOOD.replace("assets =", "window_blocs = 10\nassets =");
         let e = err(&text);
-        assert!(e.starts_with("vigil.toml: line 7: unknown field `window_blocs`"), "{e}");
+        assert!(
+            e.starts_with(
+                "vigil.toml: line 11: detector \"legacy-outflow\": window_blocs: unknown field `window_blocs`"
+            ),
+            "{e}"
+        );
         assert!(e.ends_with("(did you mean `window_blocks`?)"), "{e}");
     }
 
     #[test]
     fn an_unknown_detector_type_is_named() {
         let e = err(&GOOD.replace("outflow-rate", "outflow-rat"));
-        assert!(e.starts_with("vigil.toml: line 7: unknown variant `outflow-rat`"), "{e}");
+        assert!(
+            e.starts_with("vigil.toml: line 7: detector \"legacy-outflow\": type: unknown detector type `outflow-rat`"),
+            "{e}"
+        );
         assert!(e.contains("did you mean `outflow-rate`?"), "{e}");
     }
 
@@ -274,7 +383,10 @@ assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
         let e = err(&GOOD.replace("chain_id = 31337", "chain_id = \"mainnet\""));
         assert!(e.starts_with("vigil.toml: line 4: invalid type: string \"mainnet\", expected u64"), "{e}");
         let e = err(&GOOD.replace("0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", "0x1234"));
-        assert!(e.starts_with("vigil.toml: line 10:"), "{e}");
+        assert!(e.starts_with("vigil.toml: line 10: detector \"legacy-outflow\": contract: "), "{e}");
+        let e = err(&GOOD.replace("[guardian]", "[guardian]\nadress = 1"));
+        assert!(e.starts_with("vigil.toml: line 3: unknown field `adress`"), "{e}");
+        assert!(e.ends_with("(did you mean `address`?)"), "{e}");
         let e = err(&GOOD.replace("[guardian]", "[guardian\n"));
         assert!(e.starts_with("vigil.toml: line 2:"), "{e}");
     }

@@ -95,3 +95,27 @@ fn sim_errors_name_what_was_wrong() {
     assert!(err.contains("scenario `governance-takeover` needs at least"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn check_accepts_the_demo_config_and_names_errors_in_a_bad_one() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/config/demo.toml");
+    let out = vigil().args(["check", demo]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid (7 detectors"));
+
+    let dir = std::env::temp_dir().join(format!("vigil-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.toml");
+    let text = std::fs::read_to_string(demo).unwrap().replace("max_deviation_bps = 1000", "max_deviaton_bps = 1000");
+    std::fs::write(&bad, text).unwrap();
+    let out = vigil().arg("check").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(
+        err.contains("bad.toml: line 25: detector \"spot-market-oracle\": max_deviaton_bps: unknown field"),
+        "{err}"
+    );
+    assert!(err.contains("(did you mean `max_deviation_bps`?)"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
