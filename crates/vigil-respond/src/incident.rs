@@ -138,6 +138,25 @@ impl IncidentBook {
         self.open.values()
     }
 
+    /// The open incident about `scope` of `protocol`.
+    pub fn incident_for(&self, protocol: &str, scope: Scope) -> Option<&Incident> {
+        self.open.get(&(protocol.to_string(), scope))
+    }
+
+    /// Reopens an incident known from the store, with no findings (after a restart).
+    pub fn restore(&mut self, id: B256, protocol: String, scope: Scope, opened_at: BlockRef) {
+        self.open.entry((protocol.clone(), scope)).or_insert_with(|| Incident {
+            id,
+            protocol,
+            scope,
+            opened_at,
+            severity: Severity::Info,
+            findings: Vec::new(),
+            actions: BTreeSet::new(),
+            suppressed: 0,
+        });
+    }
+
     /// Marks `kind` as already taken by `incident` (after a restart, from the store).
     pub fn mark_taken(&mut self, incident: B256, kind: ActionKind) {
         if let Some(i) = self.open.values_mut().find(|i| i.id == incident) {

@@ -129,7 +129,8 @@ pub fn bundle_of(chain: &SimChain, block: &SimBlock, probes: &BTreeSet<Probe>) -
     Bundle { block: block.block.clone(), receipts: block.receipts.clone(), traces: block.traces.clone(), probes }
 }
 
-/// The demo's engine for a run: the embedded detectors, and a responder with the venue's first k oracle keys.
+/// The demo's engine for a run: the embedded detectors, a responder with the venue's first k oracle keys, and an
+/// in-memory store.
 pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine {
     let responder = respond.then(|| {
         PauseResponder::new(
@@ -139,7 +140,8 @@ pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine 
             config.guardian.report_validity_seconds,
         )
     });
-    Engine::new(config.build_detectors(), config.policy, responder)
+    let store = vigil_store::Store::in_memory().expect("an in-memory SQLite database opens");
+    Engine::resume(config.build_detectors(), config.policy, responder, store).expect("an empty store resumes")
 }
 
 /// Runs one scenario with Vigil watching; `progress` gets (blocks produced, total).

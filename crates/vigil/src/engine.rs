@@ -62,11 +62,17 @@ pub struct PauseRecord {
     pub action: Action,
     /// Where it stands.
     pub outcome: PauseOutcome,
+    /// The signed `pauseWithQuorum` calldata.
+    #[serde(skip)]
+    pub calldata: Bytes,
 }
 
 /// Errors while processing a block.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The store failed; the block is not committed and must be processed again.
+    #[error(transparent)]
+    Store(#[from] vigil_store::StoreError),
     /// A detector failed; the block must be retried, not skipped.
     #[error(transparent)]
     Detector(#[from] DetectorError),
@@ -107,6 +113,7 @@ pub struct Engine {
     pauses: Vec<PauseRecord>,
     findings: Vec<Finding>,
     last: Option<BlockRef>,
+    store: Option<vigil_store::Store>,
 }
 
 impl Engine {
@@ -124,7 +131,72 @@ impl Engine {
             pauses: Vec::new(),
             findings: Vec::new(),
             last: None,
+            store: None,
         }
+    }
+
+    /// An engine that commits every block's results to `store`, resuming from what it holds: the cursor, the
+    /// incidents, and the actions taken (an incident never takes an action twice, also across restarts). Pauses
+    /// recorded but not seen landing are returned by [`Engine::unconfirmed_pauses`]. Detectors start empty: feed
+    /// them the blocks before the cursor with [`Engine::warm_up`].
+    pub fn resume(
+        detectors: Vec<Box<dyn Detector>>,
+        policy: Policy,
+        responder: Option<PauseResponder>,
+        store: vigil_store::Store,
+    ) -> Result<Self, EngineError> {
+        let mut engine = Self::new(detectors, policy, responder);
+        for (id, protocol, scope, opened_at) in store.incidents()? {
+            engine.incidents.restore(id, protocol, scope, opened_at);
+        }
+        for a in store.actions()? {
+            engine.incidents.mark_taken(a.incident, a.kind);
+            if let ActionKind::Pause { scope } = a.kind {
+                let action = Action {
+                    incident: a.incident,
+                    kind: a.kind,
+                    block: BlockRef { number: a.block, hash: Default::default() },
+                    evidence_hash: Default::default(),
+                };
+                let outcome = match (a.state.as_str(), a.state_block) {
+                    ("landed", Some(block)) => PauseOutcome::Landed { block },
+                    ("failed", Some(block)) => PauseOutcome::Failed { block },
+                    _ => PauseOutcome::Submitted { after_block: a.block },
+                };
+                engine.pauses.push(PauseRecord { scope, action, outcome, calldata: a.calldata.unwrap_or_default() });
+            }
+        }
+        engine.last = store.cursor()?;
+        engine.store = Some(store);
+        Ok(engine)
+    }
+
+    /// Runs the detectors on a block already processed before a restart, to rebuild their windows; nothing is
+    /// recorded and no action is taken.
+    pub fn warm_up(&mut self, bundle: &Bundle) -> Result<(), EngineError> {
+        for d in &mut self.detectors {
+            d.on_block(bundle)?;
+        }
+        Ok(())
+    }
+
+    /// Pauses decided and recorded but not yet seen landing or failing: after a restart, the caller checks the
+    /// Guardian and sends those that did not land again (the same signed report).
+    pub fn unconfirmed_pauses(&self) -> Vec<&PauseRecord> {
+        self.pauses.iter().filter(|p| matches!(p.outcome, PauseOutcome::Submitted { .. })).collect()
+    }
+
+    /// Records that a pause found on chain at `block` (after a restart) has landed.
+    pub fn confirm_pause(&mut self, scope: Scope, block: u64) -> Result<(), EngineError> {
+        if let Some(p) =
+            self.pauses.iter_mut().find(|p| p.scope == scope && matches!(p.outcome, PauseOutcome::Submitted { .. }))
+        {
+            p.outcome = PauseOutcome::Landed { block };
+            if let Some(store) = &self.store {
+                store.set_action_state(p.action.incident, &p.action.kind, "landed", block)?;
+            }
+        }
+        Ok(())
     }
 
     /// Every probe to read at each block (deduplicated across detectors).
@@ -152,11 +224,16 @@ impl Engine {
         &self.incidents
     }
 
-    /// Processes one canonical block.
+    /// Processes one canonical block. A block at or below the last one processed (a source delivering again
+    /// after a restart) is ignored. After an error nothing of the block is committed; after a store error the
+    /// engine must be resumed from the store before going on.
     pub fn process(&mut self, bundle: &Bundle) -> Result<BlockOutcome, EngineError> {
         let started = Instant::now();
         let block = bundle.block_ref();
-        self.follow_pauses(bundle);
+        if self.last.is_some_and(|last| block.number <= last.number) {
+            return Ok(BlockOutcome::default());
+        }
+        self.follow_pauses(bundle)?;
 
         let mut findings = Vec::new();
         for d in &mut self.detectors {
@@ -179,14 +256,31 @@ impl Engine {
                 action: action.clone(),
                 from: responder.sender(),
                 to: responder.guardian(),
-                data,
+                data: data.clone(),
             });
             self.pauses.push(PauseRecord {
                 scope,
                 action: action.clone(),
                 outcome: PauseOutcome::Submitted { after_block: block.number },
+                calldata: data,
             });
             latency = Some(started.elapsed().as_micros());
+        }
+        if let Some(store) = &mut self.store {
+            let tagged: Vec<(Finding, alloy::primitives::B256)> = findings
+                .iter()
+                .map(|f| {
+                    let id = self.incidents.incident_for(&f.protocol, f.scope).map(|i| i.id).unwrap_or_default();
+                    (f.clone(), id)
+                })
+                .collect();
+            let opened: Vec<&vigil_respond::Incident> =
+                self.incidents.incidents().filter(|i| i.opened_at == block).collect();
+            let with_calldata: Vec<(Action, Option<Bytes>)> = actions
+                .iter()
+                .map(|a| (a.clone(), outgoing.iter().find(|o| o.action == *a).map(|o| o.data.clone())))
+                .collect();
+            store.commit_block(block, &tagged, &opened, &with_calldata)?;
         }
         self.findings.extend(findings.iter().cloned());
         self.last = Some(block);
@@ -194,17 +288,21 @@ impl Engine {
     }
 
     /// Unwinds to `ancestor`: detectors forget orphaned blocks; their findings are marked retracted.
-    pub fn revert_to(&mut self, ancestor: BlockRef) {
+    pub fn revert_to(&mut self, ancestor: BlockRef) -> Result<(), EngineError> {
         for d in &mut self.detectors {
             d.revert_to(ancestor);
         }
         self.incidents.retract_after(ancestor);
+        if let Some(store) = &mut self.store {
+            store.revert_to(ancestor)?;
+        }
         self.last = Some(ancestor);
+        Ok(())
     }
 
     /// Records pauses that this block included, and pause transactions of ours that reverted.
-    fn follow_pauses(&mut self, bundle: &Bundle) {
-        let Some(responder) = &self.responder else { return };
+    fn follow_pauses(&mut self, bundle: &Bundle) -> Result<(), EngineError> {
+        let Some(responder) = &self.responder else { return Ok(()) };
         let (guardian, sender) = (responder.guardian(), responder.sender());
         let number = bundle.block_ref().number;
         for receipt in &bundle.receipts {
@@ -214,6 +312,9 @@ impl Engine {
             if !receipt.status() {
                 if let Some(p) = self.pauses.iter_mut().find(|p| matches!(p.outcome, PauseOutcome::Submitted { .. })) {
                     p.outcome = PauseOutcome::Failed { block: number };
+                    if let Some(store) = &self.store {
+                        store.set_action_state(p.action.incident, &p.action.kind, "failed", number)?;
+                    }
                 }
                 continue;
             }
@@ -226,9 +327,13 @@ impl Engine {
                     .find(|p| p.scope == scope && matches!(p.outcome, PauseOutcome::Submitted { .. }))
                 {
                     p.outcome = PauseOutcome::Landed { block: number };
+                    if let Some(store) = &self.store {
+                        store.set_action_state(p.action.incident, &p.action.kind, "landed", number)?;
+                    }
                 }
             }
         }
+        Ok(())
     }
 }
 

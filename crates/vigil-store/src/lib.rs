@@ -1,0 +1,410 @@
+//! Vigil's store: the cursor, findings, incidents and actions, in SQLite (bundled), with migrations.
+//!
+//! Everything a block produced is written in one transaction together with the cursor
+//! ([`Store::commit_block`]), the way reth saves a stage's checkpoint with its data: after a crash the store holds
+//! either all of a block's results and the cursor at that block, or none of them and the cursor before it, so a
+//! restarted engine neither skips nor repeats a block. Actions are recorded with their signed calldata before
+//! they are sent; an action whose transaction was never seen on chain is sent again after a restart, and an
+//! incident never takes the same action twice. Findings of orphaned blocks are marked retracted, never deleted.
+
+use std::path::Path;
+
+use alloy::primitives::{Bytes, B256};
+use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite_migration::{Migrations, M};
+use vigil_core::{BlockRef, Finding, Scope};
+use vigil_respond::{Action, ActionKind, Incident};
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// The error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The schema could not be migrated.
+    #[error("store {path}: migration failed: {reason}")]
+    Migration {
+        /// The database file.
+        path: String,
+        /// The error.
+        reason: String,
+    },
+    /// A row does not decode (a corrupt or foreign database).
+    #[error("store {path}: table {table}: {reason}")]
+    Corrupt {
+        /// The database file.
+        path: String,
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A block was committed out of order.
+    #[error("store {path}: block #{got} committed after #{cursor}; blocks must be committed in order")]
+    OutOfOrder {
+        /// The database file.
+        path: String,
+        /// The cursor.
+        cursor: u64,
+        /// The block.
+        got: u64,
+    },
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(
+        "CREATE TABLE cursor (id INTEGER PRIMARY KEY CHECK (id = 1), number INTEGER NOT NULL, hash BLOB NOT NULL);
+         CREATE TABLE processed (seq INTEGER PRIMARY KEY AUTOINCREMENT, number INTEGER NOT NULL, hash BLOB NOT NULL);
+         CREATE TABLE findings (
+             id INTEGER PRIMARY KEY AUTOINCREMENT,
+             block_number INTEGER NOT NULL,
+             block_hash BLOB NOT NULL,
+             detector TEXT NOT NULL,
+             incident BLOB,
+             severity TEXT NOT NULL,
+             body TEXT NOT NULL,
+             retracted INTEGER NOT NULL DEFAULT 0);
+         CREATE INDEX findings_block ON findings (block_number);
+         CREATE TABLE incidents (
+             id BLOB PRIMARY KEY,
+             protocol TEXT NOT NULL,
+             target BLOB NOT NULL,
+             scope BLOB NOT NULL,
+             opened_number INTEGER NOT NULL,
+             opened_hash BLOB NOT NULL);
+         CREATE TABLE actions (
+             incident BLOB NOT NULL,
+             kind TEXT NOT NULL,
+             block_number INTEGER NOT NULL,
+             evidence BLOB NOT NULL,
+             calldata BLOB,
+             state TEXT NOT NULL,
+             state_block INTEGER,
+             PRIMARY KEY (incident, kind));",
+    )])
+}
+
+/// A stored action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAction {
+    /// The incident.
+    pub incident: B256,
+    /// What (its JSON form).
+    pub kind: ActionKind,
+    /// The block whose findings led to it.
+    pub block: u64,
+    /// Signed calldata, for transactions.
+    pub calldata: Option<Bytes>,
+    /// `planned`, `landed` or `failed`.
+    pub state: String,
+    /// Block of the last state change.
+    pub state_block: Option<u64>,
+}
+
+/// The store.
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let name = path.display().to_string();
+        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite { path: name.clone(), source })?;
+        Self::init(conn, name)
+    }
+
+    /// An in-memory store (tests, the demo).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn =
+            Connection::open_in_memory().map_err(|source| StoreError::Sqlite { path: ":memory:".into(), source })?;
+        Self::init(conn, ":memory:".into())
+    }
+
+    fn init(mut conn: Connection, path: String) -> Result<Self, StoreError> {
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| StoreError::Migration { path: path.clone(), reason: e.to_string() })?;
+        Ok(Self { conn, path })
+    }
+
+    fn sql(&self, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite { path: self.path.clone(), source }
+    }
+
+    /// The last committed block.
+    pub fn cursor(&self) -> Result<Option<BlockRef>, StoreError> {
+        self.conn
+            .query_row("SELECT number, hash FROM cursor WHERE id = 1", [], |r| {
+                Ok(BlockRef { number: r.get::<_, i64>(0)? as u64, hash: B256::from_slice(&r.get::<_, Vec<u8>>(1)?) })
+            })
+            .optional()
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Writes a block's findings, the incidents they opened and the actions they made due, with their signed
+    /// calldata, and moves the cursor to the block, in one transaction.
+    pub fn commit_block(
+        &mut self,
+        block: BlockRef,
+        findings: &[(Finding, B256)],
+        incidents: &[&Incident],
+        actions: &[(Action, Option<Bytes>)],
+    ) -> Result<(), StoreError> {
+        if let Some(cursor) = self.cursor()? {
+            if block.number != cursor.number + 1 && block.number > cursor.number {
+                return Err(StoreError::OutOfOrder {
+                    path: self.path.clone(),
+                    cursor: cursor.number,
+                    got: block.number,
+                });
+            }
+        }
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute(
+            "INSERT INTO processed (number, hash) VALUES (?1, ?2)",
+            params![block.number as i64, block.hash.as_slice()],
+        )
+        .map_err(sql)?;
+        for (f, incident) in findings {
+            let body = serde_json::to_string(f).unwrap_or_default();
+            tx.execute(
+                "INSERT INTO findings (block_number, block_hash, detector, incident, severity, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![block.number as i64, block.hash.as_slice(), f.detector, incident.as_slice(), f.severity.to_string(), body],
+            )
+            .map_err(sql)?;
+        }
+        for i in incidents {
+            tx.execute(
+                "INSERT OR IGNORE INTO incidents (id, protocol, target, scope, opened_number, opened_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    i.id.as_slice(),
+                    i.protocol,
+                    i.scope.target.as_slice(),
+                    i.scope.id.to_be_bytes::<32>().as_slice(),
+                    i.opened_at.number as i64,
+                    i.opened_at.hash.as_slice()
+                ],
+            )
+            .map_err(sql)?;
+        }
+        for (a, calldata) in actions {
+            let kind = serde_json::to_string(&a.kind).unwrap_or_default();
+            tx.execute(
+                "INSERT OR IGNORE INTO actions (incident, kind, block_number, evidence, calldata, state) VALUES (?1, ?2, ?3, ?4, ?5, 'planned')",
+                params![a.incident.as_slice(), kind, a.block.number as i64, a.evidence_hash.as_slice(), calldata.as_ref().map(|c| c.to_vec())],
+            )
+            .map_err(sql)?;
+        }
+        tx.execute(
+            "INSERT INTO cursor (id, number, hash) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET number = ?1, hash = ?2",
+            params![block.number as i64, block.hash.as_slice()],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    /// Records that an action's transaction landed or failed at `block`.
+    pub fn set_action_state(
+        &self,
+        incident: B256,
+        kind: &ActionKind,
+        state: &str,
+        block: u64,
+    ) -> Result<(), StoreError> {
+        let kind = serde_json::to_string(kind).unwrap_or_default();
+        self.conn
+            .execute(
+                "UPDATE actions SET state = ?1, state_block = ?2 WHERE incident = ?3 AND kind = ?4",
+                params![state, block as i64, incident.as_slice(), kind],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
+    /// Every action.
+    pub fn actions(&self) -> Result<Vec<StoredAction>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT incident, kind, block_number, calldata, state, state_block FROM actions ORDER BY block_number, rowid")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Option<Vec<u8>>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (incident, kind, block, calldata, state, state_block) = row.map_err(|e| self.sql(e))?;
+            let kind: ActionKind = serde_json::from_str(&kind).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                table: "actions",
+                reason: format!("kind `{kind}`: {e}"),
+            })?;
+            out.push(StoredAction {
+                incident: B256::from_slice(&incident),
+                kind,
+                block: block as u64,
+                calldata: calldata.map(Bytes::from),
+                state,
+                state_block: state_block.map(|b| b as u64),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every incident: id, protocol, scope, first block.
+    pub fn incidents(&self) -> Result<Vec<(B256, String, Scope, BlockRef)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, protocol, target, scope, opened_number, opened_hash FROM incidents ORDER BY opened_number",
+            )
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    B256::from_slice(&r.get::<_, Vec<u8>>(0)?),
+                    r.get::<_, String>(1)?,
+                    Scope {
+                        target: alloy::primitives::Address::from_slice(&r.get::<_, Vec<u8>>(2)?),
+                        id: alloy::primitives::U256::from_be_slice(&r.get::<_, Vec<u8>>(3)?),
+                    },
+                    BlockRef { number: r.get::<_, i64>(4)? as u64, hash: B256::from_slice(&r.get::<_, Vec<u8>>(5)?) },
+                ))
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Block numbers committed, in order, with how many times each was committed (once, unless a reorg
+    /// replaced it).
+    pub fn processed(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT number, COUNT(*) FROM processed GROUP BY number ORDER BY number")
+            .map_err(|e| self.sql(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Findings stored, with whether they are retracted.
+    pub fn findings(&self) -> Result<Vec<(Finding, bool)>, StoreError> {
+        let mut stmt =
+            self.conn.prepare("SELECT body, retracted FROM findings ORDER BY id").map_err(|e| self.sql(e))?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).map_err(|e| self.sql(e))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (body, retracted) = row.map_err(|e| self.sql(e))?;
+            let f: Finding = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                path: self.path.clone(),
+                table: "findings",
+                reason: e.to_string(),
+            })?;
+            out.push((f, retracted != 0));
+        }
+        Ok(out)
+    }
+
+    /// Marks findings of blocks after `ancestor` retracted and moves the cursor back to it.
+    pub fn revert_to(&mut self, ancestor: BlockRef) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let tx = self.conn.transaction().map_err(sql)?;
+        tx.execute("UPDATE findings SET retracted = 1 WHERE block_number > ?1", params![ancestor.number as i64])
+            .map_err(sql)?;
+        tx.execute(
+            "UPDATE cursor SET number = ?1, hash = ?2 WHERE id = 1",
+            params![ancestor.number as i64, ancestor.hash.as_slice()],
+        )
+        .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Address;
+    use vigil_core::{FindingKind, Severity};
+
+    fn block(n: u64) -> BlockRef {
+        BlockRef { number: n, hash: B256::repeat_byte(n as u8) }
+    }
+
+    fn finding(n: u64) -> Finding {
+        Finding {
+            detector: "d".into(),
+            protocol: "p".into(),
+            scope: Scope::segment(Address::repeat_byte(1), 2),
+            severity: Severity::Critical,
+            kind: FindingKind::Exploit,
+            block: block(n),
+            tx: None,
+            title: "t".into(),
+            evidence: serde_json::json!({"x": 1}),
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_block_commits_with_the_cursor_and_survives_reopening() {
+        let dir = std::env::temp_dir().join(format!("vigil-store-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("vigil.sqlite");
+        {
+            let mut s = Store::open(&path).unwrap();
+            assert_eq!(s.cursor().unwrap(), None);
+            let a = Action {
+                incident: B256::repeat_byte(9),
+                kind: ActionKind::Pause { scope: Scope::segment(Address::repeat_byte(1), 2) },
+                block: block(1),
+                evidence_hash: B256::ZERO,
+            };
+            s.commit_block(
+                block(1),
+                &[(finding(1), B256::repeat_byte(9))],
+                &[],
+                &[(a.clone(), Some(Bytes::from(vec![1, 2])))],
+            )
+            .unwrap();
+            s.set_action_state(a.incident, &a.kind, "landed", 2).unwrap();
+            s.commit_block(block(2), &[], &[], &[]).unwrap();
+        }
+        let mut s = Store::open(&path).unwrap();
+        assert_eq!(s.cursor().unwrap(), Some(block(2)));
+        let actions = s.actions().unwrap();
+        assert_eq!(actions.len(), 1);
+        assert_eq!((actions[0].state.as_str(), actions[0].state_block), ("landed", Some(2)));
+        assert_eq!(actions[0].calldata, Some(Bytes::from(vec![1, 2])));
+        assert_eq!(s.processed().unwrap(), vec![(1, 1), (2, 1)]);
+        let err = s.commit_block(block(5), &[], &[], &[]).unwrap_err();
+        assert!(err.to_string().contains("block #5 committed after #2"), "{err}");
+        s.revert_to(block(0)).unwrap();
+        assert!(s.findings().unwrap().iter().all(|(_, retracted)| *retracted));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
