@@ -39,6 +39,39 @@ pub struct Config {
     pub policy: Policy,
     /// The detectors.
     pub detectors: Vec<DetectorConfig>,
+    /// The node's signing keys for pause reports.
+    pub responder: Option<ResponderConfig>,
+    /// Where notifications go.
+    pub notifiers: Vec<WebhookConfig>,
+}
+
+/// The node's keys.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResponderConfig {
+    /// One or more key sources (a demo node may hold k keys; a production node holds one).
+    pub keys: Vec<crate::keys::KeySource>,
+}
+
+/// A webhook endpoint (`[[notifier]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Always `webhook` for now.
+    #[serde(rename = "type")]
+    pub kind: WebhookKind,
+    /// The endpoint.
+    pub url: String,
+    /// The environment variable holding the HMAC secret.
+    pub secret_env: String,
+}
+
+/// Notifier kinds.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookKind {
+    /// JSON POST with an HMAC-SHA256 signature header.
+    Webhook,
 }
 
 /// The file as read: detectors stay tables (with their place in the file) until their `type` is known, so that
@@ -51,6 +84,10 @@ struct RawConfig {
     policy: Policy,
     #[serde(rename = "detector", default)]
     detectors: Vec<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    responder: Option<ResponderConfig>,
+    #[serde(rename = "notifier", default)]
+    notifiers: Vec<WebhookConfig>,
 }
 
 /// Detector kinds, as written in `type`.
@@ -156,13 +193,27 @@ impl Config {
         })?;
         let detectors =
             raw.detectors.iter().enumerate().map(|(i, t)| detector_from(name, text, i, t)).collect::<Result<_, _>>()?;
-        let config = Config { guardian: raw.guardian, policy: raw.policy, detectors };
+        let config = Config {
+            guardian: raw.guardian,
+            policy: raw.policy,
+            detectors,
+            responder: raw.responder,
+            notifiers: raw.notifiers,
+        };
         config.validate(name)?;
         Ok(config)
     }
 
     fn validate(&self, name: &str) -> Result<(), ConfigError> {
         let inconsistent = |message: String| ConfigError::Inconsistent { path: name.to_string(), message };
+        if self.responder.as_ref().is_some_and(|r| r.keys.is_empty()) {
+            return Err(inconsistent("[responder] keys is empty".into()));
+        }
+        for n in &self.notifiers {
+            if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
+                return Err(inconsistent(format!("notifier url `{}` is not an http(s) URL", n.url)));
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
         for d in &self.detectors {
             if !names.insert(d.name()) {
@@ -389,6 +440,20 @@ assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
         assert!(e.ends_with("(did you mean `address`?)"), "{e}");
         let e = err(&GOOD.replace("[guardian]", "[guardian\n"));
         assert!(e.starts_with("vigil.toml: line 2:"), "{e}");
+    }
+
+    #[test]
+    fn keys_and_notifiers_parse_and_are_checked() {
+        let text = format!(
+            "{GOOD}\n[responder]\nkeys = [{{ env = \"VIGIL_KEY\" }}]\n\n[[notifier]]\ntype = \"webhook\"\nurl = \"https://hooks.example/vigil\"\nsecret_env = \"VIGIL_HOOK_SECRET\"\n"
+        );
+        let c = Config::parse("vigil.toml", &text).unwrap();
+        assert_eq!(c.responder.unwrap().keys.len(), 1);
+        assert_eq!(c.notifiers[0].url, "https://hooks.example/vigil");
+        let e = err(&text.replace("https://hooks.example/vigil", "hooks.example"));
+        assert_eq!(e, "vigil.toml: notifier url `hooks.example` is not an http(s) URL");
+        let e = err(&text.replace("type = \"webhook\"", "type = \"slack\""));
+        assert!(e.contains("unknown variant `slack`, expected `webhook`"), "{e}");
     }
 
     #[test]

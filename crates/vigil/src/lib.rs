@@ -2,8 +2,10 @@
 //!
 //! - [`config`]: the TOML configuration and its validation;
 //! - [`engine`]: bundles → detectors → findings → incidents → pause transactions;
+//! - [`keys`]: signing keys from an environment variable, a file or an encrypted keystore;
 //! - [`demo`]: the end-to-end demonstration on the in-process chain.
 
 pub mod config;
 pub mod demo;
 pub mod engine;
+pub mod keys;

@@ -1,0 +1,189 @@
+//! The webhook notifier: an incident's notification as a JSON POST, signed with HMAC-SHA256.
+//!
+//! The body is the JSON of [`Notification`]; the header `X-Vigil-Signature: sha256=<hex>` carries
+//! HMAC-SHA256(secret, body), the way GitHub signs its webhooks, so a receiver verifies the exact bytes it got.
+//! A non-2xx answer or a timeout is an error that names the endpoint and the status; the secret never appears.
+
+use std::time::Duration;
+
+use alloy::primitives::B256;
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use sha2::Sha256;
+use vigil_core::{Finding, Scope, Severity};
+
+/// The header carrying the signature.
+pub const SIGNATURE_HEADER: &str = "X-Vigil-Signature";
+
+/// What is sent.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification<'a> {
+    /// The incident.
+    pub incident: B256,
+    /// Protocol.
+    pub protocol: &'a str,
+    /// Scope.
+    pub scope: Scope,
+    /// Highest severity so far.
+    pub severity: Severity,
+    /// The findings that led to it.
+    pub findings: &'a [Finding],
+}
+
+/// A notification that did not reach its endpoint.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// Transport failure or timeout.
+    #[error("webhook {url}: {reason}")]
+    Transport {
+        /// The endpoint.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The endpoint answered with an error status.
+    #[error("webhook {url}: answered {status}")]
+    Status {
+        /// The endpoint.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+    },
+}
+
+/// `sha256=<hex of HMAC-SHA256(secret, body)>`.
+pub fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
+    mac.update(body);
+    format!("sha256={}", alloy::hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Sends notifications to one endpoint.
+pub struct WebhookNotifier {
+    url: String,
+    secret: Vec<u8>,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for WebhookNotifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookNotifier").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl WebhookNotifier {
+    /// A notifier for `url`, signing with `secret`, with a 10-second timeout.
+    pub fn new(url: impl Into<String>, secret: impl Into<Vec<u8>>) -> Self {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("a client with a timeout builds");
+        Self { url: url.into(), secret: secret.into(), client }
+    }
+
+    /// Posts `notification`; returns the body sent.
+    pub async fn send(&self, notification: &Notification<'_>) -> Result<Vec<u8>, NotifyError> {
+        let body = serde_json::to_vec(notification).expect("notifications serialize");
+        let response = self
+            .client
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header(SIGNATURE_HEADER, signature(&self.secret, &body))
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| NotifyError::Transport { url: self.url.clone(), reason: e.to_string() })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(NotifyError::Status { url: self.url.clone(), status: status.as_u16() });
+        }
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy::primitives::Address;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[test]
+    fn the_signature_is_hmac_sha256_of_the_body() {
+        // RFC 4231 test case 2.
+        let sig = signature(b"Jefe", b"what do ya want for nothing?");
+        assert_eq!(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    }
+
+    /// A one-request HTTP server on 127.0.0.1 that answers `status` and hands back what it received.
+    async fn serve_once(status: &'static str) -> (String, tokio::task::JoinHandle<(String, Vec<u8>)>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let handle = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = socket.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len: usize = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        let head = text[..end].to_string();
+                        let body = buf[end + 4..end + 4 + len].to_vec();
+                        let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                        socket.write_all(reply.as_bytes()).await.unwrap();
+                        return (head, body);
+                    }
+                }
+                if n == 0 {
+                    panic!("connection closed early");
+                }
+            }
+        });
+        (url, handle)
+    }
+
+    fn note() -> Notification<'static> {
+        Notification {
+            incident: B256::repeat_byte(7),
+            protocol: "venue",
+            scope: Scope::segment(Address::repeat_byte(1), 2),
+            severity: Severity::Critical,
+            findings: &[],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_notification_is_posted_as_json_with_a_verifiable_signature() {
+        let (url, server) = serve_once("200 OK").await;
+        let notifier = WebhookNotifier::new(url, b"s3cret".to_vec());
+        let sent = notifier.send(&note()).await.unwrap();
+        let (head, body) = server.await.unwrap();
+        assert_eq!(body, sent);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(json["protocol"], "venue");
+        assert_eq!(json["severity"], "critical");
+        let header = head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-vigil-signature:").map(|v| v.trim().to_string()))
+            .unwrap();
+        assert_eq!(header, signature(b"s3cret", &body), "the receiver can verify the body");
+        assert_ne!(header, signature(b"other", &body));
+        assert!(!format!("{notifier:?}").contains("s3cret"));
+    }
+
+    #[tokio::test]
+    async fn an_error_status_is_an_error_naming_the_endpoint() {
+        let (url, server) = serve_once("503 Service Unavailable").await;
+        let notifier = WebhookNotifier::new(url.clone(), b"k".to_vec());
+        let err = notifier.send(&note()).await.unwrap_err().to_string();
+        server.await.unwrap();
+        assert_eq!(err, format!("webhook {url}: answered 503"));
+    }
+}
