@@ -4,13 +4,15 @@
 //! - [`quorum`]: the EIP-712 pause report that a quorum of independent Vigil nodes signs;
 //! - [`bundle`]: chain events and block bundles (block, receipts, traces, probe values);
 //! - [`finding`]: findings, severities and kinds;
-//! - [`detector`]: the trait every detector implements.
+//! - [`detector`]: the trait every detector implements;
+//! - [`suggest`]: "did you mean" for mistyped names.
 
 pub mod bundle;
 pub mod detector;
 pub mod finding;
 pub mod quorum;
 pub mod scope;
+pub mod suggest;
 
 pub use bundle::{Bundle, ChainEvent, Probe};
 pub use detector::{Detector, DetectorError};

@@ -142,27 +142,9 @@ pub enum ScenarioError {
 /// Finds a scenario by name.
 pub fn find(name: &str) -> Result<ScenarioSpec, ScenarioError> {
     SCENARIOS.iter().find(|s| s.name == name).copied().ok_or_else(|| {
-        let suggestion = SCENARIOS
-            .iter()
-            .map(|s| (edit_distance(name, s.name), s.name))
-            .filter(|(d, _)| *d <= 3)
-            .min()
-            .map(|(_, n)| n);
+        let suggestion = vigil_core::suggest::closest(name, SCENARIOS.iter().map(|s| s.name));
         ScenarioError::Unknown { name: name.to_string(), suggestion, known: SCENARIOS.iter().map(|s| s.name).collect() }
     })
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// How to run a scenario.

@@ -354,25 +354,7 @@ fn key_line(text: &str, from: usize, message: &str) -> usize {
 fn suggestion(message: &str) -> Option<String> {
     let found = message.split('`').nth(1)?;
     let expected: Vec<&str> = message.split("expected").nth(1)?.split('`').skip(1).step_by(2).collect();
-    expected
-        .iter()
-        .map(|e| (edit_distance(found, e), *e))
-        .filter(|(d, e)| *d <= 3.max(e.len() / 4))
-        .min()
-        .map(|(_, e)| format!("did you mean `{e}`?"))
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    vigil_core::suggest::closest(found, expected).map(|e| format!("did you mean `{e}`?"))
 }
 
 #[cfg(test)]
