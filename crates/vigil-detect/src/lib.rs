@@ -5,6 +5,7 @@
 //!   against its liquidity (the ERC-7265 rule);
 //! - [`price::PriceDeviationDetector`]: an AMM's spot price against a reference feed, and a z-score of its log
 //!   returns against an EWMA of their mean and variance;
+//! - [`solvency::SolvencyDetector`]: collateral at a reference price against debt, per market and in total;
 //! - [`admin::AdminChangeDetector`]: ownership, role, implementation and parameter changes on watched contracts.
 //!
 //! State is kept per block (a window of samples keyed by block), so `revert_to` forgets orphaned blocks exactly.
@@ -12,3 +13,4 @@
 pub mod admin;
 pub mod outflow;
 pub mod price;
+pub mod solvency;

@@ -52,10 +52,14 @@ fn default_severity() -> Severity {
     Severity::Critical
 }
 
+/// Samples kept beyond the window, so that a reorg up to this depth leaves a full window behind.
+pub const REORG_DEPTH: u64 = 64;
+
 /// The detector.
 pub struct OutflowRateDetector {
     cfg: OutflowConfig,
-    /// Per block: the block and the net flow of each asset (inflow positive).
+    /// Per block: the block and the net flow of each asset (inflow positive); the window plus
+    /// [`REORG_DEPTH`] blocks.
     window: VecDeque<(BlockRef, Vec<I256>)>,
 }
 
@@ -94,9 +98,12 @@ impl Detector for OutflowRateDetector {
         }
         let block = bundle.block_ref();
         self.window.push_back((block, flows));
-        while self.window.len() as u64 > self.cfg.window_blocks {
+        while self.window.len() as u64 > self.cfg.window_blocks + REORG_DEPTH {
             self.window.pop_front();
         }
+        let first_in_window = block.number.saturating_sub(self.cfg.window_blocks - 1);
+        let in_window = || self.window.iter().filter(move |(b, _)| b.number >= first_in_window);
+        let window_len = in_window().count();
 
         let mut findings = Vec::new();
         for (i, asset) in self.cfg.assets.iter().enumerate() {
@@ -109,7 +116,7 @@ impl Detector for OutflowRateDetector {
                     block: block.number,
                     reason: format!("no balance of {asset} for {me} at this block"),
                 })?;
-            let net: I256 = self.window.iter().map(|(_, f)| f[i]).fold(I256::ZERO, |a, b| a + b);
+            let net: I256 = in_window().map(|(_, f)| f[i]).fold(I256::ZERO, |a, b| a + b);
             let balance = I256::try_from(balance).unwrap_or(I256::MAX);
             let start = balance - net;
             if start <= I256::ZERO || net >= I256::ZERO {
@@ -130,13 +137,10 @@ impl Detector for OutflowRateDetector {
                     kind: FindingKind::Exploit,
                     block,
                     tx: None,
-                    title: format!(
-                        "net outflow of {outflow_bps} bps of {asset} from {me} over {} blocks",
-                        self.window.len()
-                    ),
+                    title: format!("net outflow of {outflow_bps} bps of {asset} from {me} over {window_len} blocks"),
                     evidence: serde_json::json!({
                         "asset": asset,
-                        "window_blocks": self.window.len(),
+                        "window_blocks": window_len,
                         "liquidity_at_window_start": start_u.to_string(),
                         "net_outflow": outflow.to_string(),
                         "outflow_bps": outflow_bps.to::<u64>(),

@@ -27,6 +27,7 @@ use vigil_detect::{
     admin::{AdminChangeConfig, AdminChangeDetector},
     outflow::{OutflowConfig, OutflowRateDetector},
     price::{PriceDeviationConfig, PriceDeviationDetector},
+    solvency::{SolvencyConfig, SolvencyDetector},
 };
 use vigil_respond::Policy;
 
@@ -91,7 +92,7 @@ struct RawConfig {
 }
 
 /// Detector kinds, as written in `type`.
-const DETECTOR_TYPES: [&str; 3] = ["outflow-rate", "price-deviation", "admin-change"];
+const DETECTOR_TYPES: [&str; 4] = ["outflow-rate", "price-deviation", "admin-change", "solvency"];
 
 /// The Guardian.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -119,6 +120,8 @@ pub enum DetectorConfig {
     PriceDeviation(PriceDeviationConfig),
     /// Ownership, role, implementation and parameter changes.
     AdminChange(AdminChangeConfig),
+    /// Collateral at a reference price against debt.
+    Solvency(SolvencyConfig),
 }
 
 impl DetectorConfig {
@@ -128,6 +131,7 @@ impl DetectorConfig {
             DetectorConfig::OutflowRate(c) => &c.name,
             DetectorConfig::PriceDeviation(c) => &c.name,
             DetectorConfig::AdminChange(c) => &c.name,
+            DetectorConfig::Solvency(c) => &c.name,
         }
     }
 
@@ -137,6 +141,7 @@ impl DetectorConfig {
             DetectorConfig::OutflowRate(c) => Box::new(OutflowRateDetector::new(c.clone())),
             DetectorConfig::PriceDeviation(c) => Box::new(PriceDeviationDetector::new(c.clone())),
             DetectorConfig::AdminChange(c) => Box::new(AdminChangeDetector::new(c.clone())),
+            DetectorConfig::Solvency(c) => Box::new(SolvencyDetector::new(c.clone())),
         }
     }
 }
@@ -248,6 +253,14 @@ impl Config {
                         )));
                     }
                 }
+                DetectorConfig::Solvency(c) => {
+                    if c.markets.is_empty() || c.min_ratio <= 0.0 {
+                        return Err(inconsistent(format!(
+                            "detector \"{}\": markets must not be empty and min_ratio must be above 0",
+                            c.name
+                        )));
+                    }
+                }
                 DetectorConfig::AdminChange(c) => {
                     if c.contracts.is_empty() {
                         return Err(inconsistent(format!("detector \"{}\": contracts is empty", c.name)));
@@ -309,6 +322,7 @@ fn detector_from(
         "outflow-rate" => typed(t).map(DetectorConfig::OutflowRate),
         "price-deviation" => typed(t).map(DetectorConfig::PriceDeviation),
         "admin-change" => typed(t).map(DetectorConfig::AdminChange),
+        "solvency" => typed(t).map(DetectorConfig::Solvency),
         other => {
             let message = format!(
                 "{label}: type: unknown detector type `{other}`, expected one of `{}`",
