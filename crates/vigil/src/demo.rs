@@ -8,7 +8,6 @@
 //! (`config/demo.toml`).
 
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 use alloy::primitives::U256;
 use serde::Serialize;
@@ -75,10 +74,6 @@ pub struct RunResult {
     pub attack_txs_reverted: u64,
     /// Total value the venue's contracts hold, per block (block number, dollars at feed prices).
     pub liquidity: Vec<(u64, f64)>,
-    /// Microseconds from a block's arrival (bundle built, probes read) to its pause transaction being ready.
-    pub pause_latency_micros: Vec<u128>,
-    /// Microseconds the engine took per block (probes read and processing).
-    pub engine_micros: Vec<u128>,
 }
 
 /// A row of the demo's table.
@@ -167,8 +162,6 @@ pub fn run_scenario(
     let mut malicious_blocks = BTreeSet::new();
     let mut alerts: Vec<(u64, String)> = Vec::new();
     let mut liquidity = Vec::new();
-    let mut latencies = Vec::new();
-    let mut engine_micros = Vec::new();
     let mut attack_reverted = 0;
     while let Some(block) = run.next_block(std::mem::take(&mut next_first))? {
         let number = block.number();
@@ -180,10 +173,8 @@ pub fn run_scenario(
                 }
             }
         }
-        let arrived = Instant::now();
         let bundle = bundle_of(&run.chain, &block, engine.probes());
         let outcome = engine.process(&bundle)?;
-        engine_micros.push(arrived.elapsed().as_micros());
         for action in &outcome.actions {
             let title = outcome
                 .findings
@@ -195,7 +186,6 @@ pub fn run_scenario(
             alerts.push((number, title));
         }
         for out in outcome.outgoing {
-            latencies.push(arrived.elapsed().as_micros());
             next_first.push(TxRequest {
                 from: out.from,
                 to: Some(out.to),
@@ -234,8 +224,6 @@ pub fn run_scenario(
         benign_alert_titles: benign,
         attack_txs_reverted: attack_reverted,
         liquidity,
-        pause_latency_micros: latencies,
-        engine_micros,
     })
 }
 

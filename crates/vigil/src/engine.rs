@@ -8,10 +8,9 @@
 //! findings of orphaned blocks.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
 
 use alloy::{
-    primitives::{Address, Bytes, U256},
+    primitives::{Address, Bytes},
     sol_types::{SolCall, SolEvent},
 };
 use serde::Serialize;
@@ -100,8 +99,6 @@ pub struct BlockOutcome {
     pub actions: Vec<Action>,
     /// Pause transactions to send.
     pub outgoing: Vec<Outgoing>,
-    /// Microseconds from the call to the last pause transaction being built (0 without one).
-    pub latency_to_pause_micros: Option<u128>,
 }
 
 /// The engine.
@@ -228,7 +225,6 @@ impl Engine {
     /// after a restart) is ignored. After an error nothing of the block is committed; after a store error the
     /// engine must be resumed from the store before going on.
     pub fn process(&mut self, bundle: &Bundle) -> Result<BlockOutcome, EngineError> {
-        let started = Instant::now();
         let block = bundle.block_ref();
         if self.last.is_some_and(|last| block.number <= last.number) {
             return Ok(BlockOutcome::default());
@@ -241,7 +237,6 @@ impl Engine {
         }
         let actions = self.incidents.ingest(findings.clone());
         let mut outgoing = Vec::new();
-        let mut latency = None;
         for action in &actions {
             let ActionKind::Pause { scope } = action.kind else { continue };
             let Some(responder) = &self.responder else { continue };
@@ -264,7 +259,6 @@ impl Engine {
                 outcome: PauseOutcome::Submitted { after_block: block.number },
                 calldata: data,
             });
-            latency = Some(started.elapsed().as_micros());
         }
         if let Some(store) = &mut self.store {
             let tagged: Vec<(Finding, alloy::primitives::B256)> = findings
@@ -284,7 +278,7 @@ impl Engine {
         }
         self.findings.extend(findings.iter().cloned());
         self.last = Some(block);
-        Ok(BlockOutcome { findings, actions, outgoing, latency_to_pause_micros: latency })
+        Ok(BlockOutcome { findings, actions, outgoing })
     }
 
     /// Unwinds to `ancestor`: detectors forget orphaned blocks; their findings are marked retracted.
@@ -340,9 +334,4 @@ impl Engine {
 /// The probe of the Guardian's config version (pause reports must carry it).
 pub fn config_version_probe(guardian: Address) -> Probe {
     Probe { to: guardian, data: Guardian::configVersionCall {}.abi_encode().into() }
-}
-
-/// The version as a number, for callers that read it themselves.
-pub fn decode_config_version(data: &[u8]) -> Option<U256> {
-    Guardian::configVersionCall::abi_decode_returns(data).ok()
 }
