@@ -327,7 +327,11 @@ pub fn write_report(result: &DemoResult, markdown: &std::path::Path, chart: &std
             c.draw_series(LineSeries::new(with.liquidity.iter().map(|p| (p.0, p.1 / 1e6)), BLUE.stroke_width(2)))?
                 .label("with Vigil")
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 16, y)], BLUE));
-            c.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+            c.configure_series_labels()
+                .position(SeriesLabelPosition::UpperLeft)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()?;
         }
         root.present()?;
     }
