@@ -187,7 +187,15 @@ fn run_phase<B: Backend>(chain: &mut B, txs: &[PlannedTx]) -> Result<(), ExecErr
         }
         match t.req.to {
             None => {
-                chain.deploy(t.req.from, t.req.data.clone())?;
+                let deployed = chain.deploy(t.req.from, t.req.data.clone())?;
+                if let Some(expected) = t.created.filter(|e| *e != deployed) {
+                    return Err(ExecError::Invalid {
+                        what: t.req.label.what.clone(),
+                        reason: format!(
+                            "deployed at {deployed}, the plan expected {expected} (the sender's nonce moved)"
+                        ),
+                    });
+                }
             }
             Some(to) => chain.send(t.req.from, to, t.req.data.clone(), t.req.value)?,
         }
