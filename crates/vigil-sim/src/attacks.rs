@@ -115,6 +115,13 @@ impl AttackPlan {
     }
 }
 
+/// The two phases of a plan.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    Prepare,
+    Execute,
+}
+
 /// Builds plans, predicting the attacker's nonces.
 struct Planner {
     me: Address,
@@ -141,9 +148,18 @@ impl Planner {
 
     /// The attacker deploys its contract in the prepare phase; returns the predicted address.
     fn deploy(&mut self, block: u64, initcode: Bytes) -> Address {
+        self.deploy_in(Phase::Prepare, block, initcode)
+    }
+
+    /// The attacker deploys a contract in `phase`; returns the predicted address.
+    fn deploy_in(&mut self, phase: Phase, block: u64, initcode: Bytes) -> Address {
         let address = self.me.create(self.nonce);
         let label = self.label("deploy", true);
-        self.prepare.push(PlannedTx {
+        let txs = match phase {
+            Phase::Prepare => &mut self.prepare,
+            Phase::Execute => &mut self.execute,
+        };
+        txs.push(PlannedTx {
             block,
             req: TxRequest { from: self.me, to: None, data: initcode, value: U256::ZERO, label },
             created: Some(address),
@@ -363,19 +379,11 @@ impl Attack {
                     ),
                     created: None,
                 });
-                let drainer = me.create(p.nonce);
-                p.nonce += 1;
-                p.execute.push(PlannedTx {
-                    block: 1,
-                    req: TxRequest {
-                        from: me,
-                        to: None,
-                        data: initcode(&ReserveDrainer::BYTECODE, ReserveDrainer::constructorCall { attacker_: me }),
-                        value: U256::ZERO,
-                        label: TxLabel { what: "attack:admin-key:deploy".into(), malicious: true },
-                    },
-                    created: Some(drainer),
-                });
+                let drainer = p.deploy_in(
+                    Phase::Execute,
+                    1,
+                    initcode(&ReserveDrainer::BYTECODE, ReserveDrainer::constructorCall { attacker_: me }),
+                );
                 let drain = ReserveDrainer::drainCall { tokens: vec![v.usd, v.weth] };
                 p.exec(
                     2,

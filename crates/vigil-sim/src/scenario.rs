@@ -422,16 +422,8 @@ impl ScenarioRun {
 
     /// What happened so far, read from chain state and receipts.
     pub fn report(&mut self) -> Result<ScenarioReport, ScenarioError> {
-        let attacker = self.actors.attacker.address();
-        let now = Holdings::read(&mut self.chain, &self.venue, attacker)?;
         let end_state = VenueState::read(&mut self.chain, &self.venue)?;
-        let (gain, hbtc) = match &self.baseline {
-            Some(b) => (
-                now.value_usd(&b.state.prices).saturating_sub(b.attacker.value_usd(&b.state.prices)),
-                now.hbtc.saturating_sub(b.attacker.hbtc),
-            ),
-            None => (U256::ZERO, U256::ZERO),
-        };
+        let (gain, hbtc) = self.attacker_gain()?;
         let end_prices = share_prices(&mut self.chain, &self.venue)?;
         let ids = [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED];
         Ok(ScenarioReport {

@@ -329,44 +329,35 @@ impl Traffic {
         }
     }
 
+    /// Liquidates unhealthy positions, and closes positions whose collateral is gone (liquidated, or never
+    /// opened because the borrow reverted). Each position's state is read once per block.
     fn liquidate(&mut self, chain: &mut SimChain, txs: &mut Vec<TxRequest>, i: u64) -> Result<(), ExecError> {
         let one = U256::from(10u64).pow(U256::from(18));
-        for p in self.positions.clone() {
-            if p.opened >= i {
-                continue;
-            }
-            let who = self.actors.borrowers[p.borrower].address();
-            let id = U256::from(p.market);
-            let hf = chain.read(self.venue.pool, MarginPool::healthFactorCall { id, user: who })?;
-            if hf >= one {
-                continue;
-            }
-            let debt = chain.read(self.venue.pool, MarginPool::positionCall { id, user: who })?.debt;
-            let liquidator = self.actors.liquidators[self.rng.random_range(0..self.actors.liquidators.len())].address();
-            txs.push(TxRequest::call(
-                liquidator,
-                self.venue.pool,
-                MarginPool::liquidateCall { id, borrower: who, repayAssets: debt / U256::from(2) },
-                "liquidator:liquidate",
-                false,
-            ));
-        }
-        // Positions whose collateral is gone (liquidated, or never opened because the borrow reverted) are closed.
-        let pool = self.venue.pool;
-        let borrowers = self.actors.borrowers.clone();
         let mut keep = Vec::with_capacity(self.positions.len());
         for p in std::mem::take(&mut self.positions) {
             if p.opened >= i {
                 keep.push(p);
                 continue;
             }
-            let pos = chain.read(
-                pool,
-                MarginPool::positionCall { id: U256::from(p.market), user: borrowers[p.borrower].address() },
-            )?;
-            if !pos.collateral.is_zero() {
-                keep.push(OpenPosition { collateral: pos.collateral, ..p });
+            let who = self.actors.borrowers[p.borrower].address();
+            let id = U256::from(p.market);
+            let pos = chain.read(self.venue.pool, MarginPool::positionCall { id, user: who })?;
+            if pos.collateral.is_zero() {
+                continue;
             }
+            keep.push(OpenPosition { collateral: pos.collateral, ..p });
+            let hf = chain.read(self.venue.pool, MarginPool::healthFactorCall { id, user: who })?;
+            if hf >= one {
+                continue;
+            }
+            let liquidator = self.actors.liquidators[self.rng.random_range(0..self.actors.liquidators.len())].address();
+            txs.push(TxRequest::call(
+                liquidator,
+                self.venue.pool,
+                MarginPool::liquidateCall { id, borrower: who, repayAssets: pos.debt / U256::from(2) },
+                "liquidator:liquidate",
+                false,
+            ));
         }
         self.positions = keep;
         Ok(())
