@@ -18,6 +18,24 @@ use alloy::{
 use crate::backend::{call_name, Backend, ExecError, Reader};
 use crate::evm::CHAIN_ID;
 
+/// The anvil binary: `VIGIL_ANVIL` if set, else the one the pinned npm package installs under
+/// `contracts/node_modules` (`npm ci --prefix contracts`; the test command does it).
+pub fn anvil_path() -> Result<std::path::PathBuf, String> {
+    if let Ok(p) = std::env::var("VIGIL_ANVIL") {
+        return Ok(p.into());
+    }
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    if p.exists() {
+        Ok(p)
+    } else {
+        Err(format!(
+            "anvil not found at {}: run `npm ci --prefix contracts` (scripts/test.sh does) or set VIGIL_ANVIL",
+            p.display()
+        ))
+    }
+}
+
 /// A node reached over HTTP JSON-RPC.
 pub struct NodeBackend {
     rt: tokio::runtime::Runtime,

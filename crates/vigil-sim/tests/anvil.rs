@@ -17,19 +17,8 @@ use vigil_sim::{
     Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
 };
 
-/// anvil from the pinned npm package (installed by the test command), or `VIGIL_ANVIL`.
 fn anvil_path() -> PathBuf {
-    if let Ok(p) = std::env::var("VIGIL_ANVIL") {
-        return PathBuf::from(p);
-    }
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-    assert!(
-        p.exists(),
-        "anvil not found at {}: run `npm ci --prefix contracts` (scripts/test.sh does) or set VIGIL_ANVIL",
-        p.display()
-    );
-    p
+    vigil_sim::node::anvil_path().unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn start_anvil() -> (AnvilInstance, NodeBackend) {

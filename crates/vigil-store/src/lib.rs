@@ -58,8 +58,9 @@ pub enum StoreError {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(
-        "CREATE TABLE cursor (id INTEGER PRIMARY KEY CHECK (id = 1), number INTEGER NOT NULL, hash BLOB NOT NULL);
+    Migrations::new(vec![
+        M::up(
+            "CREATE TABLE cursor (id INTEGER PRIMARY KEY CHECK (id = 1), number INTEGER NOT NULL, hash BLOB NOT NULL);
          CREATE TABLE processed (seq INTEGER PRIMARY KEY AUTOINCREMENT, number INTEGER NOT NULL, hash BLOB NOT NULL);
          CREATE TABLE findings (
              id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -87,7 +88,16 @@ fn migrations() -> Migrations<'static> {
              state TEXT NOT NULL,
              state_block INTEGER,
              PRIMARY KEY (incident, kind));",
-    )])
+        ),
+        M::up(
+            "CREATE TABLE failures (
+                 id INTEGER PRIMARY KEY AUTOINCREMENT,
+                 block_number INTEGER NOT NULL,
+                 stage TEXT NOT NULL,
+                 error TEXT NOT NULL,
+                 at_unix INTEGER NOT NULL);",
+        ),
+    ])
 }
 
 /// A stored action.
@@ -307,6 +317,50 @@ impl Store {
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)))
             .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// The canonical blocks committed at or below the cursor, newest last, at most `limit` of them (the follower's
+    /// reorg window after a restart).
+    pub fn recent_blocks(&self, limit: u64) -> Result<Vec<BlockRef>, StoreError> {
+        let Some(cursor) = self.cursor()? else { return Ok(Vec::new()) };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT number, hash FROM processed WHERE seq IN
+                   (SELECT MAX(seq) FROM processed WHERE number <= ?1 AND number > ?2 GROUP BY number)
+                 ORDER BY number",
+            )
+            .map_err(|e| self.sql(e))?;
+        let floor = cursor.number as i64 - limit as i64;
+        let rows = stmt
+            .query_map(params![cursor.number as i64, floor], |r| {
+                Ok(BlockRef { number: r.get::<_, i64>(0)? as u64, hash: B256::from_slice(&r.get::<_, Vec<u8>>(1)?) })
+            })
+            .map_err(|e| self.sql(e))?;
+        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+    }
+
+    /// Records that fetching or processing `block` failed (it is retried, never skipped).
+    pub fn record_failure(&self, block: u64, stage: &str, error: &str) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        self.conn
+            .execute(
+                "INSERT INTO failures (block_number, stage, error, at_unix) VALUES (?1, ?2, ?3, ?4)",
+                params![block as i64, stage, error, now as i64],
+            )
+            .map_err(|e| self.sql(e))?;
+        Ok(())
+    }
+
+    /// Failures recorded: (block, stage, error).
+    pub fn failures(&self) -> Result<Vec<(u64, String, String)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT block_number, stage, error FROM failures ORDER BY id")
+            .map_err(|e| self.sql(e))?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, i64>(0)? as u64, r.get(1)?, r.get(2)?))).map_err(|e| self.sql(e))?;
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 

@@ -44,6 +44,106 @@ pub struct Config {
     pub responder: Option<ResponderConfig>,
     /// Where notifications go.
     pub notifiers: Vec<WebhookConfig>,
+    /// The chain to follow (`vigil run`).
+    pub source: Option<SourceConfig>,
+    /// The node's store and servers.
+    pub node: NodeConfig,
+}
+
+/// The chain to follow (`[source]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// HTTP JSON-RPC endpoints of the chain, tried in order of health; at least one.
+    pub rpc: Vec<String>,
+    /// A WebSocket endpoint for new heads (`eth_subscribe`); without it, or while it is down, the head is polled.
+    #[serde(default)]
+    pub ws: Option<String>,
+    /// The chain id the endpoints must report. Default: the Guardian's.
+    #[serde(default)]
+    pub chain_id: Option<u64>,
+    /// First block when the store is empty. Default: the head at start.
+    #[serde(default)]
+    pub start_block: Option<u64>,
+    /// How often to ask for the head when no WebSocket head arrives, in milliseconds. Default 1000.
+    #[serde(default = "default_poll_ms")]
+    pub poll_interval_ms: u64,
+    /// Blocks whose hashes are kept to find the common ancestor of a reorg. Default 64.
+    #[serde(default = "default_reorg_depth")]
+    pub reorg_depth: u64,
+    /// Blocks before the cursor read at start to refill the detectors' windows. Default 128.
+    #[serde(default = "default_warm_up")]
+    pub warm_up_blocks: u64,
+    /// Fetch callTracer traces for every block. Default false.
+    #[serde(default)]
+    pub traces: bool,
+    /// Timeout of one request, in milliseconds. Default 10000.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Attempts per request across endpoints. Default 8.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Confirmations each response waits for.
+    #[serde(default)]
+    pub confirmations: Confirmations,
+}
+
+/// Blocks on top of a finding's block before its response acts (`[source.confirmations]`).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Confirmations {
+    /// Pauses act at once by default (0): an attack does not wait for finality.
+    #[serde(default)]
+    pub pause: u64,
+    /// Notifications wait for 2 blocks by default, so that a reorg retracts them before anyone is woken.
+    #[serde(default = "default_notify_confirmations")]
+    pub notify: u64,
+}
+
+impl Default for Confirmations {
+    fn default() -> Self {
+        Self { pause: 0, notify: default_notify_confirmations() }
+    }
+}
+
+/// The node (`[node]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// The SQLite store. Default `vigil.sqlite` (relative to the working directory).
+    #[serde(default = "default_store")]
+    pub store: std::path::PathBuf,
+    /// Address for `/metrics` and `/health`, e.g. `127.0.0.1:9184`. Default: no server.
+    #[serde(default)]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self { store: default_store(), metrics: None }
+    }
+}
+
+fn default_poll_ms() -> u64 {
+    1000
+}
+fn default_reorg_depth() -> u64 {
+    64
+}
+fn default_warm_up() -> u64 {
+    128
+}
+fn default_timeout_ms() -> u64 {
+    10_000
+}
+fn default_attempts() -> u32 {
+    8
+}
+fn default_notify_confirmations() -> u64 {
+    2
+}
+fn default_store() -> std::path::PathBuf {
+    "vigil.sqlite".into()
 }
 
 /// The node's keys.
@@ -89,6 +189,10 @@ struct RawConfig {
     responder: Option<ResponderConfig>,
     #[serde(rename = "notifier", default)]
     notifiers: Vec<WebhookConfig>,
+    #[serde(default)]
+    source: Option<SourceConfig>,
+    #[serde(default)]
+    node: NodeConfig,
 }
 
 /// Detector kinds, as written in `type`.
@@ -204,6 +308,8 @@ impl Config {
             detectors,
             responder: raw.responder,
             notifiers: raw.notifiers,
+            source: raw.source,
+            node: raw.node,
         };
         config.validate(name)?;
         Ok(config)
@@ -217,6 +323,26 @@ impl Config {
         for n in &self.notifiers {
             if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
                 return Err(inconsistent(format!("notifier url `{}` is not an http(s) URL", n.url)));
+            }
+        }
+        if let Some(source) = &self.source {
+            if source.rpc.is_empty() {
+                return Err(inconsistent("[source] rpc is empty: give at least one HTTP endpoint".into()));
+            }
+            for url in &source.rpc {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(inconsistent(format!("[source] rpc `{url}` is not an http(s) URL")));
+                }
+            }
+            if let Some(ws) = &source.ws {
+                if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {
+                    return Err(inconsistent(format!("[source] ws `{ws}` is not a ws(s) URL")));
+                }
+            }
+            if source.reorg_depth == 0 || source.max_attempts == 0 || source.poll_interval_ms == 0 {
+                return Err(inconsistent(
+                    "[source] reorg_depth, max_attempts and poll_interval_ms must be at least 1".into(),
+                ));
             }
         }
         let mut names = std::collections::BTreeSet::new();

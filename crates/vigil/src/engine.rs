@@ -169,12 +169,16 @@ impl Engine {
     }
 
     /// Runs the detectors on a block already processed before a restart, to rebuild their windows; nothing is
-    /// recorded and no action is taken.
-    pub fn warm_up(&mut self, bundle: &Bundle) -> Result<(), EngineError> {
+    /// recorded and no action is taken. A detector that fails on such a block (for example, one before its
+    /// contract existed) is left out of that block only; the failures are returned for the caller to log.
+    pub fn warm_up(&mut self, bundle: &Bundle) -> Vec<DetectorError> {
+        let mut errors = Vec::new();
         for d in &mut self.detectors {
-            d.on_block(bundle)?;
+            if let Err(e) = d.on_block(bundle) {
+                errors.push(e);
+            }
         }
-        Ok(())
+        errors
     }
 
     /// Pauses decided and recorded but not yet seen landing or failing: after a restart, the caller checks the
@@ -199,6 +203,16 @@ impl Engine {
     /// Every probe to read at each block (deduplicated across detectors).
     pub fn probes(&self) -> &BTreeSet<Probe> {
         &self.probes
+    }
+
+    /// The store, when the engine commits to one.
+    pub fn store(&self) -> Option<&vigil_store::Store> {
+        self.store.as_ref()
+    }
+
+    /// The Guardian pauses go through, when the engine responds.
+    pub fn responder_guardian(&self) -> Option<Address> {
+        self.responder.as_ref().map(|r| r.guardian())
     }
 
     /// The last block processed.

@@ -3,9 +3,11 @@
 //! - [`config`]: the TOML configuration and its validation;
 //! - [`engine`]: bundles → detectors → findings → incidents → pause transactions;
 //! - [`keys`]: signing keys from an environment variable, a file or an encrypted keystore;
-//! - [`demo`]: the end-to-end demonstration on the in-process chain.
+//! - [`demo`]: the end-to-end demonstration on the in-process chain;
+//! - [`run`]: the node following a live chain over JSON-RPC (`vigil run`), its metrics and health endpoints.
 
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod keys;
+pub mod run;

@@ -80,6 +80,37 @@ enum Command {
         #[arg(long, required_unless_present = "list")]
         out: Option<PathBuf>,
     },
+    /// Follow a chain over JSON-RPC (the `[source]` of the configuration): backfill from the stored cursor to
+    /// the head, then follow new heads; detect, and send the mandated responses.
+    Run {
+        /// The TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop after processing this block (a backfill job).
+        #[arg(long)]
+        until: Option<u64>,
+        /// Serve /metrics and /health on this address (overrides [node] metrics), e.g. 127.0.0.1:9184.
+        #[arg(long)]
+        metrics: Option<std::net::SocketAddr>,
+        /// The SQLite store (overrides [node] store).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Log lines as JSON objects instead of text.
+        #[arg(long)]
+        log_json: bool,
+    },
+    /// Show the head, the stored cursor, the lag and each endpoint's health.
+    Status {
+        /// The TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+        /// The SQLite store (overrides [node] store).
+        #[arg(long)]
+        store: Option<PathBuf>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Deploy the Guardian and the reference venue, and print their addresses and state.
     Venue {
         /// Deploy to this development node (HTTP JSON-RPC, e.g. anvil's http://127.0.0.1:8545) instead of the
@@ -128,6 +159,42 @@ fn run(cli: Cli) -> Result<()> {
             let opts = RunOptions { seed, blocks, price_csv, price_speed, tracing: !no_traces, without_attack };
             run_sim(&name, opts, &out)
         }
+        Command::Run { config, until, metrics, store, log_json } => {
+            init_logs(log_json);
+            let mut c = Config::load(&config)?;
+            if let Some(s) = store {
+                c.node.store = s;
+            }
+            if metrics.is_some() {
+                c.node.metrics = metrics;
+            }
+            let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
+            rt.block_on(async move {
+                let node_metrics = vigil::run::NodeMetrics::default();
+                if let Some(addr) = c.node.metrics {
+                    vigil::run::serve_metrics(addr, node_metrics.clone()).await?;
+                }
+                let opts =
+                    vigil::run::RunOptions { until, progress: std::io::IsTerminal::is_terminal(&std::io::stderr()) };
+                let summary = tokio::select! {
+                    s = vigil::run::run(&c, opts, node_metrics) => s?,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("interrupted; the store holds every block committed so far");
+                        return Ok(());
+                    }
+                };
+                println!("{}", serde_json::to_string(&summary)?);
+                Ok(())
+            })
+        }
+        Command::Status { config, store, json } => {
+            let mut c = Config::load(&config)?;
+            if let Some(s) = store {
+                c.node.store = s;
+            }
+            let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
+            rt.block_on(status(&c, json))
+        }
         Command::Venue { rpc, json } => {
             let actors = Actors::standard();
             let cfg = VenueConfig::default();
@@ -141,6 +208,65 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
     }
+}
+
+fn init_logs(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VIGIL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn status(c: &Config, json: bool) -> Result<()> {
+    let source = c.source.as_ref().context("the configuration has no [source] section")?;
+    let client = vigil::run::rpc_client(source, Default::default())?;
+    let cursor = vigil::run::stored_cursor(c)?;
+    let answers = client.request_each::<alloy::primitives::U64>("eth_blockNumber", serde_json::json!([])).await;
+    let head = answers.iter().filter_map(|(_, r, _)| r.as_ref().ok()).map(|n| n.to::<u64>()).max();
+    let endpoints: Vec<_> = answers
+        .iter()
+        .map(|(url, r, t)| match r {
+            Ok(n) => serde_json::json!({"url": url, "head": n.to::<u64>(), "behind": head.unwrap_or(0) - n.to::<u64>(),
+                "latency_ms": t.as_secs_f64() * 1e3, "ok": true}),
+            Err(e) => serde_json::json!({"url": url, "ok": false, "error": e.to_string(), "latency_ms": t.as_secs_f64() * 1e3}),
+        })
+        .collect();
+    let lag = match (head, cursor) {
+        (Some(h), Some(c)) => Some(h.saturating_sub(c.number)),
+        _ => None,
+    };
+    if json {
+        let v = serde_json::json!({"head": head, "cursor": cursor.map(|c| c.number), "cursor_hash": cursor.map(|c| c.hash),
+            "lag": lag, "store": c.node.store, "endpoints": endpoints});
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let show = |v: Option<u64>| v.map(|n| format!("#{n}")).unwrap_or_else(|| "-".into());
+    println!("head     {}", show(head));
+    println!("cursor   {} (store {})", show(cursor.map(|c| c.number)), c.node.store.display());
+    println!("lag      {}", lag.map(|l| format!("{l} blocks")).unwrap_or_else(|| "-".into()));
+    for e in &endpoints {
+        if e["ok"] == true {
+            println!(
+                "endpoint {}  ok  head #{} ({} behind), {:.1} ms",
+                e["url"].as_str().unwrap_or(""),
+                e["head"],
+                e["behind"],
+                e["latency_ms"].as_f64().unwrap_or(0.0)
+            );
+        } else {
+            println!("endpoint {}  DOWN  {}", e["url"].as_str().unwrap_or(""), e["error"].as_str().unwrap_or(""));
+        }
+    }
+    if head.is_none() {
+        anyhow::bail!("no endpoint answered");
+    }
+    Ok(())
 }
 
 fn run_demo(seed: u64, json: Option<&Path>, report: &Path) -> Result<()> {
