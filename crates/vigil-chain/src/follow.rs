@@ -122,7 +122,7 @@ impl Follower {
             block = number,
             ancestor = ancestor.number,
             orphaned = number - 1 - ancestor.number,
-            "block #{}'s successor does not follow it; unwinding to #{}",
+            "block #{} as processed is no longer on the canonical chain; unwinding to #{}",
             number - 1,
             ancestor.number
         );

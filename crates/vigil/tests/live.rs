@@ -1,0 +1,331 @@
+//! `vigil run` against a real node: anvil (npm package `@foundry-rs/anvil-linux-amd64`, started here on
+//! 127.0.0.1) with the reference venue deployed. The binary is driven as a user would: a configuration file, a
+//! child process, its `/metrics` and `/health` endpoints, its SQLite store.
+//!
+//! - an attack: the spot-pump attacker pumps the pair; Vigil, following new heads over WebSocket, sees it, signs a
+//!   3-of-5 pause report and sends `pauseWithQuorum` over JSON-RPC; the pause lands on anvil and the attacker's
+//!   borrow reverts with `ScopePaused`;
+//! - a reorg made with `anvil_reorg` after a block with a finding: Vigil unwinds to the common ancestor, the
+//!   finding is marked retracted, and the replacement blocks are processed once;
+//! - SIGKILL in the middle of a backfill: the restarted node processes every block exactly once.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use alloy::{
+    node_bindings::{Anvil, AnvilInstance},
+    primitives::{Address, U256},
+    providers::{ext::AnvilApi, Provider},
+    signers::local::PrivateKeySigner,
+};
+use vigil_contracts::{Guardian, GuardianProtected, ReserveVault};
+use vigil_sim::{
+    actors::TEST_MNEMONIC, attacks::Attack, deploy_venue, evm::CHAIN_ID, node::anvil_path, venue::MARKET_WETH_SPOT,
+    Actors, Backend, NodeBackend, Reader, Venue, VenueConfig,
+};
+
+struct Chain {
+    anvil: AnvilInstance,
+    node: NodeBackend,
+    venue: Venue,
+    actors: Actors,
+}
+
+fn start_chain() -> Chain {
+    let anvil = Anvil::at(anvil_path().unwrap_or_else(|e| panic!("{e}")))
+        .arg("--host")
+        .arg("127.0.0.1")
+        .chain_id(CHAIN_ID)
+        .mnemonic(TEST_MNEMONIC)
+        .try_spawn()
+        .expect("anvil starts");
+    let actors = Actors::standard();
+    let mut node = NodeBackend::connect(&anvil.endpoint(), &actors.all_keys()).expect("connect");
+    let venue = deploy_venue(&mut node, &actors, &VenueConfig::default()).expect("the venue deploys");
+    Chain { anvil, node, venue, actors }
+}
+
+impl Chain {
+    fn head(&self) -> u64 {
+        self.node.block_on(self.node.provider().get_block_number()).unwrap()
+    }
+
+    fn hash(&self, n: u64) -> alloy::primitives::B256 {
+        let b =
+            self.node.block_on(async { self.node.provider().get_block_by_number(n.into()).await }).unwrap().unwrap();
+        b.header.hash
+    }
+
+    fn is_paused(&mut self, target: Address, scope: u64) -> bool {
+        self.node.read(self.venue.guardian, Guardian::isPausedCall { target, scope: U256::from(scope) }).unwrap()
+    }
+}
+
+/// The demo's detectors, a `[source]` on this anvil, and the store in `dir`.
+fn write_config(dir: &Path, chain: &Chain, extra: &str) -> PathBuf {
+    let demo = include_str!("../config/demo.toml");
+    let detectors = &demo[demo.find("[policy]").expect("the demo has a policy")..];
+    let text = format!(
+        "[guardian]\naddress = \"{}\"\nchain_id = {CHAIN_ID}\n\n[source]\nrpc = [\"{}\"]\nws = \"{}\"\n\
+         poll_interval_ms = 100\n{extra}\n[node]\nstore = \"{}\"\n\n{detectors}",
+        chain.venue.guardian,
+        chain.anvil.endpoint(),
+        chain.anvil.ws_endpoint(),
+        dir.join("vigil.sqlite").display(),
+    );
+    let path = dir.join("vigil.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigil-live-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Starts `vigil run`; its log goes to `dir/<log>`.
+fn spawn_vigil(config: &Path, args: &[&str], keys: &[PrivateKeySigner], log: &Path) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
+    cmd.arg("run").arg("--config").arg(config).args(args);
+    for (i, k) in keys.iter().enumerate() {
+        cmd.env(format!("VIGIL_TEST_KEY_{i}"), alloy::hex::encode(k.to_bytes()));
+    }
+    cmd.env("VIGIL_LOG", "info,vigil=debug")
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .expect("vigil starts")
+}
+
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// The value of a metric line starting with `prefix` (counters end in `_total`).
+fn metric(body: &str, prefix: &str) -> Option<f64> {
+    body.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn cursor(dir: &Path) -> Option<u64> {
+    let path = dir.join("vigil.sqlite");
+    if !path.exists() {
+        return None;
+    }
+    vigil_store::Store::open(&path).ok()?.cursor().ok()?.map(|c| c.number)
+}
+
+fn log_of(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
+    let mut chain = start_chain();
+    let dir = temp_dir("attack");
+    let attack = Attack::SpotPump;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
+    // The pause is sent by the first key: it needs gas money.
+    chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
+    let keys = "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
+    let config = write_config(&dir, &chain, &format!("\n{keys}"));
+    let port = free_port();
+    let log = dir.join("vigil.log");
+    let mut vigil = spawn_vigil(&config, &["--metrics", &format!("127.0.0.1:{port}")], &oracles, &log);
+    wait_until("/health to answer 200", Duration::from_secs(60), || {
+        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
+    });
+
+    let (target, scope) = attack.target(&chain.venue);
+    assert_eq!((target, scope), (chain.venue.pool, MARKET_WETH_SPOT));
+    let mut borrow = None;
+    for t in &plan.execute {
+        if t.req.label.what.contains("borrow") {
+            borrow = Some(t);
+            break;
+        }
+        let to = t.req.to.expect("the pump is a call");
+        chain.node.send(t.req.from, to, t.req.data.clone(), t.req.value).expect("the pump goes through");
+    }
+    wait_until("the Guardian to pause the spot market", Duration::from_secs(60), || chain.is_paused(target, scope));
+
+    let borrow = borrow.expect("the plan ends with a borrow");
+    let err = chain
+        .node
+        .send(borrow.req.from, borrow.req.to.unwrap(), borrow.req.data.clone(), borrow.req.value)
+        .expect_err("the borrow against the pumped price must fail");
+    let paused = err.decode::<GuardianProtected::ScopePaused>().unwrap_or_else(|| panic!("not ScopePaused: {err}"));
+    assert_eq!(paused.target, target);
+    assert!(!chain.is_paused(chain.venue.legacy_market, 0), "other scopes stay open");
+
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    assert_eq!(metric(&metrics, "vigil_actions_total{action=\"pause_sent\"}"), Some(1.0), "{metrics}");
+    assert!(metric(&metrics, "vigil_findings_total{severity=\"critical\"}").unwrap_or(0.0) >= 1.0, "{metrics}");
+    assert!(metric(&metrics, "vigil_ws_heads_total").unwrap_or(0.0) >= 1.0, "heads came over WebSocket: {metrics}");
+    assert!(metrics.contains("vigil_rpc_requests_total{endpoint="), "{metrics}");
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+    let log = log_of(&log);
+    assert!(log.contains("PauseSent"), "{log}");
+
+    // The store saw the pause land on chain.
+    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let pauses: Vec<_> = store
+        .actions()
+        .unwrap()
+        .into_iter()
+        .filter(|a| matches!(a.kind, vigil_respond::ActionKind::Pause { .. }))
+        .collect();
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!(pauses[0].state, "landed", "{pauses:?}");
+}
+
+#[test]
+fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once() {
+    let mut chain = start_chain();
+    let dir = temp_dir("reorg");
+    let config = write_config(&dir, &chain, "");
+    let log = dir.join("vigil.log");
+    let port = free_port();
+    let mut vigil = spawn_vigil(&config, &["--metrics", &format!("127.0.0.1:{port}")], &[], &log);
+    let start = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+
+    // A privilege change on the reserve vault: the admin-change detector reports it.
+    let spender = chain.node.read(chain.venue.reserve, ReserveVault::SPENDER_ROLECall {}).unwrap();
+    let ops = chain.actors.ops.address();
+    chain
+        .node
+        .exec(ops, chain.venue.reserve, ReserveVault::grantRoleCall { role: spender, account: Address::repeat_byte(7) })
+        .unwrap();
+    let finding_block = chain.head();
+    chain.node.advance(1, 12).unwrap();
+    wait_until("vigil to process the finding's block", Duration::from_secs(60), || cursor(&dir) > Some(finding_block));
+    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let before: Vec<_> =
+        store.findings().unwrap().into_iter().filter(|(f, _)| f.block.number == finding_block).collect();
+    assert!(!before.is_empty(), "a finding at #{finding_block}");
+    assert!(before.iter().all(|(_, retracted)| !retracted));
+
+    // Replace the last two blocks (the finding's and the next) with blocks without that transaction.
+    let head = chain.head();
+    assert_eq!(head, finding_block + 1);
+    let orphaned = (chain.hash(finding_block), chain.hash(head));
+    chain
+        .node
+        .block_on(
+            chain
+                .node
+                .provider()
+                .anvil_reorg(alloy::rpc::types::anvil::ReorgOptions { depth: 2, tx_block_pairs: vec![] }),
+        )
+        .unwrap();
+    assert_ne!(chain.hash(finding_block), orphaned.0, "anvil replaced the block");
+    chain.node.advance(1, 12).unwrap();
+    let new_head = chain.head();
+    wait_until("vigil to process the new canonical head", Duration::from_secs(60), || {
+        vigil_store::Store::open(&dir.join("vigil.sqlite"))
+            .ok()
+            .and_then(|s| s.cursor().ok().flatten())
+            .is_some_and(|c| c.number == new_head && c.hash == chain.hash(new_head))
+    });
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+
+    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let after: Vec<_> =
+        store.findings().unwrap().into_iter().filter(|(f, _)| f.block.number == finding_block).collect();
+    assert!(!after.is_empty() && after.iter().all(|(_, retracted)| *retracted), "the orphaned finding is retracted");
+    // Each of the replaced heights was committed twice (old and new block), every other height once.
+    for (n, times) in store.processed().unwrap() {
+        let expected = if n == finding_block || n == finding_block + 1 { 2 } else { 1 };
+        assert_eq!(times, expected, "block #{n} committed {times} times");
+    }
+    let recent = store.recent_blocks(10).unwrap();
+    for b in &recent {
+        assert_eq!(b.hash, chain.hash(b.number), "block #{} is the canonical one", b.number);
+    }
+    assert_eq!(metric(&metrics, "vigil_reorgs_total"), Some(1.0), "{metrics}");
+    let log = log_of(&log);
+    assert!(log.contains("ReorgHandled"), "{log}");
+    // The notification waits two confirmations by default: the reorg came first, so nobody was woken.
+    assert!(log.contains("ResponseRetracted"), "{log}");
+    assert!(!log.contains("NotificationDue"), "{log}");
+    assert!(log.contains(&format!("block={finding_block}")), "log lines carry the block number: {log}");
+}
+
+#[test]
+fn a_node_killed_during_backfill_processes_every_block_exactly_once_after_restart() {
+    let mut chain = start_chain();
+    let dir = temp_dir("kill");
+    let first = chain.head() + 1;
+    // A history to backfill: blocks with ordinary transfers between empty ones.
+    for i in 0..40u64 {
+        let from = chain.actors.trader.address();
+        chain.node.send(from, chain.actors.lender.address(), Default::default(), U256::from(1_000 + i)).unwrap();
+        chain.node.advance(9, 12).unwrap();
+    }
+    let last = chain.head();
+    assert!(last - first >= 390, "{first}..{last}");
+    let config = write_config(&dir, &chain, &format!("start_block = {first}\nwarm_up_blocks = 0\n"));
+    let log = dir.join("vigil-1.log");
+    let mut vigil = spawn_vigil(&config, &["--until", &last.to_string()], &[], &log);
+    wait_until("the backfill to be under way", Duration::from_secs(120), || {
+        cursor(&dir).is_some_and(|c| c >= first + 50)
+    });
+    // SIGKILL: no shutdown path runs.
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+    let killed_at = cursor(&dir).expect("a cursor");
+    assert!(killed_at < last, "killed during the backfill (cursor #{killed_at}, last #{last})");
+
+    let status =
+        Command::new(env!("CARGO_BIN_EXE_vigil")).args(["status", "--json", "--config"]).arg(&config).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["cursor"], killed_at);
+    assert_eq!(status["head"], last);
+    assert_eq!(status["lag"], last - killed_at);
+    assert_eq!(status["endpoints"][0]["ok"], true);
+
+    let log2 = dir.join("vigil-2.log");
+    let out = spawn_vigil(&config, &["--until", &last.to_string()], &[], &log2).wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", log_of(&log2));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["blocks"], last - killed_at, "the restart starts after the cursor");
+    assert_eq!(summary["cursor"], last);
+
+    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let processed = store.processed().unwrap();
+    let numbers: Vec<u64> = processed.iter().map(|(n, _)| *n).collect();
+    assert_eq!(numbers, (first..=last).collect::<Vec<_>>(), "every block, none skipped");
+    assert!(processed.iter().all(|(_, times)| *times == 1), "none twice");
+    assert_eq!(store.cursor().unwrap().unwrap().hash, chain.hash(last));
+}
