@@ -36,6 +36,7 @@ pub struct SourceMetrics {
     requests: Family<EndpointMethod, Counter>,
     faults: Family<EndpointFault, Counter>,
     latency: Family<EndpointLabel, Histogram, fn() -> Histogram>,
+    failing: Family<EndpointLabel, Gauge>,
     /// Highest block number the endpoints report.
     pub head: Gauge,
     /// Last block processed.
@@ -62,6 +63,7 @@ impl Default for SourceMetrics {
             requests: Family::default(),
             faults: Family::default(),
             latency: Family::new_with_constructor(latency_histogram),
+            failing: Family::default(),
             head: Gauge::default(),
             cursor: Gauge::default(),
             lag: Gauge::default(),
@@ -85,6 +87,11 @@ impl SourceMetrics {
         );
         registry.register("vigil_rpc_faults", "Failed JSON-RPC attempts, by endpoint and fault", self.faults.clone());
         registry.register("vigil_rpc_latency_seconds", "JSON-RPC round-trip time by endpoint", self.latency.clone());
+        registry.register(
+            "vigil_rpc_endpoint_consecutive_failures",
+            "Failed attempts on the endpoint since its last success (0: healthy)",
+            self.failing.clone(),
+        );
         registry.register("vigil_head_block", "Highest block the endpoints report", self.head.clone());
         registry.register("vigil_cursor_block", "Last block processed and committed", self.cursor.clone());
         registry.register("vigil_lag_blocks", "Head minus cursor", self.lag.clone());
@@ -110,6 +117,10 @@ impl SourceMetrics {
 
     pub(crate) fn latency(&self, endpoint: &str, d: Duration) {
         self.latency.get_or_create(&EndpointLabel { endpoint: endpoint.into() }).observe(d.as_secs_f64());
+    }
+
+    pub(crate) fn consecutive_failures(&self, endpoint: &str, n: u32) {
+        self.failing.get_or_create(&EndpointLabel { endpoint: endpoint.into() }).set(n as i64);
     }
 
     /// Faults counted so far for `endpoint` and `fault` (tests, `vigil status`).

@@ -326,6 +326,7 @@ impl RpcClient {
                         let mut s = endpoint.state.lock().expect("endpoint state");
                         s.consecutive_failures = 0;
                         s.cooldown_until = None;
+                        self.metrics.consecutive_failures(&endpoint.label, 0);
                         return Ok(answers);
                     }
                     Err(reason) => (Fault::Lagging, reason, None),
@@ -341,6 +342,7 @@ impl RpcClient {
                 let backoff =
                     retry_after.unwrap_or_else(|| self.backoff(s.consecutive_failures)).min(self.policy.max_backoff);
                 s.cooldown_until = Some(Instant::now() + backoff);
+                self.metrics.consecutive_failures(&endpoint.label, s.consecutive_failures);
                 backoff
             };
             tracing::warn!(

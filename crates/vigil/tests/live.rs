@@ -329,3 +329,22 @@ fn a_node_killed_during_backfill_processes_every_block_exactly_once_after_restar
     assert!(processed.iter().all(|(_, times)| *times == 1), "none twice");
     assert_eq!(store.cursor().unwrap().unwrap().hash, chain.hash(last));
 }
+
+#[test]
+fn a_block_that_cannot_be_processed_is_recorded_and_stops_the_node_without_skipping_it() {
+    let chain = start_chain();
+    let dir = temp_dir("fail");
+    // Block 1 is before the pair exists: the price detector cannot read its reserves there.
+    let config = write_config(&dir, &chain, "start_block = 1\nwarm_up_blocks = 0\n");
+    let log = dir.join("vigil.log");
+    let out = spawn_vigil(&config, &["--until", "10"], &[], &log).wait_with_output().unwrap();
+    assert!(!out.status.success(), "the node stops instead of skipping block #1");
+    let log = log_of(&log);
+    assert!(log.contains("block #1 could not be processed after 3 attempts"), "{log}");
+    assert!(log.contains("set [source] start_block after its deployment"), "the error says how to fix it: {log}");
+    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    assert_eq!(store.cursor().unwrap(), None, "nothing committed: the next start processes block #1 again");
+    let failures = store.failures().unwrap();
+    assert_eq!(failures.len(), 3, "{failures:?}");
+    assert!(failures.iter().all(|(n, stage, e)| *n == 1 && stage == "process" && e.contains("spot-market-oracle")));
+}
