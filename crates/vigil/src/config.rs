@@ -10,9 +10,15 @@
 //! pause_at = "critical"     # exploit or suspicious findings at or above this severity pause their scope
 //!
 //! [[detector]]
-//! type = "outflow-rate"     # or "price-deviation", "admin-change"
+//! type = "outflow-rate"     # or "price-deviation", "admin-change", "solvency"
 //! name = "legacy-market-outflow"
 //! …                          # the detector's own keys: see vigil_detect
+//!
+//! [source]                  # `vigil run` only: the chain to follow (docs/operations.md)
+//! rpc = ["http://127.0.0.1:8545"]
+//!
+//! [node]
+//! store = "vigil.sqlite"
 //! ```
 //!
 //! Unknown keys and bad values are errors that name the file, the line and the key, with a suggestion when a
@@ -562,6 +568,28 @@ assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
         assert!(e.ends_with("(did you mean `address`?)"), "{e}");
         let e = err(&GOOD.replace("[guardian]", "[guardian\n"));
         assert!(e.starts_with("vigil.toml: line 2:"), "{e}");
+    }
+
+    #[test]
+    fn a_source_parses_with_defaults_and_bad_values_are_named() {
+        let text = format!("{GOOD}\n[source]\nrpc = [\"http://127.0.0.1:8545\"]\nws = \"ws://127.0.0.1:8545\"\n");
+        let c = Config::parse("vigil.toml", &text).unwrap();
+        let source = c.source.unwrap();
+        assert_eq!(source.confirmations, Confirmations { pause: 0, notify: 2 });
+        assert_eq!((source.reorg_depth, source.warm_up_blocks, source.poll_interval_ms), (64, 128, 1000));
+        assert_eq!(c.node.store, std::path::PathBuf::from("vigil.sqlite"));
+
+        let e = err(&text.replace("ws = ", "pol_interval_ms = 5\nws = "));
+        assert!(
+            e.contains("line 15") && e.contains("pol_interval_ms") && e.contains("did you mean `poll_interval_ms`?"),
+            "{e}"
+        );
+        let e = err(&text.replace("ws://", "http://"));
+        assert!(e.contains("[source] ws `http://127.0.0.1:8545` is not a ws(s) URL"), "{e}");
+        let e = err(&text.replace("rpc = [\"http://127.0.0.1:8545\"]", "rpc = []"));
+        assert!(e.contains("[source] rpc is empty"), "{e}");
+        let e = err(&format!("{text}\n[source.confirmations]\nnotfy = 3\n"));
+        assert!(e.contains("did you mean `notify`?"), "{e}");
     }
 
     #[test]
