@@ -348,3 +348,75 @@ fn a_block_that_cannot_be_processed_is_recorded_and_stops_the_node_without_skipp
     assert_eq!(failures.len(), 3, "{failures:?}");
     assert!(failures.iter().all(|(n, stage, e)| *n == 1 && stage == "process" && e.contains("spot-market-oracle")));
 }
+
+/// The fault-injecting proxy of vigil-chain's tests.
+#[path = "../../vigil-chain/tests/support/fault_proxy.rs"]
+#[allow(dead_code)]
+mod fault_proxy;
+
+#[test]
+fn faults_between_vigil_and_anvil_lose_no_block_and_show_in_logs_and_metrics() {
+    use fault_proxy::{Fault, FaultProxy};
+    let mut chain = start_chain();
+    let dir = temp_dir("faults");
+    let first = chain.head() + 1;
+    for i in 0..12u64 {
+        let from = chain.actors.trader.address();
+        chain.node.send(from, chain.actors.lender.address(), Default::default(), U256::from(1_000 + i)).unwrap();
+        chain.node.advance(2, 12).unwrap();
+    }
+    let last = chain.head();
+    // A lagging endpoint listed first, and a flaky one.
+    let lagging = FaultProxy::start(&chain.anvil.endpoint());
+    lagging.set_lag(4);
+    let flaky = FaultProxy::start(&chain.anvil.endpoint());
+    let mut plan = Vec::new();
+    for _ in 0..3 {
+        plan.extend([
+            Fault::Drop,
+            Fault::Pass,
+            Fault::Malformed,
+            Fault::Truncated,
+            Fault::Pass,
+            Fault::TooMany { retry_after_secs: 1 },
+            Fault::Status500,
+            Fault::Delay(Duration::from_millis(1500)),
+            Fault::Pass,
+        ]);
+    }
+    flaky.plan(plan);
+    let source = format!(
+        "rpc = [\"{}\", \"{}\"]\nstart_block = {first}\nwarm_up_blocks = 0\ntimeout_ms = 1000\nmax_attempts = 4\n",
+        lagging.url, flaky.url
+    );
+    let config = write_config(&dir, &chain, "");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen(&format!("rpc = [\"{}\"]\n", chain.anvil.endpoint()), &source, 1);
+    let text = text.replacen(&format!("ws = \"{}\"\n", chain.anvil.ws_endpoint()), "", 1);
+    std::fs::write(&config, text).unwrap();
+
+    let port = free_port();
+    let log = dir.join("vigil.log");
+    let mut vigil = spawn_vigil(&config, &["--metrics", &format!("127.0.0.1:{port}")], &[], &log);
+    wait_until("vigil to reach the head through the faults", Duration::from_secs(120), || cursor(&dir) == Some(last));
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+
+    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let processed = store.processed().unwrap();
+    assert_eq!(processed.iter().map(|(n, _)| *n).collect::<Vec<_>>(), (first..=last).collect::<Vec<_>>());
+    assert!(processed.iter().all(|(_, times)| *times == 1), "each block once: {processed:?}");
+    assert_eq!(store.cursor().unwrap().unwrap().hash, chain.hash(last));
+    let log = log_of(&log);
+    let flaky_label = flaky.url.trim_end_matches('/');
+    for fault in ["connect", "malformed", "rate_limited", "http_status", "timeout"] {
+        let line = format!("vigil_rpc_faults_total{{endpoint=\"{flaky_label}\",fault=\"{fault}\"}}");
+        assert!(metric(&metrics, &line).unwrap_or(0.0) >= 1.0, "{line} in {metrics}");
+        assert!(log.contains(&format!("fault=\"{fault}\"")), "{fault} in the log: {log}");
+    }
+    let lag_line =
+        format!("vigil_rpc_faults_total{{endpoint=\"{}\",fault=\"lagging\"}}", lagging.url.trim_end_matches('/'));
+    assert!(metric(&metrics, &lag_line).unwrap_or(0.0) >= 1.0, "{lag_line} in {metrics}");
+    assert_eq!(metric(&metrics, "vigil_reorgs_total"), Some(0.0), "a lagging endpoint fakes no reorg");
+}
