@@ -9,8 +9,9 @@
 //! Fallbacks, learnt once per client and kept: a node without `eth_getBlockReceipts` is asked for each
 //! transaction's receipt (`eth_getTransactionReceipt`, in one batch); a node without `debug_traceBlockByHash` is
 //! asked for parity `trace_block` and the traces are converted to callTracer frames ([`crate::parity`]).
-//! Everything is checked against the block (receipt count and block hash, one trace per transaction); an
-//! inconsistent answer is an error to retry, never a bundle with holes.
+//! Answers are decoded and checked against the block by [`crate::decode`], the path recorded answers take too
+//! (receipt count, block and transaction hash per receipt, one trace per transaction); an inconsistent answer is
+//! an error to retry, never a bundle with holes.
 
 use std::{
     collections::BTreeMap,
@@ -19,12 +20,13 @@ use std::{
 
 use alloy::{
     primitives::{Bytes, B256},
-    rpc::types::{trace::geth::TraceResult, trace::parity::LocalizedTransactionTrace, Block, TransactionReceipt},
+    rpc::types::{trace::geth::TraceResult, TransactionReceipt},
 };
-use serde_json::json;
+use serde_json::{json, value::RawValue};
 use vigil_core::{Bundle, Probe};
 
-use crate::rpc::{decode, Answer, Call, RpcClient, RpcError};
+use crate::decode::{self, DecodeError};
+use crate::rpc::{decode as decode_answer, Answer, Call, RpcClient, RpcError};
 
 /// Errors while fetching a block.
 #[derive(Debug, thiserror::Error)]
@@ -115,8 +117,8 @@ impl Fetcher {
         let mut last_error = None;
         for (_, answers, _) in self.client.batch_each(&calls).await {
             let decoded = answers.and_then(|mut a| {
-                let header: Option<Header> = decode("eth_getBlockByNumber", a.remove(1))?;
-                let head: alloy::primitives::U64 = decode("eth_blockNumber", a.remove(0))?;
+                let header: Option<Header> = decode_answer("eth_getBlockByNumber", a.remove(1))?;
+                let head: alloy::primitives::U64 = decode_answer("eth_blockNumber", a.remove(0))?;
                 Ok((head.to::<u64>(), header.map(|h| h.hash)))
             });
             match decoded {
@@ -145,13 +147,9 @@ impl Fetcher {
             .await
             .map_err(rpc)?;
         let mut round_trips = 1;
-        let block: Block =
-            decode("eth_getBlockByNumber", answers.into_iter().next().expect("one answer")).map_err(rpc)?;
+        let raw = raw_answer("eth_getBlockByNumber", number, answers.into_iter().next().expect("one answer"))?;
+        let block = decode::block("eth_getBlockByNumber", raw.get(), Some(number)).map_err(|e| decoded(number, e))?;
         let hash = block.header.hash;
-        let inconsistent = |reason: String| FetchError::Inconsistent { number, hash, reason };
-        if block.header.number != number {
-            return Err(inconsistent(format!("asked for #{number}, got #{}", block.header.number)));
-        }
         let tx_hashes: Vec<B256> = block.transactions.hashes().collect();
 
         let by_block = self.block_receipts.load(Ordering::Relaxed);
@@ -204,26 +202,11 @@ impl Fetcher {
                 self.receipts(number, false, Vec::new(), &tx_hashes).await?.expect("per-transaction receipts")
             }
         };
-        if receipts.len() != tx_hashes.len() {
-            return Err(inconsistent(format!("{} receipts for {} transactions", receipts.len(), tx_hashes.len())));
-        }
-        for (r, h) in receipts.iter().zip(&tx_hashes) {
-            if r.block_hash != Some(hash) || r.transaction_hash != *h {
-                return Err(inconsistent(format!(
-                    "receipt of {} belongs to block {:?}, transaction {}",
-                    h, r.block_hash, r.transaction_hash
-                )));
-            }
-        }
-
         let traces = match trace_answer {
             None => None,
             Some(answer) => {
                 let (t, extra) = self.traces(number, debug, answer).await?;
                 round_trips += extra;
-                if t.len() != tx_hashes.len() {
-                    return Err(inconsistent(format!("{} traces for {} transactions", t.len(), tx_hashes.len())));
-                }
                 Some(t)
             }
         };
@@ -231,14 +214,15 @@ impl Fetcher {
         let mut values = BTreeMap::new();
         for (p, answer) in probes.iter().zip(probe_answers) {
             let value = match answer {
-                Ok(raw) => Ok(decode::<Bytes>("eth_call", Ok(raw)).map_err(rpc)?),
+                Ok(raw) => Ok(decode::probe_value(raw.get(), Some(number)).map_err(|e| decoded(number, e))?),
                 Err(e) => Err(probe_revert(&e).expect("checked in the batch")),
             };
             values.insert(p.clone(), value);
         }
+        let bundle = decode::assemble(block, receipts, traces, values).map_err(|e| decoded(number, e))?;
         self.client.metrics().round_trips.inc_by(round_trips);
         self.client.metrics().blocks_fetched.inc();
-        Ok(Bundle { block, receipts, traces, probes: values })
+        Ok(bundle)
     }
 
     /// Decodes receipts; `None` when the node lacks `eth_getBlockReceipts` (now remembered), so the caller asks
@@ -260,7 +244,10 @@ impl Fetcher {
                     return Ok(None);
                 }
             }
-            return decode("eth_getBlockReceipts", answer).map(Some).map_err(rpc);
+            let raw = raw_answer("eth_getBlockReceipts", number, answer)?;
+            return decode::receipts("eth_getBlockReceipts", raw.get(), Some(number))
+                .map(Some)
+                .map_err(|e| decoded(number, e));
         }
         let answers = if answers.is_empty() && !tx_hashes.is_empty() {
             let calls: Vec<Call> =
@@ -277,10 +264,12 @@ impl Fetcher {
         };
         answers
             .into_iter()
-            .map(|a| decode("eth_getTransactionReceipt", a))
+            .map(|a| {
+                let raw = raw_answer("eth_getTransactionReceipt", number, a)?;
+                decode::receipt("eth_getTransactionReceipt", raw.get(), Some(number)).map_err(|e| decoded(number, e))
+            })
             .collect::<Result<_, _>>()
             .map(Some)
-            .map_err(rpc)
     }
 
     /// Decodes traces, switching to parity `trace_block` once if the node lacks `debug_traceBlockByHash`.
@@ -300,20 +289,38 @@ impl Fetcher {
             _ => (answer, 0, debug),
         };
         if debug {
-            return Ok((decode("debug_traceBlockByHash", answer).map_err(rpc)?, extra));
+            let raw = raw_answer("debug_traceBlockByHash", number, answer)?;
+            let traces = decode::call_traces("debug_traceBlockByHash", raw.get(), Some(number))
+                .map_err(|e| decoded(number, e))?;
+            return Ok((traces, extra));
         }
         if let Err(e) = &answer {
             if e.is_unsupported() {
                 return Err(FetchError::NoTraces { number, reason: e.to_string() });
             }
         }
-        let flat: Vec<LocalizedTransactionTrace> = decode("trace_block", answer).map_err(rpc)?;
-        let frames = crate::parity::to_call_frames(&flat).map_err(|e| FetchError::Inconsistent {
-            number,
-            hash: flat.first().and_then(|t| t.block_hash).unwrap_or_default(),
-            reason: e.to_string(),
-        })?;
+        let raw = raw_answer("trace_block", number, answer)?;
+        let frames = decode::parity_traces("trace_block", raw.get(), Some(number)).map_err(|e| decoded(number, e))?;
         Ok((frames, extra))
+    }
+}
+
+/// The answer's raw result, or its JSON-RPC error as [`RpcError::Call`].
+fn raw_answer(method: &'static str, number: u64, answer: Answer) -> Result<Box<RawValue>, FetchError> {
+    answer.map_err(|error| FetchError::Rpc {
+        number,
+        source: RpcError::Call { method: method.into(), error: Box::new(error) },
+    })
+}
+
+/// A decoding error as the fetcher reports it: a malformed answer is the endpoint's fault (as [`RpcError::Decode`]),
+/// an inconsistency is [`FetchError::Inconsistent`]; both are retried.
+fn decoded(number: u64, e: DecodeError) -> FetchError {
+    match e {
+        DecodeError::Malformed { method, reason, .. } => {
+            FetchError::Rpc { number, source: RpcError::Decode { method: method.into(), reason } }
+        }
+        DecodeError::Inconsistent { number, hash, reason } => FetchError::Inconsistent { number, hash, reason },
     }
 }
 

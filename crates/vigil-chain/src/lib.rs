@@ -1,5 +1,6 @@
 //! Vigil's sources: where blocks come from.
 //!
+//! - [`decode`]: JSON-RPC answers into checked bundles, one path for live and recorded data;
 //! - [`rpc`]: a JSON-RPC client over several endpoints with batching, backoff, rate limits and failover;
 //! - [`fetch`]: one block's bundle (block, receipts, traces, probe values) in two round trips, with fallbacks
 //!   for nodes that lack `eth_getBlockReceipts` or geth's tracers ([`parity`]);
@@ -12,14 +13,18 @@
 //! The trade-off: bundles are decoded fully into alloy's types, so detectors read typed, checked values; the
 //! raw answers are kept only until then.
 
+pub mod decode;
 pub mod fetch;
 pub mod follow;
 pub mod head;
 pub mod metrics;
 pub mod parity;
+pub mod replay;
 pub mod rpc;
 
+pub use decode::DecodeError;
 pub use fetch::{FetchError, Fetcher};
 pub use follow::{FollowError, Follower};
 pub use metrics::SourceMetrics;
+pub use replay::{Recorded, ReplayError};
 pub use rpc::{RetryPolicy, RpcClient, RpcError};

@@ -70,8 +70,8 @@ fn frame_of(t: &LocalizedTransactionTrace) -> CallFrame {
                 _ => "CALL",
             }
             .into();
-            // geth leaves out the value of delegate and static calls.
-            if !matches!(c.call_type, CallType::DelegateCall | CallType::StaticCall) {
+            // A static call carries no value; a delegate call reports the value it inherits, as geth's does.
+            if c.call_type != CallType::StaticCall {
                 frame.value = Some(c.value);
             }
         }

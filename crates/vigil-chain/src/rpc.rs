@@ -315,7 +315,11 @@ impl RpcClient {
         calls: &[Call],
         check: impl Fn(&[Answer]) -> Result<(), String>,
     ) -> Result<Vec<Answer>, RpcError> {
-        let method = calls.first().map(|c| c.method).unwrap_or("(empty batch)");
+        if calls.is_empty() {
+            // Nodes reject `[]`; nothing asked, nothing to answer.
+            return Ok(Vec::new());
+        }
+        let method = calls[0].method;
         let mut last = String::new();
         for attempt in 0..self.policy.max_attempts {
             let index = self.pick(attempt).await;

@@ -4,10 +4,12 @@
 //! - [`engine`]: bundles → detectors → findings → incidents → pause transactions;
 //! - [`keys`]: signing keys from an environment variable, a file or an encrypted keystore;
 //! - [`demo`]: the end-to-end demonstration on the in-process chain;
+//! - [`replay`]: the detectors over recorded blocks (`vigil replay`);
 //! - [`run`]: the node following a live chain over JSON-RPC (`vigil run`), its metrics and health endpoints.
 
 pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod keys;
+pub mod replay;
 pub mod run;

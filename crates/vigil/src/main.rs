@@ -99,6 +99,22 @@ enum Command {
         #[arg(long)]
         log_json: bool,
     },
+    /// Run the detectors over recorded blocks: a `vigil sim` JSON Lines file, or recorded JSON-RPC
+    /// request/response pairs (files or folders of `*.json`, as in erigon's rpc-tests).
+    Replay {
+        /// The configuration whose detectors run (default: the demo's).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A `vigil sim` JSON Lines file.
+        #[arg(long, conflicts_with = "pairs", required_unless_present = "pairs")]
+        sim: Option<PathBuf>,
+        /// Recorded request/response pair files or folders.
+        #[arg(long, num_args = 1..)]
+        pairs: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the head, the stored cursor, the lag and each endpoint's health.
     Status {
         /// The TOML configuration.
@@ -186,6 +202,55 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string(&summary)?);
                 Ok(())
             })
+        }
+        Command::Replay { config, sim, pairs, json } => {
+            let c = match config {
+                Some(path) => Config::load(&path)?,
+                None => Config::parse("demo.toml (embedded)", demo::DEMO_CONFIG)?,
+            };
+            let recorded = match &sim {
+                Some(path) => vigil_chain::replay::Recorded::sim_file(path)?,
+                None => vigil_chain::replay::Recorded::rpc_pairs(&pairs)?,
+            };
+            let report = vigil::replay::replay(&c, recorded, |f| {
+                if !json {
+                    println!(
+                        "#{:<9} {:<9} {:<24} {}",
+                        f.block.number,
+                        format!("{:?}", f.severity).to_lowercase(),
+                        f.detector,
+                        f.title
+                    );
+                }
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                return Ok(());
+            }
+            let (first, last) = report.range.unwrap_or_default();
+            println!(
+                "\n{} blocks (#{first}..#{last}), {} transactions; decoding {:.3} ms/block, engine {:.3} ms/block",
+                report.blocks,
+                report.transactions,
+                report.decode_seconds * 1e3 / report.blocks.max(1) as f64,
+                report.engine_seconds * 1e3 / report.blocks.max(1) as f64
+            );
+            for (d, n) in &report.findings {
+                println!("findings  {d}: {n}");
+            }
+            if let Some(b) = report.first_malicious_block {
+                println!(
+                    "first malicious transaction in block #{b}; first finding in {}",
+                    report.first_finding_block.map(|f| format!("#{f}")).unwrap_or("none".into())
+                );
+            }
+            for (d, why) in &report.left_out {
+                println!("left out {d}: {why}");
+            }
+            for s in &report.skipped {
+                println!("skipped  {s}");
+            }
+            Ok(())
         }
         Command::Status { config, store, json } => {
             let mut c = Config::load(&config)?;

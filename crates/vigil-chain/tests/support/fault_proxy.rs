@@ -4,13 +4,15 @@
 //! `Content-Length` body; one request per connection), forwards the POST body to the upstream node with reqwest
 //! and answers with the upstream's body, `Content-Length` and `Connection: close`. Faults planned with
 //! [`FaultProxy::plan`] replace that, one per request, in the order the requests arrive; [`FaultProxy::set_lag`]
-//! makes it play a node that is some blocks behind.
+//! makes it play a node that is some blocks behind, and [`FaultProxy::refuse_methods`] one that lacks some
+//! methods (answered with geth's "method not found" error per call, also inside batches). Every call received
+//! is counted by method ([`FaultProxy::calls`]).
 //!
 //! The proxy runs its own tokio runtime on a background thread, so it serves sync and async tests alike (even
 //! a current-thread test runtime that blocks), and it stops when dropped.
 
 use std::{
-    collections::VecDeque,
+    collections::{HashMap, HashSet, VecDeque},
     sync::{
         atomic::{AtomicU64, AtomicUsize, Ordering},
         Arc, Mutex,
@@ -54,6 +56,8 @@ struct Shared {
     faults: Mutex<VecDeque<Fault>>,
     lag: AtomicU64,
     requests: AtomicUsize,
+    refused: Mutex<HashSet<String>>,
+    calls: Mutex<HashMap<String, usize>>,
 }
 
 /// The proxy; see the module docs.
@@ -77,6 +81,8 @@ impl FaultProxy {
             faults: Mutex::new(VecDeque::new()),
             lag: AtomicU64::new(0),
             requests: AtomicUsize::new(0),
+            refused: Mutex::new(HashSet::new()),
+            calls: Mutex::new(HashMap::new()),
         });
         let (stop, stopped) = oneshot::channel::<()>();
         let serving = shared.clone();
@@ -127,6 +133,22 @@ impl FaultProxy {
     /// Requests received so far (faulted or not).
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// Plays a node without `methods` (added to those refused already): each call to one of them, alone or
+    /// inside a batch, is answered with geth's `{"code": -32601, "message": "the method X does not
+    /// exist/is not available"}` instead of being forwarded. The other calls of a batch go upstream as one
+    /// batch, and their answers are merged back in the original order with the original ids (ids must be
+    /// unique within a batch). Planned faults still replace whole requests, and a lag applies to the calls
+    /// forwarded.
+    pub fn refuse_methods(&self, methods: &[&str]) {
+        self.shared.refused.lock().expect("refused methods").extend(methods.iter().map(|m| m.to_string()));
+    }
+
+    /// Calls of `method` received so far, alone or inside batches, whatever happened to them (faulted,
+    /// refused or forwarded).
+    pub fn calls(&self, method: &str) -> usize {
+        self.shared.calls.lock().expect("call counts").get(method).copied().unwrap_or(0)
     }
 }
 
@@ -184,6 +206,7 @@ async fn serve(shared: Arc<Shared>, mut stream: TcpStream) {
         let _ = write_response(&mut stream, Response::text(405, "Method Not Allowed", "JSON-RPC wants POST")).await;
         return;
     }
+    count_calls(&shared, &request.body);
     let fault = shared.faults.lock().expect("fault plan").pop_front().unwrap_or(Fault::Pass);
     let response = match fault {
         Fault::Drop => {
@@ -281,16 +304,114 @@ async fn write_response(stream: &mut TcpStream, r: Response) -> std::io::Result<
     stream.shutdown().await
 }
 
-/// The upstream's answer to `body` (as a lagging node would give it if a lag is set); a `502` if the upstream
-/// cannot be reached.
+/// Counts the calls of a request body by method (a body that is not JSON-RPC counts nothing).
+fn count_calls(shared: &Shared, body: &[u8]) {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else { return };
+    let calls = match &request {
+        Value::Array(calls) => calls.iter().collect(),
+        call => vec![call],
+    };
+    let mut counts = shared.calls.lock().expect("call counts");
+    for call in calls {
+        let method = call.get("method").and_then(Value::as_str).unwrap_or_default();
+        *counts.entry(method.to_string()).or_default() += 1;
+    }
+}
+
+/// The answer to `body` as the node the proxy plays would give it: refused methods answered by the proxy, the
+/// rest by the upstream (as a lagging node would if a lag is set); a `502` if the upstream cannot be reached
+/// or its answer cannot be merged with the refusals.
 async fn forward(shared: &Shared, body: &[u8]) -> Response {
-    let lag = shared.lag.load(Ordering::SeqCst);
-    let result =
-        if lag == 0 { post_raw(shared, body.to_vec()).await } else { forward_lagging(shared, body, lag).await };
+    let result = match split_refused(shared, body) {
+        None => forward_upstream(shared, body).await,
+        Some(split) => forward_split(shared, split).await,
+    };
     match result {
         Ok(body) => Response::json(body),
         Err(e) => Response::text(502, "Bad Gateway", &format!("upstream: {e}")),
     }
+}
+
+/// The upstream's answer to `body`, lagging if a lag is set.
+async fn forward_upstream(shared: &Shared, body: &[u8]) -> Result<Vec<u8>, String> {
+    let lag = shared.lag.load(Ordering::SeqCst);
+    if lag == 0 {
+        post_raw(shared, body.to_vec()).await
+    } else {
+        forward_lagging(shared, body, lag).await
+    }
+}
+
+/// A request with at least one call to a refused method.
+struct Split {
+    /// The request was a batch (else a single call).
+    batch: bool,
+    /// Each call with the proxy's answer if it is refused, in request order.
+    calls: Vec<(Value, Option<Value>)>,
+}
+
+/// The request split into refused calls (answered here) and calls to forward; `None` if no call is refused
+/// (or the body is not JSON), so that the body goes upstream untouched.
+fn split_refused(shared: &Shared, body: &[u8]) -> Option<Split> {
+    let refused = shared.refused.lock().expect("refused methods");
+    if refused.is_empty() {
+        return None;
+    }
+    let request = serde_json::from_slice::<Value>(body).ok()?;
+    let batch = request.is_array();
+    let calls = match request {
+        Value::Array(calls) => calls,
+        call => vec![call],
+    };
+    let calls: Vec<(Value, Option<Value>)> = calls
+        .into_iter()
+        .map(|call| {
+            let method = call.get("method").and_then(Value::as_str).unwrap_or_default();
+            let refusal = refused.contains(method).then(|| {
+                let id = call.get("id").cloned().unwrap_or(Value::Null);
+                let message = format!("the method {method} does not exist/is not available");
+                json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": message}})
+            });
+            (call, refusal)
+        })
+        .collect();
+    calls.iter().any(|(_, refusal)| refusal.is_some()).then_some(Split { batch, calls })
+}
+
+/// Answers the refused calls of `split` and forwards the others upstream as one batch, then puts the answers
+/// back in request order.
+async fn forward_split(shared: &Shared, split: Split) -> Result<Vec<u8>, String> {
+    let rest: Vec<Value> = split.calls.iter().filter(|(_, r)| r.is_none()).map(|(c, _)| c.clone()).collect();
+    let mut by_id: HashMap<String, Value> = HashMap::new();
+    if !rest.is_empty() {
+        let body = serde_json::to_vec(&Value::Array(rest)).expect("serialisable");
+        let raw = forward_upstream(shared, &body).await?;
+        match serde_json::from_slice::<Value>(&raw).map_err(|e| format!("upstream answer: {e}"))? {
+            Value::Array(answers) => {
+                for answer in answers {
+                    let id = answer.get("id").cloned().unwrap_or(Value::Null);
+                    if by_id.insert(id.to_string(), answer).is_some() {
+                        return Err(format!("upstream answered id {id} twice"));
+                    }
+                }
+            }
+            // One error for the whole batch (a rate limit, say) is the node's answer to the whole request.
+            _ => return Ok(raw),
+        }
+    }
+    let mut answers = Vec::with_capacity(split.calls.len());
+    for (call, refusal) in split.calls {
+        let answer = match refusal {
+            Some(refusal) => refusal,
+            None => {
+                let id = call.get("id").cloned().unwrap_or(Value::Null);
+                by_id.remove(&id.to_string()).ok_or_else(|| format!("no upstream answer for id {id}"))?
+            }
+        };
+        answers.push(answer);
+    }
+    let out = if split.batch { Value::Array(answers) } else { answers.pop().expect("one call") };
+    Ok(serde_json::to_vec(&out).expect("serialisable"))
 }
 
 async fn post_raw(shared: &Shared, body: Vec<u8>) -> Result<Vec<u8>, String> {

@@ -7,6 +7,9 @@
 //! transactions. What anvil reports directly about each block is kept to check what Vigil fetches through
 //! the proxies.
 
+// Each test crate compiles this module and uses only part of it.
+#![allow(dead_code)]
+
 pub mod fault_proxy;
 
 use std::{
@@ -34,7 +37,7 @@ pub const PLAN: [(usize, usize); 8] = [(2, 0), (0, 0), (1, 1), (3, 2), (1, 0), (
 const EMITTER_RUNTIME: [u8; 6] = [0x60, 0x00, 0x60, 0x00, 0xa0, 0x00];
 
 /// Init code returning [`EMITTER_RUNTIME`]: `PUSH6 runtime; PUSH1 0; MSTORE; PUSH1 6; PUSH1 26; RETURN`.
-fn emitter_initcode() -> Bytes {
+pub fn emitter_initcode() -> Bytes {
     let mut code = vec![0x65];
     code.extend_from_slice(&EMITTER_RUNTIME);
     code.extend_from_slice(&[0x60, 0x00, 0x52, 0x60, 0x06, 0x60, 0x1a, 0xf3]);
