@@ -29,7 +29,7 @@ use std::{
 
 use alloy::{
     primitives::{Address, Bytes, B256, B64, U256, U64},
-    rpc::types::{Block, Header, TransactionReceipt},
+    rpc::types::{Block, Header},
 };
 use serde::{de::IgnoredAny, Deserialize};
 use serde_json::value::RawValue;
@@ -242,10 +242,10 @@ fn main() {
     let total = block.len() + receipts.len();
     let answers = Answers::new(&block, &receipts);
     let bundle = decode::bundle(&answers, Some(NUMBER)).expect("block 18,000,000 decodes");
-    let logs: usize = bundle.receipts.iter().map(|r| r.inner.logs().len()).sum();
+    let logs: usize = bundle.receipts.iter().map(|r| r.logs.len()).sum();
     println!(
         "mainnet block {NUMBER}: {} transactions, {} receipts, {logs} logs; JSON (compact) {} B block + {} B receipts = {total} B",
-        bundle.block.transactions.len(),
+        bundle.transactions.len(),
         bundle.receipts.len(),
         block.len(),
         receipts.len()
@@ -304,17 +304,19 @@ fn main() {
         raw_txs.transactions.iter().map(|t| t.get().len()).sum(),
     );
     line(
-        "  block with 94 transactions (alloy Block)",
+        "  block: header + 94 transaction envelopes (BlockPart)",
         measure(secs, || decode::block("eth_getBlockByNumber", &block, Some(NUMBER)).unwrap()),
         block.len(),
     );
     line(
-        "  receipts (Vec<alloy TransactionReceipt>)",
+        "  receipts with their logs (ReceiptsPart)",
         measure(secs, || decode::receipts("eth_getBlockReceipts", &receipts, Some(NUMBER)).unwrap()),
         receipts.len(),
     );
-    let (b, r): (Block, Vec<TransactionReceipt>) =
-        (serde_json::from_str(&block).unwrap(), serde_json::from_str(&receipts).unwrap());
+    let (b, r) = (
+        decode::block("eth_getBlockByNumber", &block, Some(NUMBER)).unwrap(),
+        decode::receipts("eth_getBlockReceipts", &receipts, Some(NUMBER)).unwrap(),
+    );
     line("  checks (receipt count, block and tx hash per receipt)", measure(secs, || decode::check(&b, &r, None)), 0);
     let mut bundles: Vec<_> = (0..100).map(|_| decode::bundle(&answers, Some(NUMBER)).unwrap()).collect();
     let (c0, w0) = (thread_cpu(), Instant::now());
@@ -369,7 +371,7 @@ fn main() {
     let http = reqwest::Client::new();
     let url = fetcher_url;
     let first = serde_json::json!([{"jsonrpc": "2.0", "id": 0, "method": "eth_getBlockByNumber", "params": [format!("{NUMBER:#x}"), true]}]);
-    let second = serde_json::json!([{"jsonrpc": "2.0", "id": 0, "method": "eth_getBlockReceipts", "params": [bundle.block.header.hash]}]);
+    let second = serde_json::json!([{"jsonrpc": "2.0", "id": 0, "method": "eth_getBlockReceipts", "params": [bundle.header.hash]}]);
     let exchange = || async {
         let a = http.post(&url).json(&first).send().await.unwrap().bytes().await.unwrap();
         let b = http.post(&url).json(&second).send().await.unwrap().bytes().await.unwrap();

@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 
 use alloy::{
     primitives::{Bytes, B256},
-    rpc::types::{trace::geth::TraceResult, trace::parity::LocalizedTransactionTrace, Block, TransactionReceipt},
+    rpc::types::{trace::geth::TraceResult, trace::parity::LocalizedTransactionTrace},
 };
-use vigil_core::{Bundle, Probe};
+use vigil_core::{BlockPart, Bundle, Probe, ReceiptsPart};
 
 /// Errors of decoding.
 #[derive(Debug, thiserror::Error)]
@@ -60,10 +60,13 @@ fn json<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Decodes a block with full transactions (`eth_getBlockByNumber(n, true)`, `eth_getBlockByHash(h, true)`).
-/// With `number`, the block must be that one.
-pub fn block(method: &'static str, raw: &str, number: Option<u64>) -> Result<Block, DecodeError> {
-    let block: Block = json(method, number, raw)?;
+/// Decodes a block with full transactions (`eth_getBlockByNumber(n, true)`, `eth_getBlockByHash(h, true)`) as
+/// far as a bundle holds it ([`BlockPart`]). With `number`, the block must be that one.
+pub fn block(method: &'static str, raw: &str, number: Option<u64>) -> Result<BlockPart, DecodeError> {
+    let block = BlockPart::from_json(raw).map_err(|e| {
+        let reason = if raw.trim() == "null" { format!("null ({e})") } else { e.to_string() };
+        DecodeError::Malformed { method, number, reason }
+    })?;
     if let Some(n) = number {
         if block.header.number != n {
             return Err(DecodeError::Inconsistent {
@@ -77,13 +80,20 @@ pub fn block(method: &'static str, raw: &str, number: Option<u64>) -> Result<Blo
 }
 
 /// Decodes a block's receipts (`eth_getBlockReceipts`, `erigon_getBlockReceiptsByBlockHash`).
-pub fn receipts(method: &'static str, raw: &str, number: Option<u64>) -> Result<Vec<TransactionReceipt>, DecodeError> {
-    json(method, number, raw)
+pub fn receipts(method: &'static str, raw: &str, number: Option<u64>) -> Result<ReceiptsPart, DecodeError> {
+    ReceiptsPart::from_json(raw).map_err(|e| {
+        let reason = if raw.trim() == "null" { format!("null ({e})") } else { e.to_string() };
+        DecodeError::Malformed { method, number, reason }
+    })
 }
 
-/// Decodes one receipt (`eth_getTransactionReceipt`).
-pub fn receipt(method: &'static str, raw: &str, number: Option<u64>) -> Result<TransactionReceipt, DecodeError> {
-    json(method, number, raw)
+/// Decodes one `eth_getTransactionReceipt` answer per transaction, in block order.
+pub fn receipts_each(raws: &[&str], number: Option<u64>) -> Result<ReceiptsPart, DecodeError> {
+    ReceiptsPart::from_each(raws).map_err(|(i, e)| DecodeError::Malformed {
+        method: "eth_getTransactionReceipt",
+        number,
+        reason: format!("receipt {i}: {e}"),
+    })
 }
 
 /// Decodes a block's callTracer traces (`debug_traceBlockByHash`, `debug_traceBlockByNumber`).
@@ -108,36 +118,30 @@ pub fn probe_value(raw: &str, number: Option<u64>) -> Result<Bytes, DecodeError>
 
 /// Checks that `receipts` and `traces` belong to `block` (see the module docs) and makes the bundle.
 pub fn assemble(
-    block: Block,
-    receipts: Vec<TransactionReceipt>,
+    block: BlockPart,
+    receipts: ReceiptsPart,
     traces: Option<Vec<TraceResult>>,
     probes: BTreeMap<Probe, Result<Bytes, Bytes>>,
 ) -> Result<Bundle, DecodeError> {
     check(&block, &receipts, traces.as_deref())?;
-    Ok(Bundle { block, receipts, traces, probes })
+    Ok(Bundle::from_parts(block, receipts, traces, probes))
 }
 
 /// The checks of [`assemble`], on borrowed parts.
-pub fn check(
-    block: &Block,
-    receipts: &[TransactionReceipt],
-    traces: Option<&[TraceResult]>,
-) -> Result<(), DecodeError> {
+pub fn check(block: &BlockPart, receipts: &ReceiptsPart, traces: Option<&[TraceResult]>) -> Result<(), DecodeError> {
     let (number, hash) = (block.header.number, block.header.hash);
     let inconsistent = |reason: String| DecodeError::Inconsistent { number, hash, reason };
-    if !block.transactions.is_empty() && !block.transactions.is_full() {
-        return Err(inconsistent("the block lists transaction hashes only, not full transactions".into()));
-    }
     let tx_count = block.transactions.len();
+    let receipts = &receipts.receipts;
     if receipts.len() != tx_count {
         return Err(inconsistent(format!("{} receipts for {tx_count} transactions", receipts.len())));
     }
-    for (i, (r, h)) in receipts.iter().zip(block.transactions.hashes()).enumerate() {
-        if r.block_hash != Some(hash) || r.transaction_hash != h {
+    for (i, (r, tx)) in receipts.iter().zip(&block.transactions).enumerate() {
+        if r.block_hash != Some(hash) || r.transaction_hash != tx.hash {
             let block_hash = r.block_hash.map(|b| b.to_string()).unwrap_or_else(|| "none".into());
             return Err(inconsistent(format!(
-                "receipt {i} (of {h}) belongs to block {block_hash}, transaction {}",
-                r.transaction_hash
+                "receipt {i} (of {}) belongs to block {block_hash}, transaction {}",
+                tx.hash, r.transaction_hash
             )));
         }
     }
@@ -145,10 +149,10 @@ pub fn check(
         if traces.len() != tx_count {
             return Err(inconsistent(format!("{} traces for {tx_count} transactions", traces.len())));
         }
-        for (i, (t, h)) in traces.iter().zip(block.transactions.hashes()).enumerate() {
+        for (i, (t, tx)) in traces.iter().zip(&block.transactions).enumerate() {
             if let Some(traced) = t.tx_hash() {
-                if traced != h {
-                    return Err(inconsistent(format!("trace {i} is of transaction {traced}, not {h}")));
+                if traced != tx.hash {
+                    return Err(inconsistent(format!("trace {i} is of transaction {traced}, not {}", tx.hash)));
                 }
             }
         }
@@ -206,9 +210,7 @@ pub fn bundle(answers: &Answers<'_>, number: Option<u64>) -> Result<Bundle, Deco
     let n = Some(block.header.number);
     let receipts = match answers.receipts {
         ReceiptAnswers::Block(method, raw) => receipts(method, raw, n)?,
-        ReceiptAnswers::PerTransaction(raws) => {
-            raws.iter().map(|raw| receipt("eth_getTransactionReceipt", raw, n)).collect::<Result<_, _>>()?
-        }
+        ReceiptAnswers::PerTransaction(raws) => receipts_each(raws, n)?,
     };
     let traces = match answers.traces {
         None => None,

@@ -20,7 +20,7 @@ use std::{
 
 use alloy::{
     primitives::{Bytes, B256},
-    rpc::types::{trace::geth::TraceResult, TransactionReceipt},
+    rpc::types::trace::geth::TraceResult,
 };
 use serde_json::{json, value::RawValue};
 use vigil_core::{Bundle, Probe};
@@ -150,7 +150,7 @@ impl Fetcher {
         let raw = raw_answer("eth_getBlockByNumber", number, answers.into_iter().next().expect("one answer"))?;
         let block = decode::block("eth_getBlockByNumber", raw.get(), Some(number)).map_err(|e| decoded(number, e))?;
         let hash = block.header.hash;
-        let tx_hashes: Vec<B256> = block.transactions.hashes().collect();
+        let tx_hashes: Vec<B256> = block.transactions.iter().map(|t| t.hash).collect();
 
         let by_block = self.block_receipts.load(Ordering::Relaxed);
         let debug = self.debug_trace.load(Ordering::Relaxed);
@@ -233,7 +233,7 @@ impl Fetcher {
         by_block: bool,
         answers: Vec<Answer>,
         tx_hashes: &[B256],
-    ) -> Result<Option<Vec<TransactionReceipt>>, FetchError> {
+    ) -> Result<Option<vigil_core::ReceiptsPart>, FetchError> {
         let rpc = |source| FetchError::Rpc { number, source };
         if by_block {
             let answer = answers.into_iter().next().expect("one answer");
@@ -262,14 +262,12 @@ impl Fetcher {
         } else {
             answers
         };
-        answers
+        let raws = answers
             .into_iter()
-            .map(|a| {
-                let raw = raw_answer("eth_getTransactionReceipt", number, a)?;
-                decode::receipt("eth_getTransactionReceipt", raw.get(), Some(number)).map_err(|e| decoded(number, e))
-            })
-            .collect::<Result<_, _>>()
-            .map(Some)
+            .map(|a| raw_answer("eth_getTransactionReceipt", number, a))
+            .collect::<Result<Vec<_>, _>>()?;
+        let texts: Vec<&str> = raws.iter().map(|r| r.get()).collect();
+        decode::receipts_each(&texts, Some(number)).map(Some).map_err(|e| decoded(number, e))
     }
 
     /// Decodes traces, switching to parity `trace_block` once if the node lacks `debug_traceBlockByHash`.

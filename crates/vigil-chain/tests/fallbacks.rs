@@ -22,8 +22,7 @@ mod support;
 use std::{collections::BTreeMap, time::Duration};
 
 use alloy::{
-    consensus::Transaction as _,
-    network::{TransactionBuilder, TransactionResponse},
+    network::TransactionBuilder,
     primitives::{Address, Bytes, B256, U256},
     providers::{ext::AnvilApi, Provider, ProviderBuilder},
     rpc::types::{
@@ -113,7 +112,7 @@ fn same_traces(geth: &[Bundle], parity: &[Bundle], diffs: &mut BTreeMap<String, 
         let n = g.block_ref().number;
         assert_eq!(p.block_ref(), g.block_ref(), "block #{n}: the same block");
         let (gf, pf) = (frames(g), frames(p));
-        let hashes: Vec<B256> = g.block.transactions.hashes().collect();
+        let hashes: Vec<B256> = g.transactions.iter().map(|t| t.hash).collect();
         assert_eq!(gf.iter().map(|(h, _)| *h).collect::<Vec<_>>(), hashes, "block #{n}: callTracer, one per tx");
         assert_eq!(pf.iter().map(|(h, _)| *h).collect::<Vec<_>>(), hashes, "block #{n}: trace_block, one per tx");
         for ((h, gt), (_, pt)) in gf.iter().zip(&pf) {
@@ -162,7 +161,7 @@ async fn without_block_receipts_receipts_come_per_transaction_and_the_fallback_i
     for n in 1..=chain.head() {
         let bundle = fetcher.bundle(n, &[], true).await.unwrap_or_else(|e| panic!("block #{n}: {e}"));
         let want = reference.bundle(n, &[], false).await.expect("direct fetch");
-        same_receipts(n, &bundle.receipts, &want.receipts);
+        same_receipts(n, bundle.full_receipts().unwrap(), want.full_receipts().unwrap());
         if n == 1 {
             assert_eq!(proxy.calls("eth_getBlockReceipts"), 1, "asked once, refused");
             // Block, hash-pinned batch (refused), then the receipts per transaction.
@@ -186,7 +185,7 @@ async fn without_block_receipts_receipts_come_per_transaction_and_the_fallback_i
     for b in chain.blocks.iter().filter(|b| !b.transactions.is_empty()) {
         let bundle = fetcher.bundle(b.number, &[], false).await.unwrap_or_else(|e| panic!("block #{}: {e}", b.number));
         let want = reference.bundle(b.number, &[], false).await.expect("direct fetch");
-        same_receipts(b.number, &bundle.receipts, &want.receipts);
+        same_receipts(b.number, bundle.full_receipts().unwrap(), want.full_receipts().unwrap());
         assert!(bundle.traces.is_none());
     }
     assert_eq!(proxy.calls("eth_getBlockReceipts"), 1);
@@ -220,12 +219,12 @@ async fn anvil_serves_call_traces_with_debug_trace_block_by_hash() {
         let bundle = fetcher.bundle(n, &[], true).await.unwrap_or_else(|e| panic!("block #{n}: {e}"));
         let frames = frames(&bundle);
         assert_eq!(frames.len(), direct.transactions.len(), "block #{n}: one trace per transaction");
-        for ((hash, frame), tx) in frames.iter().zip(bundle.block.transactions.txns()) {
-            assert_eq!(*hash, tx.tx_hash(), "block #{n}: traces in transaction order");
-            assert_eq!(frame.from, tx.from(), "block #{n}, tx {hash}: from");
-            assert_eq!(frame.input, *tx.input(), "block #{n}, tx {hash}: input");
-            assert_eq!(frame.value, Some(tx.value()), "block #{n}, tx {hash}: value");
-            match tx.to() {
+        for ((hash, frame), tx) in frames.iter().zip(&bundle.transactions) {
+            assert_eq!(*hash, tx.hash, "block #{n}: traces in transaction order");
+            assert_eq!(frame.from, tx.from, "block #{n}, tx {hash}: from");
+            assert_eq!(frame.input, tx.input, "block #{n}, tx {hash}: input");
+            assert_eq!(frame.value, Some(tx.value), "block #{n}, tx {hash}: value");
+            match tx.to {
                 Some(to) => {
                     assert_eq!(frame.to, Some(to), "block #{n}, tx {hash}: to");
                     assert_eq!(frame.typ, "CALL", "block #{n}, tx {hash}");
@@ -263,7 +262,7 @@ async fn without_debug_tracing_trace_block_gives_the_same_call_trees() {
     chain.assert_same_blocks(&by_parity);
     let with_emitter: Vec<u64> = by_geth
         .iter()
-        .filter(|b| b.block.transactions.txns().any(|t| t.to() == Some(chain.emitter)))
+        .filter(|b| b.transactions.iter().any(|t| t.to == Some(chain.emitter)))
         .map(|b| b.block_ref().number)
         .collect();
     assert_eq!(with_emitter, vec![3, 4, 7, 8], "the blocks with calls to the emitter");
@@ -437,7 +436,7 @@ async fn nested_calls_of_every_kind_convert_from_trace_block_with_the_same_shape
     assert!(calls[7].1.error.is_some(), "the failing transaction");
     assert_eq!(calls[2].1.calls[0].to, Some(chain.emitter));
     assert_eq!(calls[2].1.calls[0].from, relay_address);
-    assert!(by_geth[1].receipts.iter().filter(|r| !r.status()).count() == 1, "one failed transaction");
+    assert!(by_geth[1].receipts.iter().filter(|r| !r.status).count() == 1, "one failed transaction");
 
     let mut diffs = BTreeMap::new();
     let frames = same_traces(&by_geth, &by_parity, &mut diffs);
@@ -446,7 +445,7 @@ async fn nested_calls_of_every_kind_convert_from_trace_block_with_the_same_shape
     // anvil's callTracer reports, as a transaction's top-level gasUsed, the block's cumulative gas so far.
     let cumulative = calls
         .iter()
-        .zip(&by_geth[1].receipts)
+        .zip(by_geth[1].full_receipts().unwrap())
         .filter(|((_, f), r)| f.gas_used == U256::from(r.inner.cumulative_gas_used()))
         .count();
     println!("callTracer top-level gasUsed equals the receipt's cumulativeGasUsed for {cumulative} of {}", calls.len());
@@ -556,7 +555,7 @@ async fn refused_block_receipts_and_transport_faults_lose_no_block() {
     for b in &bundles {
         let n = b.block_ref().number;
         let want = reference.bundle(n, &[], false).await.expect("direct fetch");
-        same_receipts(n, &b.receipts, &want.receipts);
+        same_receipts(n, b.full_receipts().unwrap(), want.full_receipts().unwrap());
         assert_eq!(b.probes.get(&probes[0]), Some(&Ok(Bytes::new())), "block #{n}: probe");
     }
     // Dropped once before it was refused: two calls, then never again.

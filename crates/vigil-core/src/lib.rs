@@ -14,7 +14,7 @@ pub mod quorum;
 pub mod scope;
 pub mod suggest;
 
-pub use bundle::{Bundle, ChainEvent, Probe};
+pub use bundle::{BlockHeader, BlockPart, Bundle, ChainEvent, Probe, Receipt, ReceiptsPart, Tx};
 pub use detector::{Detector, DetectorError};
 pub use finding::{BlockRef, Finding, FindingKind, Severity};
 pub use quorum::{guardian_domain, sign_report, PauseReport, QuorumError};

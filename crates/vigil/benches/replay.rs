@@ -176,8 +176,8 @@ fn pair_tokens(pair: Address) -> [Address; 2] {
 
 /// Gives the bundle block number `NUMBER + i` and a hash made from `i`.
 fn renumber(bundle: &mut Bundle, i: u64) {
-    bundle.block.header.number = NUMBER + i;
-    bundle.block.header.hash = keccak256(i.to_be_bytes());
+    bundle.header.number = NUMBER + i;
+    bundle.header.hash = keccak256(i.to_be_bytes());
 }
 
 /// CPU (this thread) and wall ms per iteration over at least `secs`, after 5 warm-up iterations.
@@ -214,10 +214,10 @@ fn main() {
         b
     };
     let sample = decode_block();
-    let logs: usize = sample.receipts.iter().map(|r| r.inner.logs().len()).sum();
+    let logs: usize = sample.receipts.iter().map(|r| r.logs.len()).sum();
     println!(
         "mainnet block {NUMBER} ({} transactions, {logs} logs, {} B of JSON) through Engine::process with {} detectors and {} probes",
-        sample.block.transactions.len(),
+        sample.transactions.len(),
         block.len() + receipts.len(),
         config.detectors.len(),
         probes.len()

@@ -121,7 +121,7 @@ pub fn bundle_of(chain: &SimChain, block: &SimBlock, probes: &BTreeSet<Probe>) -
             (p.clone(), value)
         })
         .collect();
-    Bundle { block: block.block.clone(), receipts: block.receipts.clone(), traces: block.traces.clone(), probes }
+    Bundle::from_alloy(block.block.clone(), block.receipts.clone(), block.traces.clone(), probes)
 }
 
 /// The demo's engine for a run: the embedded detectors, a responder with the venue's first k oracle keys, and an

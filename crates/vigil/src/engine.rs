@@ -317,7 +317,7 @@ impl Engine {
             if receipt.from != sender || receipt.to != Some(guardian) {
                 continue;
             }
-            if !receipt.status() {
+            if !receipt.status {
                 if let Some(p) = self.pauses.iter_mut().find(|p| matches!(p.outcome, PauseOutcome::Submitted { .. })) {
                     p.outcome = PauseOutcome::Failed { block: number };
                     if let Some(store) = &self.store {
@@ -326,7 +326,7 @@ impl Engine {
                 }
                 continue;
             }
-            for log in receipt.inner.logs() {
+            for log in &receipt.logs {
                 let Ok(paused) = Guardian::Paused::decode_log(&log.inner) else { continue };
                 let scope = Scope { target: paused.target, id: paused.scope };
                 if let Some(p) = self

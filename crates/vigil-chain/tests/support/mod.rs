@@ -173,7 +173,7 @@ impl TestChain {
             let n = direct.number;
             assert_eq!(bundle.block_ref().hash, direct.hash, "block #{n}: hash");
             assert_eq!(bundle.parent_hash(), direct.parent_hash, "block #{n}: parent hash");
-            let txs: Vec<B256> = bundle.block.transactions.hashes().collect();
+            let txs: Vec<B256> = bundle.transactions.iter().map(|t| t.hash).collect();
             assert_eq!(txs, direct.transactions, "block #{n}: transactions");
             assert_eq!(bundle.receipts.len(), txs.len(), "block #{n}: one receipt per transaction");
             assert_eq!(bundle.receipts.len(), direct.receipts, "block #{n}: receipts");
@@ -182,6 +182,13 @@ impl TestChain {
                 assert_eq!(r.block_hash, Some(direct.hash), "block #{n}: receipt's block");
             }
             assert_eq!(bundle.logs().count(), direct.logs, "block #{n}: logs");
+            // alloy's complete types, decoded on demand from the kept answers, say the same.
+            let full = bundle.full_block().unwrap_or_else(|e| panic!("block #{n}: {e}"));
+            assert_eq!(full.header.hash, direct.hash, "block #{n}: full block");
+            assert_eq!(full.transactions.hashes().collect::<Vec<_>>(), txs, "block #{n}: full transactions");
+            let receipts = bundle.full_receipts().unwrap_or_else(|e| panic!("block #{n}: {e}"));
+            let full_logs: usize = receipts.iter().filter(|r| r.status()).map(|r| r.inner.logs().len()).sum();
+            assert_eq!(full_logs, direct.logs, "block #{n}: full receipts");
         }
         assert!(self.blocks.iter().any(|b| b.transactions.len() >= 3), "some blocks hold several transactions");
         assert!(self.blocks.iter().any(|b| b.transactions.is_empty()), "some blocks are empty");
