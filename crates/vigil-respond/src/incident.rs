@@ -97,9 +97,15 @@ impl IncidentBook {
                 actions: BTreeSet::new(),
                 suppressed: 0,
             });
-            let duplicate = incident.findings.iter().any(|(g, retracted)| {
-                !retracted && g.detector == f.detector && g.title == f.title && g.block.number + 1 >= f.block.number
-            });
+            // Findings that stand are in block order: only the tail can hold one from this block or the one
+            // before, so the scan stops there (an incident that grows every block costs the same each block).
+            let duplicate = incident
+                .findings
+                .iter()
+                .rev()
+                .filter(|(_, retracted)| !retracted)
+                .take_while(|(g, _)| g.block.number + 1 >= f.block.number)
+                .any(|(g, _)| g.detector == f.detector && g.title == f.title);
             if duplicate {
                 incident.suppressed += 1;
                 continue;
