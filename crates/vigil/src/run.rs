@@ -202,10 +202,19 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let client = rpc_client(source, metrics.source.clone())?;
     let fetcher = Fetcher::new(client.clone());
     let want_chain = source.chain_id.unwrap_or(config.guardian.chain_id);
-    let chain_id = fetcher.chain_id().await.context("eth_chainId")?;
-    if chain_id != want_chain {
-        bail!("the endpoints report chain id {chain_id}, the configuration expects {want_chain}");
+    // Every endpoint must be on the configured chain: one on another chain would feed it foreign blocks.
+    let mut reachable = 0;
+    for (url, answer, _) in client.request_each::<U64>("eth_chainId", json!([])).await {
+        match answer {
+            Ok(id) if id.to::<u64>() == want_chain => reachable += 1,
+            Ok(id) => bail!("endpoint {url} reports chain id {id}, the configuration expects {want_chain}"),
+            Err(e) => tracing::warn!(event = "EndpointUnreachable", endpoint = %url, "eth_chainId: {e}"),
+        }
     }
+    if reachable == 0 {
+        bail!("no endpoint answered eth_chainId; is the node running?");
+    }
+    let chain_id = want_chain;
 
     let keys: Vec<PrivateKeySigner> = match &config.responder {
         Some(r) => r.keys.iter().map(|k| k.load()).collect::<Result<_, _>>()?,

@@ -420,3 +420,16 @@ fn faults_between_vigil_and_anvil_lose_no_block_and_show_in_logs_and_metrics() {
     assert!(metric(&metrics, &lag_line).unwrap_or(0.0) >= 1.0, "{lag_line} in {metrics}");
     assert_eq!(metric(&metrics, "vigil_reorgs_total"), Some(0.0), "a lagging endpoint fakes no reorg");
 }
+
+#[test]
+fn an_endpoint_on_another_chain_is_refused_at_start() {
+    let chain = start_chain();
+    let dir = temp_dir("chain-id");
+    let config = write_config(&dir, &chain, "chain_id = 1\n");
+    let log = dir.join("vigil.log");
+    let out = spawn_vigil(&config, &["--until", "1"], &[], &log).wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let log = log_of(&log);
+    let expected = format!("endpoint {} reports chain id 31337, the configuration expects 1", chain.anvil.endpoint());
+    assert!(log.contains(&expected), "{log}");
+}
