@@ -433,3 +433,31 @@ fn an_endpoint_on_another_chain_is_refused_at_start() {
     let expected = format!("endpoint {} reports chain id 31337, the configuration expects 1", chain.anvil.endpoint());
     assert!(log.contains(&expected), "{log}");
 }
+
+#[test]
+fn without_its_websocket_the_node_polls_and_misses_nothing() {
+    let mut chain = start_chain();
+    let dir = temp_dir("no-ws");
+    let config = write_config(&dir, &chain, "");
+    // Nothing listens on the WebSocket address: the subscription fails and polling over HTTP takes over.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let dead = format!("ws://127.0.0.1:{}", free_port());
+    std::fs::write(&config, text.replacen(&chain.anvil.ws_endpoint(), &dead, 1)).unwrap();
+    let port = free_port();
+    let log = dir.join("vigil.log");
+    let mut vigil = spawn_vigil(&config, &["--metrics", &format!("127.0.0.1:{port}")], &[], &log);
+    let start = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+    chain.node.advance(5, 12).unwrap();
+    let head = chain.head();
+    wait_until("vigil to follow new heads by polling", Duration::from_secs(60), || cursor(&dir) == Some(head));
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+    assert!(metric(&metrics, "vigil_ws_fallbacks_total").unwrap_or(0.0) >= 1.0, "{metrics}");
+    assert_eq!(metric(&metrics, "vigil_ws_heads_total"), Some(0.0), "{metrics}");
+    assert!(log_of(&log).contains("WsHeadsFailed"));
+    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    assert!(store.processed().unwrap().iter().all(|(_, times)| *times == 1));
+    assert_eq!(store.cursor().unwrap().unwrap().hash, chain.hash(head));
+}
