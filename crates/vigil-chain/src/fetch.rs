@@ -85,12 +85,6 @@ impl Fetcher {
         &self.client
     }
 
-    /// The chain id (`eth_chainId`).
-    pub async fn chain_id(&self) -> Result<u64, RpcError> {
-        let id: alloy::primitives::U64 = self.client.request("eth_chainId", json!([])).await?;
-        Ok(id.to())
-    }
-
     /// The highest block number among the endpoints that answer (a lagging endpoint does not hold the head back).
     pub async fn head(&self) -> Result<u64, RpcError> {
         let answers = self.client.request_each::<alloy::primitives::U64>("eth_blockNumber", json!([])).await;
