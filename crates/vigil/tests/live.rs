@@ -96,8 +96,19 @@ fn free_port() -> u16 {
 
 /// Starts `vigil run`; its log goes to `dir/<log>`.
 fn spawn_vigil(config: &Path, args: &[&str], keys: &[PrivateKeySigner], log: &Path) -> Child {
+    spawn_vigil_with(config, args, keys, log, &[])
+}
+
+/// [`spawn_vigil`] with more environment variables.
+fn spawn_vigil_with(
+    config: &Path,
+    args: &[&str],
+    keys: &[PrivateKeySigner],
+    log: &Path,
+    env: &[(&str, &str)],
+) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    cmd.arg("run").arg("--config").arg(config).args(args);
+    cmd.arg("run").arg("--config").arg(config).args(args).envs(env.iter().copied());
     for (i, k) in keys.iter().enumerate() {
         cmd.env(format!("VIGIL_TEST_KEY_{i}"), alloy::hex::encode(k.to_bytes()));
     }
@@ -106,6 +117,40 @@ fn spawn_vigil(config: &Path, args: &[&str], keys: &[PrivateKeySigner], log: &Pa
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .expect("vigil starts")
+}
+
+/// A webhook receiver on 127.0.0.1: answers 200 to one POST and hands back its headers and body.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<(String, Vec<u8>)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        loop {
+            let n = s.read(&mut chunk).unwrap();
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let len: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + len {
+                    s.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").unwrap();
+                    let _ = tx.send((text[..end].to_string(), buf[end + 4..end + 4 + len].to_vec()));
+                    return;
+                }
+            }
+            if n == 0 {
+                return;
+            }
+        }
+    });
+    (url, rx)
 }
 
 fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
@@ -154,10 +199,16 @@ fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
     // The pause is sent by the first key: it needs gas money.
     chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
     let keys = "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
-    let config = write_config(&dir, &chain, &format!("\n{keys}"));
+    let (hook_url, hook) = webhook_receiver();
+    let notifier =
+        format!("\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n");
+    let config = write_config(&dir, &chain, &format!("\n{keys}{notifier}"));
     let port = free_port();
     let log = dir.join("vigil.log");
-    let mut vigil = spawn_vigil(&config, &["--metrics", &format!("127.0.0.1:{port}")], &oracles, &log);
+    let secret = [("VIGIL_TEST_HOOK_SECRET", "hook-secret")];
+    let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut vigil = spawn_vigil_with(&config, &args, &oracles, &log, &secret);
     wait_until("/health to answer 200", Duration::from_secs(60), || {
         http_get(port, "/health").is_some_and(|(s, _)| s == 200)
     });
@@ -189,6 +240,18 @@ fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
     assert!(metric(&metrics, "vigil_findings_total{severity=\"critical\"}").unwrap_or(0.0) >= 1.0, "{metrics}");
     assert!(metric(&metrics, "vigil_ws_heads_total").unwrap_or(0.0) >= 1.0, "heads came over WebSocket: {metrics}");
     assert!(metrics.contains("vigil_rpc_requests_total{endpoint="), "{metrics}");
+    // The notification waits for two confirmations, then reaches the webhook, signed.
+    let (headers, body) = hook.recv_timeout(Duration::from_secs(60)).expect("a notification reaches the webhook");
+    let signature = vigil_respond::webhook::signature(b"hook-secret", &body);
+    assert!(headers.to_ascii_lowercase().contains(&format!("x-vigil-signature: {signature}")), "{headers}");
+    let note: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(note["protocol"], "venue");
+    assert_eq!(note["severity"], "critical");
+    assert!(note["findings"].as_array().unwrap().iter().any(|f| f["detector"] == "spot-market-oracle"), "{note}");
+    wait_until("the delivery to be counted", Duration::from_secs(10), || {
+        http_get(port, "/metrics")
+            .is_some_and(|(_, m)| metric(&m, "vigil_actions_total{action=\"notification_delivered\"}") == Some(1.0))
+    });
     vigil.kill().unwrap();
     vigil.wait().unwrap();
     let log = log_of(&log);
