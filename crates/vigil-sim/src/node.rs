@@ -36,6 +36,16 @@ pub fn anvil_path() -> Result<std::path::PathBuf, String> {
     }
 }
 
+/// anvil as the tests run it: the binary of [`anvil_path`], bound to 127.0.0.1, with the proving ground's chain
+/// id and the public test mnemonic. Add arguments, then `try_spawn`.
+pub fn anvil() -> Result<alloy::node_bindings::Anvil, String> {
+    Ok(alloy::node_bindings::Anvil::at(anvil_path()?)
+        .arg("--host")
+        .arg("127.0.0.1")
+        .chain_id(CHAIN_ID)
+        .mnemonic(crate::actors::TEST_MNEMONIC))
+}
+
 /// A node reached over HTTP JSON-RPC.
 pub struct NodeBackend {
     rt: tokio::runtime::Runtime,

@@ -2,33 +2,20 @@
 //! `@foundry-rs/anvil-linux-amd64`, started here on 127.0.0.1) through alloy, and the flash-loan attack takes
 //! exactly what it takes on the in-process EVM.
 
-use std::path::PathBuf;
-
 use alloy::primitives::U256;
 
-use alloy::node_bindings::{Anvil, AnvilInstance};
+use alloy::node_bindings::AnvilInstance;
 use vigil_contracts::GuardianProtected;
 use vigil_sim::{
-    actors::{ORACLE_THRESHOLD, TEST_MNEMONIC},
+    actors::ORACLE_THRESHOLD,
     attacks::{Attack, AttackOutcome},
     deploy_venue,
-    evm::CHAIN_ID,
     pause::pause_scope,
     Actors, Backend, InProcessEvm, NodeBackend, Venue, VenueConfig,
 };
 
-fn anvil_path() -> PathBuf {
-    vigil_sim::node::anvil_path().unwrap_or_else(|e| panic!("{e}"))
-}
-
 fn start_anvil() -> (AnvilInstance, NodeBackend) {
-    let anvil = Anvil::at(anvil_path())
-        .arg("--host")
-        .arg("127.0.0.1")
-        .chain_id(CHAIN_ID)
-        .mnemonic(TEST_MNEMONIC)
-        .try_spawn()
-        .expect("anvil starts");
+    let anvil = vigil_sim::node::anvil().unwrap_or_else(|e| panic!("{e}")).try_spawn().expect("anvil starts");
     let node = NodeBackend::connect(&anvil.endpoint(), &Actors::standard().all_keys()).expect("connect");
     (anvil, node)
 }

@@ -18,15 +18,15 @@ use std::{
 };
 
 use alloy::{
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, U256},
     providers::{ext::AnvilApi, Provider},
     signers::local::PrivateKeySigner,
 };
 use vigil_contracts::{Guardian, GuardianProtected, ReserveVault};
 use vigil_sim::{
-    actors::TEST_MNEMONIC, attacks::Attack, deploy_venue, evm::CHAIN_ID, node::anvil_path, venue::MARKET_WETH_SPOT,
-    Actors, Backend, NodeBackend, Reader, Venue, VenueConfig,
+    attacks::Attack, deploy_venue, evm::CHAIN_ID, venue::MARKET_WETH_SPOT, Actors, Backend, NodeBackend, Reader, Venue,
+    VenueConfig,
 };
 
 struct Chain {
@@ -37,13 +37,7 @@ struct Chain {
 }
 
 fn start_chain() -> Chain {
-    let anvil = Anvil::at(anvil_path().unwrap_or_else(|e| panic!("{e}")))
-        .arg("--host")
-        .arg("127.0.0.1")
-        .chain_id(CHAIN_ID)
-        .mnemonic(TEST_MNEMONIC)
-        .try_spawn()
-        .expect("anvil starts");
+    let anvil = vigil_sim::node::anvil().unwrap_or_else(|e| panic!("{e}")).try_spawn().expect("anvil starts");
     let actors = Actors::standard();
     let mut node = NodeBackend::connect(&anvil.endpoint(), &actors.all_keys()).expect("connect");
     let venue = deploy_venue(&mut node, &actors, &VenueConfig::default()).expect("the venue deploys");

@@ -19,7 +19,7 @@ use std::{
 
 use alloy::{
     network::TransactionBuilder,
-    node_bindings::{Anvil, AnvilInstance},
+    node_bindings::AnvilInstance,
     primitives::{Address, Bytes, B256, U256},
     providers::{ext::AnvilApi, DynProvider, Provider, ProviderBuilder},
     rpc::types::TransactionRequest,
@@ -99,12 +99,9 @@ pub struct TestChain {
 impl TestChain {
     /// Starts anvil and mines [`PLAN`].
     pub async fn start() -> Self {
-        let path = vigil_sim::node::anvil_path().unwrap_or_else(|e| panic!("{e}"));
-        let anvil = Anvil::at(path)
-            .arg("--host")
-            .arg("127.0.0.1")
+        let anvil = vigil_sim::node::anvil()
+            .unwrap_or_else(|e| panic!("{e}"))
             .arg("--no-mining")
-            .chain_id(CHAIN_ID)
             .try_spawn()
             .expect("anvil starts");
         let url = format!("http://127.0.0.1:{}", anvil.port());
