@@ -573,11 +573,7 @@ async fn the_proxy_refuses_methods_inside_batches() {
     let proxy = FaultProxy::start(&chain.url);
     proxy.refuse_methods(&["eth_getBlockReceipts"]);
     proxy.refuse_methods(&["debug_traceBlockByHash"]);
-    let http = reqwest::Client::new();
-    let post = |body: Value| {
-        let request = http.post(&proxy.url).json(&body);
-        async move { request.send().await.expect("proxy answers").json::<Value>().await.expect("JSON") }
-    };
+    let post = |body: Value| proxy.post(body);
     let head = chain.head();
     let hash = chain.blocks[head as usize - 1].hash;
     let refusal = |id: Value, method: &str| {

@@ -350,11 +350,7 @@ async fn the_head_is_read_through_a_fault_on_the_only_endpoint() {
 async fn the_proxy_lags_inside_batches() {
     let chain = TestChain::start().await;
     let proxy = FaultProxy::start(&chain.url);
-    let http = reqwest::Client::new();
-    let post = |body: Value| {
-        let request = http.post(&proxy.url).json(&body);
-        async move { request.send().await.expect("proxy answers").json::<Value>().await.expect("JSON") }
-    };
+    let post = |body: Value| proxy.post(body);
     let head = chain.head();
     let hash = chain.blocks[head as usize - 1].hash;
     let tx = chain.blocks.iter().rev().find(|b| !b.transactions.is_empty()).expect("a block with transactions");

@@ -130,6 +130,12 @@ impl FaultProxy {
         self.shared.lag.store(blocks, Ordering::SeqCst);
     }
 
+    /// Posts a JSON-RPC body through the proxy and returns the JSON answer (tests of the proxy itself).
+    pub async fn post(&self, body: Value) -> Value {
+        let request = reqwest::Client::new().post(&self.url).json(&body);
+        request.send().await.expect("proxy answers").json::<Value>().await.expect("JSON")
+    }
+
     /// Requests received so far (faulted or not).
     pub fn requests(&self) -> usize {
         self.shared.requests.load(Ordering::SeqCst)
