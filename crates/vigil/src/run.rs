@@ -293,11 +293,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
             Err(e) if e.is_retryable() => {
                 failures += 1;
                 metrics.source.block_retries.inc();
-                tracing::warn!(event = "BlockFetchFailed", block = next, attempt = failures, "{e}");
-                if let Some(store) = engine.store() {
-                    store.record_failure(next, "fetch", &e.to_string())?;
-                }
-                tokio::time::sleep(backoff(failures)).await;
+                fetch_failed(&engine, next, "fetch", failures, &e).await?;
                 continue;
             }
             Err(e) => return Err(e.into()),
@@ -553,15 +549,21 @@ async fn retry_fetch(
             Ok(b) => return Ok(b),
             Err(e) if e.is_retryable() && failures < 20 => {
                 failures += 1;
-                tracing::warn!(event = "BlockFetchFailed", block = n, attempt = failures, "{e}");
-                if let Some(store) = engine.store() {
-                    store.record_failure(n, "warm-up", &e.to_string())?;
-                }
-                tokio::time::sleep(backoff(failures)).await;
+                fetch_failed(engine, n, "warm-up", failures, &e).await?;
             }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A failed fetch of block `n`: logged, recorded in the store's failure log, then a backoff before the retry.
+async fn fetch_failed(engine: &Engine, n: u64, stage: &str, attempt: u32, e: &dyn std::fmt::Display) -> Result<()> {
+    tracing::warn!(event = "BlockFetchFailed", block = n, attempt, stage, "{e}");
+    if let Some(store) = engine.store() {
+        store.record_failure(n, stage, &e.to_string())?;
+    }
+    tokio::time::sleep(backoff(attempt)).await;
+    Ok(())
 }
 
 /// Waits for a new head: a WebSocket head if one arrives within `poll`, else asks the endpoints.
