@@ -91,3 +91,61 @@ impl Finding {
         self.scope.target
     }
 }
+
+/// Label naming the address a finding blames (the attacker's account or contract), for stage correlation.
+pub const LABEL_ACTOR: &str = "actor";
+/// Label naming the attack stage a finding belongs to (see [`Stage`]).
+pub const LABEL_STAGE: &str = "stage";
+
+/// The stages of an attack, in the spirit of Forta's attack detector: funding the attacker, preparing (deploying
+/// the attack contract), exploitation, and laundering the proceeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Money reaching the attacker (a mixer withdrawal, a fresh account funded).
+    Funding,
+    /// Setting the attack up (a contract deployed, approvals, a proposal).
+    Preparation,
+    /// Funds taken.
+    Exploitation,
+    /// Proceeds moved away (to a mixer or a bridge).
+    Laundering,
+}
+
+impl Stage {
+    /// The label value.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Stage::Funding => "funding",
+            Stage::Preparation => "preparation",
+            Stage::Exploitation => "exploitation",
+            Stage::Laundering => "laundering",
+        }
+    }
+
+    /// Parses a label value.
+    pub fn parse(s: &str) -> Option<Stage> {
+        [Stage::Funding, Stage::Preparation, Stage::Exploitation, Stage::Laundering]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+}
+
+impl Finding {
+    /// The address the finding blames, from its `actor` label.
+    pub fn actor(&self) -> Option<Address> {
+        self.labels.get(LABEL_ACTOR).and_then(|a| a.parse().ok())
+    }
+
+    /// The attack stage, from its `stage` label.
+    pub fn stage(&self) -> Option<Stage> {
+        self.labels.get(LABEL_STAGE).and_then(|s| Stage::parse(s))
+    }
+
+    /// Sets the `actor` and `stage` labels.
+    pub fn with_actor(mut self, actor: Address, stage: Stage) -> Self {
+        self.labels.insert(LABEL_ACTOR.to_string(), actor.to_string());
+        self.labels.insert(LABEL_STAGE.to_string(), stage.as_str().to_string());
+        self
+    }
+}

@@ -11,6 +11,15 @@
 //! State is kept per block (a window of samples keyed by block), so `revert_to` forgets orphaned blocks exactly.
 
 pub mod admin;
+pub mod correlation;
+pub mod flashloan;
+pub mod governance;
 pub mod outflow;
+pub mod preexploit;
 pub mod price;
+pub mod reentrancy;
+pub mod rule;
+pub mod series;
 pub mod solvency;
+#[cfg(test)]
+pub mod testdata;

@@ -484,6 +484,26 @@ impl SimChain {
         SimBlock { block, receipts: rpc_receipts, traces, labels, outputs, rejected }
     }
 
+    /// The bundle detectors read for a produced block: the block, its receipts, its traces (when the chain
+    /// traces) and the values of `probes` read at that block (return data, or the revert data).
+    pub fn bundle(
+        &self,
+        block: &SimBlock,
+        probes: &std::collections::BTreeSet<vigil_core::Probe>,
+    ) -> vigil_core::Bundle {
+        let number = block.number();
+        let probes = probes
+            .iter()
+            .map(|p| {
+                let value = self
+                    .call_at(number, p.to, p.data.clone())
+                    .map_err(|e| e.revert_data().cloned().unwrap_or_default());
+                (p.clone(), value)
+            })
+            .collect();
+        vigil_core::Bundle::from_alloy(block.block.clone(), block.receipts.clone(), block.traces.clone(), probes)
+    }
+
     /// `eth_call` at block `number` (one of the last [`Self::history_depth`] blocks, or the head).
     pub fn call_at(&self, number: u64, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
         let what = call_name(&data, to);

@@ -12,7 +12,7 @@ use std::time::Instant;
 use alloy::primitives::{B256, U256};
 use vigil::{
     config::Config,
-    demo::{bundle_of, demo_engine, DEMO_ATTACKS, DEMO_CONFIG},
+    demo::{demo_engine, DEMO_ATTACKS, DEMO_CONFIG},
 };
 use vigil_core::Scope;
 use vigil_respond::PauseResponder;
@@ -45,7 +45,7 @@ fn main() {
         let mut next = Vec::new();
         while let Some(block) = run.next_block(std::mem::take(&mut next)).unwrap() {
             let arrived = Instant::now();
-            let bundle = bundle_of(&run.chain, &block, engine.probes());
+            let bundle = run.chain.bundle(&block, engine.probes());
             let outcome = engine.process(&bundle).unwrap();
             engine_secs += arrived.elapsed().as_secs_f64();
             blocks += 1;

@@ -11,7 +11,6 @@ use std::collections::BTreeSet;
 
 use alloy::primitives::U256;
 use serde::Serialize;
-use vigil_core::{Bundle, Probe};
 use vigil_respond::PauseResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
@@ -110,20 +109,6 @@ pub struct DemoResult {
     pub runs: Vec<RunResult>,
 }
 
-/// The bundle of a produced block, with `probes` read at that block.
-pub fn bundle_of(chain: &SimChain, block: &SimBlock, probes: &BTreeSet<Probe>) -> Bundle {
-    let number = block.number();
-    let probes = probes
-        .iter()
-        .map(|p| {
-            let value =
-                chain.call_at(number, p.to, p.data.clone()).map_err(|e| e.revert_data().cloned().unwrap_or_default());
-            (p.clone(), value)
-        })
-        .collect();
-    Bundle::from_alloy(block.block.clone(), block.receipts.clone(), block.traces.clone(), probes)
-}
-
 /// The demo's engine for a run: the embedded detectors, a responder with the venue's first k oracle keys, and an
 /// in-memory store.
 pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine {
@@ -173,7 +158,7 @@ pub fn run_scenario(
                 }
             }
         }
-        let bundle = bundle_of(&run.chain, &block, engine.probes());
+        let bundle = run.chain.bundle(&block, engine.probes());
         let outcome = engine.process(&bundle)?;
         for action in &outcome.actions {
             let title = outcome

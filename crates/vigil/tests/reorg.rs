@@ -5,7 +5,7 @@
 
 use vigil::{
     config::{Config, DetectorConfig},
-    demo::{bundle_of, DEMO_CONFIG},
+    demo::DEMO_CONFIG,
     engine::Engine,
 };
 use vigil_core::{Bundle, Finding};
@@ -20,7 +20,7 @@ fn bundles(config: &Config) -> Vec<Bundle> {
     let mut out = Vec::new();
     while let Some(block) = run.next_block(vec![]).unwrap() {
         if (60..=160).contains(&block.number()) {
-            out.push(bundle_of(&run.chain, &block, &probes));
+            out.push(run.chain.bundle(&block, &probes));
         }
     }
     out

@@ -7,7 +7,7 @@ use std::path::Path;
 use alloy::primitives::U256;
 use vigil::{
     config::Config,
-    demo::{bundle_of, DEMO_CONFIG},
+    demo::DEMO_CONFIG,
     engine::{Engine, PauseOutcome},
 };
 use vigil_contracts::Guardian;
@@ -83,7 +83,7 @@ fn run_with_crash(crash: Option<Crash>, name: &str) -> (usize, U256, Vec<(u64, u
             crashed = true;
             engine = restart(&run, &config, &db, &recent, &mut next);
         }
-        let bundle = bundle_of(&run.chain, &block, engine.probes());
+        let bundle = run.chain.bundle(&block, engine.probes());
         let outcome = engine.process(&bundle).unwrap();
         let mut to_send: Vec<TxRequest> =
             outcome.outgoing.into_iter().map(|o| pause_tx(o.from, o.to, o.data)).collect();
@@ -126,7 +126,7 @@ fn restart(
     let mut engine = start_engine(run, config, db);
     let cursor = engine.last_block().map(|b| b.number).unwrap_or(0);
     for b in recent.iter().filter(|b| b.number() <= cursor) {
-        assert!(engine.warm_up(&bundle_of(&run.chain, b, engine.probes())).is_empty());
+        assert!(engine.warm_up(&run.chain.bundle(&b, engine.probes())).is_empty());
     }
     let unconfirmed: Vec<_> = engine.unconfirmed_pauses().into_iter().cloned().collect();
     for p in unconfirmed {
