@@ -14,7 +14,7 @@ use serde::Serialize;
 use vigil_respond::PauseResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
-    chain::{SimBlock, SimChain, TxLabel, TxRequest},
+    chain::{TxLabel, TxRequest},
     evm::CHAIN_ID,
     scenario::{self, RunOptions, ScenarioRun},
     state::VenueState,
