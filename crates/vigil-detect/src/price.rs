@@ -5,7 +5,7 @@
 //! Probes: the pair's `getReserves` and the feed's `latestRoundData`. A spot price more than
 //! `max_deviation_bps` away from the feed is an exploit finding on the configured scope (the market that prices
 //! collateral from this pair); a log return whose |z| exceeds `max_zscore` once the EWMA has `warmup_blocks` of
-//! history is a suspicious finding. The EWMA state is kept per block, so a reorg restores it exactly.
+//! history is a suspicious finding (medium by default: `zscore_severity`). The EWMA state is kept per block, so a reorg restores it exactly.
 
 use std::collections::VecDeque;
 
@@ -53,6 +53,15 @@ pub struct PriceDeviationConfig {
     /// Blocks of history before z-scores are reported. Default 30.
     #[serde(default = "default_warmup")]
     pub warmup_blocks: u64,
+    /// Severity of a z-score finding. Default medium: a statistical outlier is a signal, not proof (AMM returns
+    /// have heavy tails; over 50,000 benign blocks a z-score threshold alone raises alarms), so on its own it is
+    /// recorded and left to correlation; the spot-against-feed deviation is what pauses.
+    #[serde(default = "default_z_severity")]
+    pub zscore_severity: Severity,
+}
+
+fn default_z_severity() -> Severity {
+    Severity::Medium
 }
 
 fn default_18() -> u8 {
@@ -184,7 +193,7 @@ impl Detector for PriceDeviationDetector {
                 if z.abs() > self.cfg.max_zscore {
                     findings.push(self.finding(
                         block,
-                        Severity::High,
+                        self.cfg.zscore_severity,
                         FindingKind::Suspicious,
                         format!("spot log return {r:.4} is {z:.1} standard deviations from its EWMA"),
                         serde_json::json!({"log_return": r, "zscore": z, "ewma_mean": ewma.mean, "ewma_sd": sd, "max_zscore": self.cfg.max_zscore}),

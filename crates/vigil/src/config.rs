@@ -245,6 +245,11 @@ impl DetectorConfig {
         }
     }
 
+    /// Whether the detector reads call traces.
+    pub fn needs_traces(&self) -> bool {
+        false
+    }
+
     /// Builds the detector.
     pub fn build(&self) -> Box<dyn Detector> {
         match self {
@@ -401,6 +406,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Whether a detector reads call traces (the source must then trace every block).
+    pub fn needs_traces(&self) -> bool {
+        self.detectors.iter().any(DetectorConfig::needs_traces)
     }
 
     /// Builds every detector.

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 
 use alloy::primitives::U256;
 use serde::Serialize;
+use vigil_core::Scope;
 use vigil_respond::PauseResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
@@ -71,6 +72,20 @@ pub struct RunResult {
     pub benign_alert_titles: Vec<String>,
     /// Attacker transactions that reverted.
     pub attack_txs_reverted: u64,
+    /// Last block with a malicious transaction.
+    pub last_malicious_block: Option<u64>,
+    /// Whether the attack's execute phase spans more than one block (`false` for single-transaction attacks).
+    pub multi_block: bool,
+    /// The Guardian scope the attack hits.
+    pub attack_scope: Option<Scope>,
+    /// Blocks produced.
+    pub blocks: u64,
+    /// Blocks before the first malicious block (all of them in a run without an attack).
+    pub benign_blocks: u64,
+    /// Alerts raised on those blocks (every one, not deduplicated).
+    pub false_alerts: u64,
+    /// Pauses that landed: (block, scope).
+    pub pauses_landed: Vec<(u64, Scope)>,
     /// Total value the venue's contracts hold, per block (block number, dollars at feed prices).
     pub liquidity: Vec<(u64, f64)>,
 }
@@ -127,13 +142,13 @@ pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine 
 /// Runs one scenario with Vigil watching; `progress` gets (blocks produced, total).
 pub fn run_scenario(
     name: &str,
-    seed: u64,
+    opts: RunOptions,
     respond: bool,
     config: &Config,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RunResult, DemoError> {
     let spec = scenario::find(name)?;
-    let mut run = ScenarioRun::start(spec, RunOptions { seed, tracing: false, ..Default::default() })?;
+    let mut run = ScenarioRun::start(spec, opts)?;
     if run.venue.guardian != config.guardian.address {
         return Err(DemoError::Config(crate::config::ConfigError::Inconsistent {
             path: "config/demo.toml".into(),
@@ -185,6 +200,24 @@ pub fn run_scenario(
     }
     let (gain, hbtc) = run.attacker_gain()?;
     let first_malicious = malicious_blocks.first().copied();
+    let blocks = run.produced();
+    let benign_blocks = match first_malicious {
+        Some(m) => m.saturating_sub(run.number_of(1)),
+        None => blocks,
+    };
+    let false_alerts = alerts.iter().filter(|(b, _)| first_malicious.is_none_or(|m| *b < m)).count() as u64;
+    let pauses_landed = engine
+        .pauses()
+        .iter()
+        .filter_map(|p| match p.outcome {
+            PauseOutcome::Landed { block } => Some((block, p.scope)),
+            _ => None,
+        })
+        .collect();
+    let attack_scope = run.plan.as_ref().map(|p| {
+        let (target, id) = p.attack.target(&run.venue);
+        Scope::segment(target, id)
+    });
     let detection = first_malicious.and_then(|m| alerts.iter().find(|(b, _)| *b >= m).map(|(b, _)| *b));
     let pause_block = engine.pauses().iter().find_map(|p| match p.outcome {
         PauseOutcome::Landed { block } => Some(block),
@@ -208,6 +241,13 @@ pub fn run_scenario(
         benign_alerts: benign.len() as u64,
         benign_alert_titles: benign,
         attack_txs_reverted: attack_reverted,
+        last_malicious_block: malicious_blocks.last().copied(),
+        multi_block: run.plan.as_ref().is_some_and(|p| p.execute_blocks() > 1),
+        attack_scope,
+        blocks,
+        benign_blocks,
+        false_alerts,
+        pauses_landed,
         liquidity,
     })
 }
@@ -225,11 +265,12 @@ fn incident_scope(engine: &Engine, incident: alloy::primitives::B256) -> vigil_c
 /// Runs the whole demo.
 pub fn run_demo(seed: u64, mut progress: impl FnMut(&str, bool, u64, u64)) -> Result<DemoResult, DemoError> {
     let config = Config::parse("config/demo.toml (embedded)", DEMO_CONFIG)?;
+    let opts = RunOptions { seed, tracing: config.needs_traces(), ..Default::default() };
     let mut rows = Vec::new();
     let mut runs = Vec::new();
     for name in DEMO_ATTACKS {
-        let with = run_scenario(name, seed, true, &config, |i, n| progress(name, true, i, n))?;
-        let without = run_scenario(name, seed, false, &config, |i, n| progress(name, false, i, n))?;
+        let with = run_scenario(name, opts.clone(), true, &config, |i, n| progress(name, true, i, n))?;
+        let without = run_scenario(name, opts.clone(), false, &config, |i, n| progress(name, false, i, n))?;
         rows.push(DemoRow {
             attack: name.to_string(),
             first_malicious_block: with.first_malicious_block,
@@ -243,7 +284,7 @@ pub fn run_demo(seed: u64, mut progress: impl FnMut(&str, bool, u64, u64)) -> Re
         runs.push(with);
         runs.push(without);
     }
-    let benign = run_scenario("benign-crash", seed, true, &config, |i, n| progress("benign-crash", true, i, n))?;
+    let benign = run_scenario("benign-crash", opts, true, &config, |i, n| progress("benign-crash", true, i, n))?;
     Ok(DemoResult { seed, rows, benign, runs })
 }
 

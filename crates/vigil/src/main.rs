@@ -44,6 +44,38 @@ enum Command {
         #[arg(long, default_value = "vigil-demo")]
         report: PathBuf,
     },
+    /// Measure detection: every attack scenario over many seeds with and without Vigil's pauses, and long benign
+    /// runs (a crash on the synthetic path, or a real price history); prints detection, delay, pauses before the
+    /// attack finished, funds saved, false alerts per 1,000 benign blocks and false pauses.
+    Eval {
+        /// Seeds per scenario.
+        #[arg(long, default_value_t = 20)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Drive the benign runs from a real price history: a CSV with the header `timestamp,price`.
+        #[arg(long)]
+        price_csv: Option<PathBuf>,
+        /// Play the price history this many times faster than real time.
+        #[arg(long, default_value_t = 1)]
+        price_speed: u64,
+        /// Blocks of each benign run.
+        #[arg(long, default_value_t = 2_500)]
+        benign_blocks: u64,
+        /// Only these attack scenarios (comma-separated; default: every one).
+        #[arg(long, value_delimiter = ',')]
+        attacks: Vec<String>,
+        /// Detectors to evaluate (default: the demo's embedded configuration).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Also write the results (per scenario and per seed) as JSON to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Worker threads (default: one per core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Validate a configuration file without running anything.
     Check {
         /// The TOML file.
@@ -152,6 +184,23 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo { seed, json, report } => run_demo(seed, json.as_deref(), &report),
+        Command::Eval { seeds, first_seed, price_csv, price_speed, benign_blocks, attacks, config, json, threads } => {
+            let (config, name) = match &config {
+                Some(path) => (Config::load(path)?, path.display().to_string()),
+                None => (Config::parse("config/demo.toml (embedded)", demo::DEMO_CONFIG)?, "embedded demo".into()),
+            };
+            let defaults = vigil::eval::EvalOptions::default();
+            let opts = vigil::eval::EvalOptions {
+                seeds,
+                first_seed,
+                benign_blocks,
+                price_csv,
+                price_speed,
+                attacks: if attacks.is_empty() { defaults.attacks } else { attacks },
+                threads: threads.unwrap_or(defaults.threads),
+            };
+            run_eval(&config, &name, &opts, json.as_deref())
+        }
         Command::Check { config } => {
             let c = Config::load(&config)?;
             println!(
@@ -367,6 +416,29 @@ fn run_demo(seed: u64, json: Option<&Path>, report: &Path) -> Result<()> {
             .with_context(|| format!("{}: write failed", path.display()))?;
     }
     println!("\nreport: {} (chart: {}) in {:.1} s", md.display(), svg.display(), started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn run_eval(config: &Config, name: &str, opts: &vigil::eval::EvalOptions, json: Option<&Path>) -> Result<()> {
+    eprintln!(
+        "Vigil eval: {} attack scenarios × {} seeds with and without Vigil, and {} benign runs of {} blocks ({} threads)",
+        opts.attacks.len(),
+        opts.seeds,
+        opts.seeds,
+        opts.benign_blocks,
+        opts.threads
+    );
+    let report = vigil::eval::evaluate(config, name, opts, |done, total| {
+        if done % 10 == 0 || done == total {
+            eprint!("\r  runs {done:>5}/{total}");
+        }
+    })?;
+    eprintln!();
+    print!("{}", vigil::eval::table(&report));
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("{}: write failed", path.display()))?;
+    }
     Ok(())
 }
 

@@ -126,7 +126,7 @@ fn restart(
     let mut engine = start_engine(run, config, db);
     let cursor = engine.last_block().map(|b| b.number).unwrap_or(0);
     for b in recent.iter().filter(|b| b.number() <= cursor) {
-        assert!(engine.warm_up(&run.chain.bundle(&b, engine.probes())).is_empty());
+        assert!(engine.warm_up(&run.chain.bundle(b, engine.probes())).is_empty());
     }
     let unconfirmed: Vec<_> = engine.unconfirmed_pauses().into_iter().cloned().collect();
     for p in unconfirmed {
