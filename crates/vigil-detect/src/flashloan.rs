@@ -1,1 +1,888 @@
-//! (in progress)
+//! Flash loans: a transaction that borrows and repays within itself, combined with a large price impact on a
+//! watched AMM pair, or with calls into the protocol's contracts.
+//!
+//! A transaction takes a flash loan when its `callTracer` trace has a successful `CALL` into one of the lenders'
+//! callbacks — ERC-3156 `onFlashLoan(address,address,uint256,uint256,bytes)`, Aave v2
+//! `executeOperation(address[],uint256[],uint256[],address,bytes)`, Aave v3
+//! `executeOperation(address,uint256,uint256,address,bytes)`, Balancer `receiveFlashLoan(address[],uint256[],
+//! uint256[],bytes)`, Uniswap v2 `uniswapV2Call(address,uint256,uint256,bytes)` (a flash swap), Uniswap v3
+//! `uniswapV3FlashCallback(uint256,uint256,bytes)` — (the lender is the caller, the borrower the callee), or a
+//! `CALL` with a selector into one of the configured `lenders` (the borrower is the caller). Frames under a
+//! `STATICCALL` or a reverted frame are skipped, and a failed transaction is skipped whole. Not seen: other
+//! callbacks (Uniswap v3 *swap* callbacks are not loans, nor are v2 forks' renamed callbacks such as
+//! `pancakeCall`: add such lenders to `lenders`).
+//!
+//! Findings, per transaction with a flash loan:
+//!
+//! - **critical / exploit** on a watched pair's scope when the pair's price (reserve1 / reserve0 of its
+//!   Uniswap-v2-style `Sync(uint112,uint112)` logs) moves, at any `Sync` within the transaction, more than
+//!   `max_price_impact_bps` away from its price before the transaction. The move is measured in whichever
+//!   direction the price rose (`max(p / p₀, p₀ / p) − 1`), so it does not depend on which token is token0: 1_000
+//!   bps is the price up 10 % or down 9.1 %. The price before the transaction is the
+//!   pair's last `Sync` earlier in the block; else its state at the end of the previous block, from the
+//!   `getReserves` probe the detector declares (or, when the probe is missing, the last `Sync` the detector saw in
+//!   earlier blocks); else (the first block the detector reads, without a probe) the transaction's first `Sync`,
+//!   which misses the first swap's impact. The `Sync` logs come from the transaction's receipt, or from the trace's
+//!   logs when the bundle has no receipt for it (traces taken `withLog`);
+//! - **medium / suspicious** on a protocol contract's scope when, inside the loan (the callback's frame, or the
+//!   call to a configured lender), a state-changing call reaches one of `protocol_contracts` (other than the lender
+//!   itself), unless the transaction already has a critical finding on that scope;
+//! - **low / info** on the lender (whole contract) for a flash loan with neither, only with `report_loans = true`
+//!   (off by default: flash loans are common and mostly benign — arbitrage, refinancing, liquidations).
+//!
+//! Critical and medium findings blame the transaction's sender (actor label) at stage exploitation; evidence: the
+//! transaction, the loans (kind, lender, borrower), and the pair's reserves before and at the extreme `Sync` with
+//! the impact in basis points, or the protocol contracts called and their selectors.
+//!
+//! Traces are required: a bundle without them (the node's source must have traces turned on), a failed trace or
+//! a trace of another tracer is a [`DetectorError`], never a silent pass. The pairs' remembered reserves are kept
+//! per block, so `revert_to` forgets the orphaned blocks' reserves exactly.
+//!
+//! ```toml
+//! [[detector]]
+//! type = "flash-loan"
+//! name = "flash-loans"
+//! protocol = "venue"
+//! lenders = ["0x60744434d6339a6B27d73d9Eda62b6F66a0a04FA"]   # dedicated flash lenders; default none
+//! max_price_impact_bps = 1000                                 # default 1_000 (10 %)
+//! report_loans = false                                        # default false
+//! pairs = [
+//!   { address = "0x0165878A594ca255338adfa4d48449f69242Eb8F", scope = { target = "0x610178dA211FEF7D417bC0e6FeD39F05609AD788", id = 2 } },
+//! ]
+//! protocol_contracts = [
+//!   { address = "0x610178dA211FEF7D417bC0e6FeD39F05609AD788" },   # scope defaults to the whole contract
+//!   { address = "0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e", scope = { target = "0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e", id = 0 } },
+//! ]
+//! ```
+
+use std::collections::HashMap;
+
+use crate::watch::{scope_or_whole, ProtocolContract, ScopeRef};
+use alloy::{
+    primitives::{Address, B256, U256},
+    rpc::types::trace::geth::{CallFrame, CallLogFrame, GethTrace, TraceResult},
+    sol,
+    sol_types::{SolCall, SolEvent},
+};
+use serde::Deserialize;
+use vigil_core::{
+    finding::Stage, BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Receipt, Scope, Severity,
+};
+
+sol! {
+    interface IERC3156FlashBorrower {
+        function onFlashLoan(address initiator, address token, uint256 amount, uint256 fee, bytes data)
+            external returns (bytes32);
+    }
+    interface IAaveV2FlashLoanReceiver {
+        function executeOperation(
+            address[] assets, uint256[] amounts, uint256[] premiums, address initiator, bytes params
+        ) external returns (bool);
+    }
+    interface IAaveV3FlashLoanSimpleReceiver {
+        function executeOperation(address asset, uint256 amount, uint256 premium, address initiator, bytes params)
+            external returns (bool);
+    }
+    interface IBalancerFlashLoanRecipient {
+        function receiveFlashLoan(address[] tokens, uint256[] amounts, uint256[] feeAmounts, bytes userData) external;
+    }
+    interface IUniswapV2Callee {
+        function uniswapV2Call(address sender, uint256 amount0, uint256 amount1, bytes data) external;
+    }
+    interface IUniswapV3FlashCallback {
+        function uniswapV3FlashCallback(uint256 fee0, uint256 fee1, bytes data) external;
+    }
+    interface IUniswapV2Pair {
+        event Sync(uint112 reserve0, uint112 reserve1);
+        function getReserves() external view returns (uint112 reserve0, uint112 reserve1, uint32 blockTimestampLast);
+    }
+}
+
+/// The flash-loan callbacks recognised, with their names.
+pub const CALLBACKS: [([u8; 4], &str); 6] = [
+    (IERC3156FlashBorrower::onFlashLoanCall::SELECTOR, "erc3156"),
+    (IAaveV2FlashLoanReceiver::executeOperationCall::SELECTOR, "aave-v2"),
+    (IAaveV3FlashLoanSimpleReceiver::executeOperationCall::SELECTOR, "aave-v3"),
+    (IBalancerFlashLoanRecipient::receiveFlashLoanCall::SELECTOR, "balancer"),
+    (IUniswapV2Callee::uniswapV2CallCall::SELECTOR, "uniswap-v2"),
+    (IUniswapV3FlashCallback::uniswapV3FlashCallbackCall::SELECTOR, "uniswap-v3"),
+];
+
+/// Configuration of a flash-loan detector.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FlashLoanConfig {
+    /// Name of this detector instance.
+    pub name: String,
+    /// The protocol watched.
+    pub protocol: String,
+    /// Lenders whose (state-changing) calls all count as flash loans, besides the recognised callbacks: dedicated
+    /// flash lenders (Maker's DssFlash, a protocol's own lender), not lending pools that also lend flash (Aave,
+    /// Balancer: their callbacks are recognised, and their other calls are not loans). Default none.
+    #[serde(default)]
+    pub lenders: Vec<Address>,
+    /// Uniswap-v2-style pairs whose price a flash loan must not move. Default none.
+    #[serde(default)]
+    pub pairs: Vec<WatchedPair>,
+    /// Protocol contracts a flash loan should not reach. Default none.
+    #[serde(default)]
+    pub protocol_contracts: Vec<ProtocolContract>,
+    /// Largest tolerated move of a pair's price within a flash-loan transaction, in basis points. Default 1_000
+    /// (10 %).
+    #[serde(default = "default_impact")]
+    pub max_price_impact_bps: u64,
+    /// Report flash loans that neither move a pair nor reach the protocol (low, info). Default false.
+    #[serde(default)]
+    pub report_loans: bool,
+}
+
+/// A watched pair.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WatchedPair {
+    /// The pair.
+    pub address: Address,
+    /// The scope that depends on its price (e.g. the market that prices collateral from it). Default the whole
+    /// pair.
+    #[serde(default)]
+    pub scope: Option<ScopeRef>,
+}
+
+fn default_impact() -> u64 {
+    1_000
+}
+
+/// Why a block could not be read.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum FlashLoanError {
+    /// The bundle has no traces.
+    #[error("callTracer traces are required to see flash loans: turn traces on in the node's source")]
+    TracesRequired,
+    /// The node could not trace a transaction.
+    #[error("the trace of transaction #{index} ({tx:?}) failed: {error}")]
+    TraceFailed {
+        /// Index in the block.
+        index: usize,
+        /// Hash, when the node gave it.
+        tx: Option<B256>,
+        /// The node's message.
+        error: String,
+    },
+    /// A trace of another tracer.
+    #[error("the trace of transaction #{index} is not a callTracer trace")]
+    NotCallTracer {
+        /// Index in the block.
+        index: usize,
+    },
+}
+
+/// What the detector saw in the last block, for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct FlashLoanStats {
+    /// Transactions traced.
+    pub transactions: usize,
+    /// Call frames walked.
+    pub frames: usize,
+    /// Flash-loan callbacks found.
+    pub callbacks: usize,
+    /// Calls into configured lenders found.
+    pub lender_calls: usize,
+    /// Transactions with a flash loan.
+    pub loan_transactions: usize,
+    /// `Sync` logs of watched pairs read.
+    pub syncs: usize,
+    /// Largest price impact of a watched pair within one transaction, in basis points (with or without a loan).
+    pub max_impact_bps: f64,
+}
+
+/// One flash loan in a transaction.
+struct Loan<'a> {
+    kind: &'static str,
+    lender: Address,
+    borrower: Address,
+    frame: &'a CallFrame,
+}
+
+/// Reserves (reserve0, reserve1).
+type Reserves = (u128, u128);
+
+fn price(r: Reserves) -> Option<f64> {
+    (r.0 > 0 && r.1 > 0).then(|| r.1 as f64 / r.0 as f64)
+}
+
+/// The reserves of a `Sync` log.
+fn sync_of(topics: &[B256], data: &[u8]) -> Option<Reserves> {
+    if topics.first() != Some(&IUniswapV2Pair::Sync::SIGNATURE_HASH) || data.len() < 64 {
+        return None;
+    }
+    let r0: u128 = U256::from_be_slice(&data[..32]).try_into().ok()?;
+    let r1: u128 = U256::from_be_slice(&data[32..64]).try_into().ok()?;
+    Some((r0, r1))
+}
+
+/// Logs of `f` and its successful descendants, in execution order (a log's `position` is the number of calls the
+/// frame had made before it).
+fn trace_logs<'a>(f: &'a CallFrame, out: &mut Vec<&'a CallLogFrame>) {
+    if f.error.is_some() {
+        return;
+    }
+    let mut logs = f.logs.iter().peekable();
+    for (i, child) in f.calls.iter().enumerate() {
+        while let Some(l) = logs.next_if(|l| l.position.is_none_or(|p| p as usize <= i)) {
+            out.push(l);
+        }
+        trace_logs(child, out);
+    }
+    out.extend(logs);
+}
+
+/// The receipt of trace `index`, matched by hash when the node gave one.
+fn receipt_for(bundle: &Bundle, index: usize, hash: Option<B256>) -> Option<&Receipt> {
+    match (bundle.receipts.get(index), hash) {
+        (Some(r), Some(h)) if r.transaction_hash == h => Some(r),
+        (Some(r), None) => Some(r),
+        (_, Some(h)) => bundle.receipts.iter().find(|r| r.transaction_hash == h),
+        (None, None) => None,
+    }
+}
+
+fn selector_hex(input: &[u8]) -> String {
+    if input.len() < 4 {
+        "0x".to_string()
+    } else {
+        alloy::hex::encode_prefixed(&input[..4])
+    }
+}
+
+/// The detector.
+pub struct FlashLoanDetector {
+    cfg: FlashLoanConfig,
+    /// Index of each watched pair in `cfg.pairs`.
+    pairs: HashMap<Address, usize>,
+    /// Scope of each protocol contract (the first entry of an address).
+    protocol: HashMap<Address, Scope>,
+    /// Each watched pair's reserves at the end of each recent block, when known.
+    history: std::collections::VecDeque<(BlockRef, Vec<Option<Reserves>>)>,
+    stats: FlashLoanStats,
+}
+
+/// How many blocks of reserves are kept for reorgs.
+const KEEP: usize = 128;
+
+impl FlashLoanDetector {
+    /// A detector from its configuration.
+    pub fn new(cfg: FlashLoanConfig) -> Self {
+        let pairs = cfg.pairs.iter().enumerate().map(|(i, p)| (p.address, i)).collect();
+        let mut protocol = HashMap::new();
+        for c in &cfg.protocol_contracts {
+            protocol.entry(c.address).or_insert(scope_or_whole(c.address, c.scope));
+        }
+        Self { cfg, pairs, protocol, history: Default::default(), stats: FlashLoanStats::default() }
+    }
+
+    /// What the detector saw in the last block it read.
+    pub fn stats(&self) -> FlashLoanStats {
+        self.stats
+    }
+
+    fn reserves_probe(pair: Address) -> Probe {
+        Probe { to: pair, data: IUniswapV2Pair::getReservesCall {}.abi_encode().into() }
+    }
+
+    fn err(&self, block: u64, e: FlashLoanError) -> DetectorError {
+        DetectorError { detector: self.cfg.name.clone(), block, reason: e.to_string() }
+    }
+
+    /// The flash loans in `top`'s tree.
+    fn loans<'a>(&mut self, top: &'a CallFrame, out: &mut Vec<Loan<'a>>) {
+        let mut it = top.iter();
+        while let Some(f) = it.next() {
+            self.stats.frames += 1;
+            if f.error.is_some() || f.typ == "STATICCALL" {
+                it.skip_children();
+                continue;
+            }
+            if f.typ != "CALL" || f.input.len() < 4 {
+                continue;
+            }
+            let sel = &f.input[..4];
+            if let Some((_, kind)) = CALLBACKS.iter().find(|(s, _)| s[..] == *sel) {
+                self.stats.callbacks += 1;
+                out.push(Loan { kind, lender: f.from, borrower: f.to.unwrap_or_default(), frame: f });
+            } else if f.to.is_some_and(|to| self.cfg.lenders.contains(&to)) {
+                self.stats.lender_calls += 1;
+                out.push(Loan { kind: "lender", lender: f.to.unwrap_or_default(), borrower: f.from, frame: f });
+            }
+        }
+    }
+
+    /// Protocol contracts called within `loan`: (scope, contract, selector).
+    fn protocol_calls(&self, loan: &Loan<'_>, out: &mut Vec<(Scope, Address, String)>) {
+        let mut it = loan.frame.iter();
+        while let Some(f) = it.next() {
+            if f.error.is_some() || f.typ == "STATICCALL" {
+                it.skip_children();
+                continue;
+            }
+            let Some(to) = f.to.filter(|to| f.typ == "CALL" && *to != loan.lender) else { continue };
+            if let Some(scope) = self.protocol.get(&to) {
+                if !out.iter().any(|(s, _, _)| s == scope) {
+                    out.push((*scope, to, selector_hex(&f.input)));
+                }
+            }
+        }
+    }
+}
+
+/// A pair's largest move within one transaction.
+struct Impact {
+    pair: usize,
+    before: Reserves,
+    extreme: Reserves,
+    bps: f64,
+    baseline: &'static str,
+}
+
+impl Detector for FlashLoanDetector {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn probes(&self) -> Vec<Probe> {
+        self.cfg.pairs.iter().map(|p| Self::reserves_probe(p.address)).collect()
+    }
+
+    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+        let block = bundle.block_ref();
+        self.stats = FlashLoanStats::default();
+        let traces = bundle.traces.as_ref().ok_or_else(|| self.err(block.number, FlashLoanError::TracesRequired))?;
+        // Reserves at the end of the previous block, then after each transaction.
+        let mut current: Vec<Option<Reserves>> =
+            self.history.back().map(|(_, r)| r.clone()).unwrap_or_else(|| vec![None; self.cfg.pairs.len()]);
+        let mut findings = Vec::new();
+        let mut loans = Vec::new();
+        let mut trace_log_buf = Vec::new();
+        let mut syncs: Vec<(usize, Reserves)> = Vec::new();
+        for (index, trace) in traces.iter().enumerate() {
+            let (top, tx_hash) = match trace {
+                TraceResult::Success { result: GethTrace::CallTracer(frame), tx_hash } => (frame, *tx_hash),
+                TraceResult::Success { .. } => {
+                    return Err(self.err(block.number, FlashLoanError::NotCallTracer { index }))
+                }
+                TraceResult::Error { error, tx_hash } => {
+                    let e = FlashLoanError::TraceFailed { index, tx: *tx_hash, error: error.clone() };
+                    return Err(self.err(block.number, e));
+                }
+            };
+            self.stats.transactions += 1;
+            if top.error.is_some() {
+                self.stats.frames += 1;
+                continue;
+            }
+            let tx_hash = tx_hash.or_else(|| bundle.transactions.get(index).map(|t| t.hash));
+
+            // The watched pairs' Syncs, in order.
+            syncs.clear();
+            if !self.pairs.is_empty() {
+                match receipt_for(bundle, index, tx_hash) {
+                    Some(r) => {
+                        for log in r.logs.iter().filter(|_| r.status) {
+                            let Some(&p) = self.pairs.get(&log.address()) else { continue };
+                            if let Some(res) = sync_of(log.topics(), &log.data().data) {
+                                syncs.push((p, res));
+                            }
+                        }
+                    }
+                    None => {
+                        trace_log_buf.clear();
+                        trace_logs(top, &mut trace_log_buf);
+                        for log in &trace_log_buf {
+                            let Some(&p) = log.address.and_then(|a| self.pairs.get(&a)) else { continue };
+                            let (Some(topics), Some(data)) = (&log.topics, &log.data) else { continue };
+                            if let Some(res) = sync_of(topics, data) {
+                                syncs.push((p, res));
+                            }
+                        }
+                    }
+                }
+            }
+            self.stats.syncs += syncs.len();
+            let mut impacts: Vec<Impact> = Vec::new();
+            for &(p, res) in &syncs {
+                let (before, baseline) = match current[p] {
+                    Some(b) => (b, "before the transaction"),
+                    None => match impacts.iter().find(|i| i.pair == p) {
+                        Some(i) => (i.before, i.baseline),
+                        None => (res, "the transaction's first Sync (no earlier state known)"),
+                    },
+                };
+                let bps = match (price(before), price(res)) {
+                    (Some(a), Some(b)) => ((b / a).max(a / b) - 1.0) * 10_000.0,
+                    _ => 0.0,
+                };
+                match impacts.iter_mut().find(|i| i.pair == p) {
+                    Some(i) if bps > i.bps => (i.extreme, i.bps) = (res, bps),
+                    Some(_) => {}
+                    None => impacts.push(Impact { pair: p, before, extreme: res, bps, baseline }),
+                }
+            }
+            for &(p, res) in &syncs {
+                current[p] = Some(res);
+            }
+            for i in &impacts {
+                self.stats.max_impact_bps = self.stats.max_impact_bps.max(i.bps);
+            }
+
+            loans.clear();
+            self.loans(top, &mut loans);
+            if loans.is_empty() {
+                continue;
+            }
+            self.stats.loan_transactions += 1;
+            let sender = top.from;
+            let loan_evidence: Vec<_> = loans
+                .iter()
+                .map(|l| serde_json::json!({"kind": l.kind, "lender": l.lender, "borrower": l.borrower}))
+                .collect();
+            let finding = |scope: Scope, severity, kind, title: String, evidence: serde_json::Value| Finding {
+                detector: self.cfg.name.clone(),
+                protocol: self.cfg.protocol.clone(),
+                scope,
+                severity,
+                kind,
+                block,
+                tx: tx_hash,
+                title,
+                evidence,
+                labels: Default::default(),
+            };
+            let mut critical: Vec<Scope> = Vec::new();
+            for i in impacts.iter().filter(|i| i.bps > self.cfg.max_price_impact_bps as f64) {
+                let pair = &self.cfg.pairs[i.pair];
+                let scope = scope_or_whole(pair.address, pair.scope);
+                if critical.contains(&scope) {
+                    continue;
+                }
+                critical.push(scope);
+                let mut f = finding(
+                    scope,
+                    Severity::Critical,
+                    FindingKind::Exploit,
+                    format!(
+                        "flash loan moved pair {} by {:.0} bps within one transaction (limit {})",
+                        pair.address, i.bps, self.cfg.max_price_impact_bps
+                    ),
+                    serde_json::json!({
+                        "tx": tx_hash,
+                        "sender": sender,
+                        "loans": loan_evidence,
+                        "pair": pair.address,
+                        "reserves_before": [i.before.0.to_string(), i.before.1.to_string()],
+                        "reserves_extreme": [i.extreme.0.to_string(), i.extreme.1.to_string()],
+                        "baseline": i.baseline,
+                        "impact_bps": i.bps.round(),
+                        "max_price_impact_bps": self.cfg.max_price_impact_bps,
+                    }),
+                )
+                .with_actor(sender, Stage::Exploitation);
+                f.labels.insert("pair".into(), pair.address.to_string());
+                findings.push(f);
+            }
+            let mut touched = Vec::new();
+            for l in &loans {
+                self.protocol_calls(l, &mut touched);
+            }
+            touched.retain(|(s, _, _)| !critical.contains(s));
+            for (scope, contract, selector) in &touched {
+                let mut f = finding(
+                    *scope,
+                    Severity::Medium,
+                    FindingKind::Suspicious,
+                    format!("flash loan ({}) reached protocol contract {contract}", loans[0].kind),
+                    serde_json::json!({
+                        "tx": tx_hash,
+                        "sender": sender,
+                        "loans": loan_evidence,
+                        "contract": contract,
+                        "selector": selector,
+                    }),
+                )
+                .with_actor(sender, Stage::Exploitation);
+                f.labels.insert("contract".into(), contract.to_string());
+                findings.push(f);
+            }
+            if critical.is_empty() && touched.is_empty() && self.cfg.report_loans {
+                findings.push(finding(
+                    Scope::whole(loans[0].lender),
+                    Severity::Low,
+                    FindingKind::Info,
+                    format!("flash loan ({}) from {} to {}", loans[0].kind, loans[0].lender, loans[0].borrower),
+                    serde_json::json!({"tx": tx_hash, "sender": sender, "loans": loan_evidence}),
+                ));
+            }
+        }
+        // The reserves at the end of the block: the probe's, else the last Sync's.
+        for (i, p) in self.cfg.pairs.iter().enumerate() {
+            let probed = bundle
+                .probe(&Self::reserves_probe(p.address))
+                .and_then(|b| IUniswapV2Pair::getReservesCall::abi_decode_returns(b).ok());
+            if let Some(r) = probed {
+                current[i] = Some((r.reserve0.to::<u128>(), r.reserve1.to::<u128>()));
+            }
+        }
+        self.history.push_back((block, current));
+        while self.history.len() > KEEP {
+            self.history.pop_front();
+        }
+        Ok(findings)
+    }
+
+    fn revert_to(&mut self, ancestor: BlockRef) {
+        while self.history.back().is_some_and(|(b, _)| b.number > ancestor.number) {
+            self.history.pop_back();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use alloy::primitives::{address, keccak256, Bytes};
+    use vigil_sim::scenario::{find, RunOptions, ScenarioRun};
+    use vigil_sim::venue::MARKET_WETH_SPOT;
+    use vigil_sim::Venue;
+
+    use super::*;
+
+    /// Per produced block: number, malicious transaction hashes, findings.
+    type Seen = Vec<(u64, Vec<B256>, Vec<Finding>)>;
+
+    fn venue_cfg(v: &Venue, report_loans: bool) -> FlashLoanConfig {
+        let protocol = [v.pool, v.legacy_market, v.legacy_vault, v.legacy_governance, v.reserve, v.options];
+        FlashLoanConfig {
+            name: "flash-loans".into(),
+            protocol: "venue".into(),
+            lenders: vec![],
+            pairs: vec![WatchedPair {
+                address: v.pair,
+                scope: Some(ScopeRef { target: v.pool, id: MARKET_WETH_SPOT }),
+            }],
+            protocol_contracts: protocol.map(|address| ProtocolContract { address, scope: None }).to_vec(),
+            max_price_impact_bps: 1_000,
+            report_loans,
+        }
+    }
+
+    fn run(name: &str, blocks: Option<u64>, report_loans: bool) -> (Venue, Address, Seen, FlashLoanStats) {
+        let opts = RunOptions { seed: 1, tracing: true, blocks, ..Default::default() };
+        let mut run = ScenarioRun::start(find(name).unwrap(), opts).unwrap();
+        let mut det = FlashLoanDetector::new(venue_cfg(&run.venue, report_loans));
+        let probes: BTreeSet<_> = det.probes().into_iter().collect();
+        let mut seen = Vec::new();
+        let mut total = FlashLoanStats::default();
+        while let Some(block) = run.next_block(vec![]).unwrap() {
+            let bundle = run.chain.bundle(&block, &probes);
+            let findings = det.on_block(&bundle).unwrap();
+            let s = det.stats();
+            total.transactions += s.transactions;
+            total.frames += s.frames;
+            total.callbacks += s.callbacks;
+            total.lender_calls += s.lender_calls;
+            total.loan_transactions += s.loan_transactions;
+            total.syncs += s.syncs;
+            total.max_impact_bps = total.max_impact_bps.max(s.max_impact_bps);
+            let malicious = block
+                .labels
+                .iter()
+                .zip(&bundle.transactions)
+                .filter(|(l, _)| l.malicious)
+                .map(|(_, t)| t.hash)
+                .collect();
+            seen.push((block.number(), malicious, findings));
+        }
+        (run.venue, run.actors.attacker.address(), seen, total)
+    }
+
+    fn summary(seen: &Seen) -> Vec<(u64, Severity, Scope)> {
+        seen.iter().flat_map(|(n, _, f)| f.iter().map(move |f| (*n, f.severity, f.scope))).collect()
+    }
+
+    fn first_malicious(seen: &Seen) -> u64 {
+        seen.iter().find(|(_, m, _)| !m.is_empty()).unwrap().0
+    }
+
+    #[test]
+    fn fires_critical_on_the_spot_market_in_the_flash_loan_oracle_attack_block() {
+        let (venue, attacker, seen, stats) = run("flash-loan-oracle", None, false);
+        println!("flash-loan-oracle: {stats:?}");
+        println!("first malicious block {}, findings {:?}", first_malicious(&seen), summary(&seen));
+        let attack_block = seen.iter().rev().find(|(_, m, _)| !m.is_empty()).unwrap();
+        let critical: Vec<_> = seen
+            .iter()
+            .flat_map(|(n, _, f)| f.iter().map(move |f| (n, f)))
+            .filter(|(_, f)| f.severity == Severity::Critical)
+            .collect();
+        assert_eq!(critical.len(), 1, "{critical:?}");
+        let (n, f) = critical[0];
+        assert_eq!(*n, attack_block.0);
+        assert_eq!(f.scope, Scope::segment(venue.pool, MARKET_WETH_SPOT));
+        assert_eq!(f.kind, FindingKind::Exploit);
+        assert_eq!(f.tx, Some(*attack_block.1.last().unwrap()));
+        assert_eq!((f.actor(), f.stage()), (Some(attacker), Some(Stage::Exploitation)));
+        assert!(f.evidence["impact_bps"].as_f64().unwrap() > 20_000.0, "{}", f.evidence);
+        assert_eq!(f.evidence["baseline"], "before the transaction");
+        assert_eq!(f.evidence["loans"][0]["kind"], "erc3156");
+        assert_eq!(f.evidence["loans"][0]["lender"], serde_json::json!(venue.flash_lender));
+        println!("{}", serde_json::to_string_pretty(&f.evidence).unwrap());
+        // The borrower also reached the pool (its whole scope): a medium finding beside the critical one.
+        for (block, _, findings) in &seen {
+            for f in findings {
+                assert_eq!(*block, attack_block.0, "nothing outside the attack block: {f:?}");
+            }
+        }
+        assert!(stats.syncs > 100, "the pair's Syncs were read");
+    }
+
+    #[test]
+    fn euler_donation_and_governance_takeover_are_medium_on_the_contract_they_reach() {
+        for (name, blocks, target) in [
+            ("euler-donation", Some(110), (|v: &Venue| vec![v.legacy_market]) as fn(&Venue) -> Vec<Address>),
+            // The committed proposal drains the reserve from within the second loan.
+            ("governance-takeover", Some(410), |v: &Venue| vec![v.legacy_governance, v.reserve]),
+        ] {
+            let (venue, attacker, seen, stats) = run(name, blocks, false);
+            let s = summary(&seen);
+            println!("{name}: {stats:?}; first malicious block {}; findings {s:?}", first_malicious(&seen));
+            assert!(s.iter().any(|(_, _, scope)| scope.target == target(&venue)[0]), "{s:?}");
+            for (block, malicious, findings) in &seen {
+                for f in findings {
+                    assert!(!malicious.is_empty(), "{name}: only attack blocks: {block} {f:?}");
+                    assert_eq!((f.severity, f.kind), (Severity::Medium, FindingKind::Suspicious));
+                    assert!(target(&venue).contains(&f.scope.target) && f.scope.is_whole(), "{f:?}");
+                    assert_eq!(f.actor(), Some(attacker));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn silent_on_benign_crash() {
+        let (_, _, seen, stats) = run("benign-crash", None, true);
+        println!("benign-crash: {stats:?}");
+        assert!(stats.frames > 1_000 && stats.syncs > 100, "the traces and the pair's Syncs were read");
+        assert_eq!(stats.loan_transactions, 0);
+        assert!(summary(&seen).is_empty());
+    }
+
+    #[test]
+    fn without_traces_it_is_an_error() {
+        let mut b = crate::testdata::mainnet_traced_block();
+        b.traces = None;
+        let cfg = FlashLoanConfig {
+            name: "f".into(),
+            protocol: "p".into(),
+            lenders: vec![],
+            pairs: vec![],
+            protocol_contracts: vec![],
+            max_price_impact_bps: 1_000,
+            report_loans: false,
+        };
+        let e = FlashLoanDetector::new(cfg).on_block(&b).unwrap_err();
+        assert!(e.reason.contains("traces are required"), "{e}");
+    }
+
+    #[test]
+    fn silent_on_a_mainnet_block() {
+        let b = crate::testdata::mainnet_traced_block();
+        let mut calls: HashMap<Address, usize> = HashMap::new();
+        for t in b.traces.as_ref().unwrap() {
+            if let TraceResult::Success { result: GethTrace::CallTracer(f), .. } = t {
+                for fr in f.iter().filter(|fr| fr.typ == "CALL") {
+                    *calls.entry(fr.to.unwrap_or_default()).or_default() += 1;
+                }
+            }
+        }
+        let mut top: Vec<_> = calls.into_iter().collect();
+        top.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        // Busy contracts of the block (WETH, USDC, USDT, Uniswap v4's pool manager …) as the protocol, and Uniswap
+        // v2's USDC/WETH pair as a watched pair (the recording has no logs: no Sync is read).
+        let mut cfg = FlashLoanConfig {
+            name: "f".into(),
+            protocol: "mainnet".into(),
+            // Maker's DssFlash (Aave's and Balancer's loans are recognised by their callbacks).
+            lenders: vec![address!("60744434d6339a6B27d73d9Eda62b6F66a0a04FA")],
+            pairs: vec![WatchedPair { address: address!("B4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc"), scope: None }],
+            protocol_contracts: top
+                .iter()
+                .take(20)
+                .map(|(address, _)| ProtocolContract { address: *address, scope: None })
+                .collect(),
+            max_price_impact_bps: 1_000,
+            report_loans: false,
+        };
+        let mut det = FlashLoanDetector::new(cfg.clone());
+        let findings = det.on_block(&b).unwrap();
+        let s = det.stats();
+        println!("mainnet block 24,298,763: {s:?}");
+        // 1,758 frames, less those under static calls (skipped: no loan or state change can be there).
+        assert_eq!(s.transactions, 361);
+        assert!(s.frames > 1_400, "{s:?}");
+        assert!(findings.is_empty(), "{findings:#?}");
+        // With plain loans reported, every loan seen is a finding, so the count above is what the walk found.
+        cfg.report_loans = true;
+        let mut det = FlashLoanDetector::new(cfg);
+        let findings = det.on_block(&b).unwrap();
+        assert_eq!(findings.len(), det.stats().loan_transactions);
+        assert!(findings.iter().all(|f| f.severity == Severity::Low));
+    }
+
+    #[test]
+    fn callback_selectors_are_the_signatures_hashes() {
+        let sigs = [
+            ("onFlashLoan(address,address,uint256,uint256,bytes)", "0x23e30c8b"),
+            ("executeOperation(address[],uint256[],uint256[],address,bytes)", "0x920f5c84"),
+            ("executeOperation(address,uint256,uint256,address,bytes)", "0x1b11d0ff"),
+            ("receiveFlashLoan(address[],uint256[],uint256[],bytes)", "0xf04f2707"),
+            ("uniswapV2Call(address,uint256,uint256,bytes)", "0x10d1e85c"),
+            ("uniswapV3FlashCallback(uint256,uint256,bytes)", "0xe9cbafb0"),
+        ];
+        for ((sig, hex), (sel, _)) in sigs.iter().zip(CALLBACKS) {
+            assert_eq!(keccak256(sig)[..4], sel[..], "{sig}");
+            assert_eq!(alloy::hex::encode_prefixed(sel), *hex, "{sig}");
+        }
+        assert_eq!(IUniswapV2Pair::Sync::SIGNATURE_HASH, keccak256("Sync(uint112,uint112)"));
+    }
+
+    fn sync_log(pair: Address, r0: u128, r1: u128, position: u64) -> CallLogFrame {
+        let mut data = [0u8; 64];
+        data[16..32].copy_from_slice(&r0.to_be_bytes());
+        data[48..64].copy_from_slice(&r1.to_be_bytes());
+        CallLogFrame {
+            address: Some(pair),
+            topics: Some(vec![IUniswapV2Pair::Sync::SIGNATURE_HASH]),
+            data: Some(Bytes::copy_from_slice(&data)),
+            position: Some(position),
+            ..Default::default()
+        }
+    }
+
+    fn frame(typ: &str, from: Address, to: Address, input: Vec<u8>, calls: Vec<CallFrame>) -> CallFrame {
+        CallFrame { typ: typ.into(), from, to: Some(to), input: input.into(), calls, ..Default::default() }
+    }
+
+    /// A bundle without receipts, whose one trace swaps on `pair` (reserves 100:100 → 100:`r1`), inside a flash
+    /// loan when `loan`.
+    fn traced(pair: Address, r1: u128, loan: bool) -> Bundle {
+        let (eoa, lender, borrower) =
+            (Address::repeat_byte(0xee), Address::repeat_byte(0x1e), Address::repeat_byte(0xb0));
+        let mut swap1 = frame("CALL", borrower, pair, vec![1, 2, 3, 4], vec![]);
+        swap1.logs.push(sync_log(pair, 100, r1, 0));
+        let mut swap2 = frame("CALL", borrower, pair, vec![1, 2, 3, 4], vec![]);
+        swap2.logs.push(sync_log(pair, 100, 100, 0));
+        let mut setup = frame("CALL", eoa, pair, vec![1, 2, 3, 4], vec![]);
+        setup.logs.push(sync_log(pair, 100, 100, 0));
+        let inner = if loan {
+            let cb = frame(
+                "CALL",
+                lender,
+                borrower,
+                IERC3156FlashBorrower::onFlashLoanCall::SELECTOR.to_vec(),
+                vec![swap1, swap2],
+            );
+            frame("CALL", borrower, lender, vec![9, 9, 9, 9], vec![cb])
+        } else {
+            frame("CALL", borrower, pair, vec![9, 9, 9, 9], vec![swap1, swap2])
+        };
+        let mut b = crate::testdata::mainnet_traced_block();
+        let wrap = |f| TraceResult::Success { result: GethTrace::CallTracer(f), tx_hash: None };
+        b.traces = Some(vec![wrap(setup), wrap(frame("CALL", eoa, borrower, vec![5, 5, 5, 5], vec![inner]))]);
+        b
+    }
+
+    fn pair_cfg(pair: Address) -> FlashLoanConfig {
+        FlashLoanConfig {
+            name: "f".into(),
+            protocol: "p".into(),
+            lenders: vec![],
+            pairs: vec![WatchedPair {
+                address: pair,
+                scope: Some(ScopeRef { target: Address::repeat_byte(0x99), id: 4 }),
+            }],
+            protocol_contracts: vec![],
+            max_price_impact_bps: 1_000,
+            report_loans: false,
+        }
+    }
+
+    #[test]
+    fn the_impact_is_read_from_trace_logs_when_there_are_no_receipts() {
+        let pair = Address::repeat_byte(0x0a);
+        let mut det = FlashLoanDetector::new(pair_cfg(pair));
+        // 100 → 150: 5_000 bps inside a flash loan, measured against the earlier transaction's Sync.
+        let f = det.on_block(&traced(pair, 150, true)).unwrap();
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].scope, Scope::segment(Address::repeat_byte(0x99), 4));
+        assert_eq!(f[0].evidence["impact_bps"], 5_000.0);
+        assert_eq!(f[0].actor(), Some(Address::repeat_byte(0xee)));
+        // Within the limit (105: 500 bps), or without a loan: nothing.
+        assert!(FlashLoanDetector::new(pair_cfg(pair)).on_block(&traced(pair, 105, true)).unwrap().is_empty());
+        let mut det = FlashLoanDetector::new(pair_cfg(pair));
+        assert!(det.on_block(&traced(pair, 150, false)).unwrap().is_empty());
+        assert_eq!(det.stats().max_impact_bps, 5_000.0);
+        // A call into a configured lender is a loan too (here the outer call into the pair).
+        let mut cfg = pair_cfg(pair);
+        cfg.lenders.push(pair);
+        let mut det = FlashLoanDetector::new(cfg);
+        let f = det.on_block(&traced(pair, 150, false)).unwrap();
+        assert_eq!((f.len(), det.stats().lender_calls), (1, 4), "the setup call, the outer call and two swaps");
+        assert_eq!(f[0].evidence["loans"][0]["kind"], "lender");
+    }
+
+    #[test]
+    fn revert_to_forgets_the_orphaned_blocks_reserves() {
+        let opts = RunOptions { seed: 1, tracing: true, blocks: Some(12), ..Default::default() };
+        let mut run = ScenarioRun::start(find("benign-crash").unwrap(), opts).unwrap();
+        let mut det = FlashLoanDetector::new(venue_cfg(&run.venue, false));
+        let probes: BTreeSet<_> = det.probes().into_iter().collect();
+        let mut refs = Vec::new();
+        while let Some(block) = run.next_block(vec![]).unwrap() {
+            let bundle = run.chain.bundle(&block, &probes);
+            det.on_block(&bundle).unwrap();
+            refs.push((bundle.block_ref(), det.history.back().unwrap().1.clone()));
+        }
+        assert!(refs.iter().all(|(_, r)| r[0].is_some()), "the probe gives the reserves at every block");
+        assert_ne!(refs[5].1, refs[11].1, "the reserves moved");
+        det.revert_to(refs[5].0);
+        let (b, r) = det.history.back().unwrap();
+        assert_eq!((*b, r), (refs[5].0, &refs[5].1), "back to the ancestor's reserves");
+        assert_eq!(det.history.len(), 6);
+    }
+
+    /// The module documentation's TOML example, parsed as the node parses a `[[detector]]` table.
+    #[test]
+    fn the_documented_example_parses() {
+        let doc: String = include_str!("flashloan.rs")
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .map(|l| l.strip_prefix(' ').unwrap_or(l))
+            .skip_while(|l| *l != "```toml")
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .collect::<Vec<_>>()
+            .join("\n");
+        let mut doc: toml::Table = toml::from_str(&doc).unwrap();
+        let toml::Value::Array(mut tables) = doc.remove("detector").unwrap() else { panic!("[[detector]]") };
+        let toml::Value::Table(mut t) = tables.remove(0) else { panic!("a table") };
+        assert_eq!(t.remove("type").unwrap().as_str(), Some("flash-loan"));
+        let c: FlashLoanConfig = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!((c.lenders.len(), c.pairs.len(), c.protocol_contracts.len()), (1, 1, 2));
+        assert_eq!(c.pairs[0].scope.unwrap().id, 2);
+        assert_eq!(c.protocol_contracts[0].scope, None);
+        let t: toml::Table = toml::from_str("name = \"f\"\nprotocol = \"p\"").unwrap();
+        let c: FlashLoanConfig = toml::Value::Table(t).try_into().unwrap();
+        assert_eq!((c.max_price_impact_bps, c.report_loans), (1_000, false));
+        let t: toml::Table = toml::from_str("name = \"f\"\nprotocol = \"p\"\nmax_impact_bps = 5").unwrap();
+        assert!(toml::Value::Table(t).try_into::<FlashLoanConfig>().is_err(), "unknown keys are refused");
+    }
+}

@@ -23,3 +23,4 @@ pub mod series;
 pub mod solvency;
 #[cfg(test)]
 pub mod testdata;
+pub mod watch;

@@ -1,1 +1,2486 @@
-//! (in progress)
+//! Statistical detectors on any probe series: a number read every block by an `eth_call` (a vault's total
+//! assets, a share price, a spot price, a collateral ratio), judged by one of five methods.
+//!
+//! # The series
+//!
+//! A [`SeriesSpec`] is either a **call** or a **ratio** of two series:
+//!
+//! - call: `{ to = "0x…", function = "totalAssets() returns (uint256)", output = 0, decimals = 18, args = [] }`.
+//!   `function` is a Solidity signature with its return types (parsed once, at construction, with
+//!   [`alloy::json_abi::Function::parse`]); `args` are its arguments as strings (`"1"`, `"0xabc…"`, `"true"`),
+//!   coerced to the parameter types; `output` (default 0) picks a return value, counted after flattening tuples
+//!   and fixed arrays depth-first (so `market(uint256) returns ((address,uint8),uint256,uint256)` has outputs
+//!   0..=3); it must be an integer or a bool. The value is `raw / 10^decimals` (default 0 decimals).
+//! - ratio: `{ numerator = <series>, denominator = <series> }` (share price = totalAssets / totalSupply,
+//!   collateral / debt, spot = quote reserve / base reserve). A zero denominator leaves the block undefined.
+//!
+//! A probe absent from the bundle, or one that reverted, or whose data does not decode, is a [`DetectorError`]
+//! naming the detector, the block and the probe; never a silent skip. With `skip_reverts = true` (default
+//! false; for views that revert in legitimate states, e.g. an empty vault) a reverting probe leaves the block
+//! undefined instead. An **undefined** block (zero denominator, skipped revert, a log return of a non-positive
+//! value) teaches the detector nothing: its state is carried over unchanged (and a reference-deviation run is
+//! broken).
+//!
+//! # The methods
+//!
+//! Every detector has `name`, `protocol`, `scope = { target = "0x…", id = N }` (the Guardian scope its findings
+//! are about; `id` defaults to 0, the whole contract), `severity`, `series`, `skip_reverts`. Transforms
+//! (`transform`): `"level"` y = x_t, `"diff"` y = x_t − x_{t−1}, `"log-return"` y = ln(x_t / x_{t−1}).
+//! EWMA with decay λ: d = y − μ; μ ← μ + (1 − λ)·d; v ← λ·(v + (1 − λ)·d²); the variance is bias-corrected,
+//! sd = √(v / (1 − λⁿ)) after n updates; the first sample sets μ = y.
+//!
+//! 1. **`ewma-zscore`** ([`EwmaZscoreDetector`]): z = (y − μ) / sd against the EWMA of the previous blocks; a block
+//!    is suspicious when, after `warmup_blocks` samples, |z| > `max_zscore` **and** the move is not tiny:
+//!    |y − μ| ≥ `min_abs_change` and the relative move (|x_t − x_{t−1}| / |x_{t−1}| for diff and log-return,
+//!    |x_t − μ| / |μ| for level) ≥ `min_change_bps` / 10⁴. Without that floor, a quiet series (variance ≈ 0)
+//!    alarms on its first rounding-error move. The EWMA absorbs every sample, spikes included. Defaults:
+//!    transform "diff", lambda 0.97, warmup_blocks 30, max_zscore 8, min_abs_change 0, min_change_bps 10;
+//!    severity medium, kind suspicious. Evidence: value, previous, transformed, mean, sd, zscore, max_zscore,
+//!    change_bps, samples.
+//! 2. **`cusum`** ([`CusumDetector`]): Page's two-sided CUSUM on the standardized series z = (y − μ) / sd (sd
+//!    floored at `min_sd` and at `min_sd_bps` / 10⁴ of the level: |μ| for level, |x_{t−1}| for diff, 1 for log
+//!    return): S⁺ ← max(0, S⁺ + z − k), S⁻ ← max(0, S⁻ − z − k); an alarm when S⁺ > h or S⁻ > h after
+//!    `warmup_blocks`. The EWMA (μ, sd) is frozen while the CUSUM is engaged (max(S⁺, S⁻) > h / 2), so a step
+//!    does not inflate its own yardstick; after an alarm S⁺ = S⁻ = 0, μ restarts at the new level (sd kept) and
+//!    the detector warms up again (one finding per change point). Defaults: transform "level", lambda 0.97,
+//!    warmup_blocks 30, k 0.5, h 8, min_sd 0, min_sd_bps 10; severity medium, kind suspicious. Evidence:
+//!    value, transformed, mean, sd, zscore, s_high, s_low, k, h, direction.
+//! 3. **`reference-deviation`** ([`ReferenceDeviationDetector`]): deviation = (x / r − 1) · 10⁴ bps against a
+//!    `reference` series r (AMM spot vs a Chainlink feed; a vault's exchange rate vs an oracle); a finding
+//!    when |deviation| > `max_deviation_bps` for `persist_blocks` consecutive blocks (and every block after, while
+//!    it lasts). A non-positive reference leaves the block undefined. Defaults: max_deviation_bps 1_000,
+//!    persist_blocks 1; severity high, kind exploit. Evidence: value, reference, deviation_bps,
+//!    max_deviation_bps, consecutive_blocks, persist_blocks.
+//! 4. **`ratio-bounds`** ([`RatioBoundsDetector`]): the series must stay within [lower, upper], where lower is
+//!    the larger of `min` and `min_relative` × the first value the detector saw ("start"), upper the smaller of
+//!    `max` and `max_relative` × start; at least one bound is required. A finding every block outside. Defaults:
+//!    no bounds; severity high, kind degraded (`kind` may be set, e.g. "exploit"). Evidence: value, start, lower,
+//!    upper, min, max, min_relative, max_relative.
+//! 5. **`jump`** ([`JumpDetector`]): change = (x_t / x_{t−1} − 1) · 10⁴ bps (relative to |x_{t−1}|; no change is
+//!    measured from 0); a finding when |change| > `max_jump_bps` in the watched `direction` ("both", "up",
+//!    "down") and |x_t − x_{t−1}| ≥ `min_abs_change`. Share-price inflation and donation attacks (Euler-style)
+//!    move a share price or exchange rate more in one block than months of interest do. Defaults:
+//!    max_jump_bps 100, direction "both", min_abs_change 0; severity high, kind exploit. Evidence: value,
+//!    previous, change_bps, max_jump_bps, direction.
+//!
+//! State is kept per block (a window of [`KEEP`] blocks of (block, state)), so `revert_to` restores exactly the
+//! state after the ancestor; a block processed twice (a retry) replaces its first result.
+//!
+//! # Configuration
+//!
+//! Each method is its own detector type ([`SERIES_TYPES`]); [`SeriesConfig::deserialize_typed`] deserializes a
+//! detector table without its `type`, [`SeriesConfig::build`] builds it. Examples (on the reference venue):
+//!
+//! ```toml
+//! [[detector]]
+//! type = "ewma-zscore"
+//! name = "pair-spot-zscore"
+//! protocol = "venue"
+//! scope = { target = "0x9A676e781A523b5d0C0e43731313A708CB607508", id = 2 }
+//! series.numerator = { to = "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318", function = "getReserves() returns (uint112, uint112, uint32)", output = 0, decimals = 6 }
+//! series.denominator = { to = "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318", function = "getReserves() returns (uint112, uint112, uint32)", output = 1, decimals = 18 }
+//! transform = "log-return"   # default "diff"
+//! lambda = 0.97              # default 0.97
+//! warmup_blocks = 30         # default 30
+//! max_zscore = 8.0           # default 8
+//! min_change_bps = 10        # default 10
+//!
+//! [[detector]]
+//! type = "cusum"
+//! name = "legacy-utilisation-cusum"
+//! protocol = "venue"
+//! scope = { target = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82" }
+//! series.numerator = { to = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", function = "totalDebt() returns (uint256)", decimals = 6 }
+//! series.denominator = { to = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", function = "totalDeposits() returns (uint256)", decimals = 6 }
+//! k = 0.5                    # default 0.5
+//! h = 8.0                    # default 8
+//! min_sd = 0.01              # default 0: here, utilisation moves under 1 point are noise
+//!
+//! [[detector]]
+//! type = "reference-deviation"
+//! name = "pair-spot-vs-feed"
+//! protocol = "venue"
+//! scope = { target = "0x9A676e781A523b5d0C0e43731313A708CB607508", id = 2 }
+//! series.numerator = { to = "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318", function = "getReserves() returns (uint112, uint112, uint32)", output = 0, decimals = 6 }
+//! series.denominator = { to = "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318", function = "getReserves() returns (uint112, uint112, uint32)", output = 1, decimals = 18 }
+//! reference = { to = "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707", function = "latestRoundData() returns (uint80, int256, uint256, uint256, uint80)", output = 1, decimals = 8 }
+//! max_deviation_bps = 1000   # default 1_000
+//! persist_blocks = 1         # default 1
+//!
+//! [[detector]]
+//! type = "ratio-bounds"
+//! name = "market-1-share-price"
+//! protocol = "venue"
+//! scope = { target = "0x9A676e781A523b5d0C0e43731313A708CB607508", id = 1 }
+//! # MarginPool.market(1): (params tuple of 7), collateralScale, totalSupplyAssets, totalSupplyShares, ...
+//! series.numerator = { to = "0x9A676e781A523b5d0C0e43731313A708CB607508", function = "market(uint256) returns ((address,uint8,address,uint16,uint16,uint16,uint16),uint256,uint256,uint256,uint256,uint256,bool)", args = ["1"], output = 8, decimals = 6 }
+//! series.denominator = { to = "0x9A676e781A523b5d0C0e43731313A708CB607508", function = "market(uint256) returns ((address,uint8,address,uint16,uint16,uint16,uint16),uint256,uint256,uint256,uint256,uint256,bool)", args = ["1"], output = 9, decimals = 6 }
+//! min_relative = 0.99        # lenders' share price never below 99 % of its value at start
+//! kind = "exploit"           # default "degraded"
+//!
+//! [[detector]]
+//! type = "jump"
+//! name = "legacy-cash-coverage-jump"
+//! protocol = "venue"
+//! scope = { target = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82" }
+//! series.numerator = { to = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", function = "cash() returns (uint256)", decimals = 6 }
+//! series.denominator = { to = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", function = "totalDeposits() returns (uint256)", decimals = 6 }
+//! max_jump_bps = 300         # default 100; cash coverage is not a share price: borrows move it
+//! direction = "both"         # default "both"
+//! ```
+
+use std::collections::{BTreeSet, VecDeque};
+
+use alloy::{
+    dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt, Specifier},
+    json_abi::Function,
+    primitives::{Address, I256},
+};
+use serde::{Deserialize, Deserializer};
+use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity};
+
+use crate::watch::ScopeRef;
+
+/// How many blocks of state are kept for reorgs.
+pub const KEEP: usize = 128;
+
+/// The detector types of this module, as written after `type =`.
+pub const SERIES_TYPES: [&str; 5] = ["ewma-zscore", "cusum", "reference-deviation", "ratio-bounds", "jump"];
+
+// ------------------------------------------------------------------------------------------------ errors
+
+/// A series detector's configuration is invalid; every variant names the detector and the field.
+#[derive(Debug, thiserror::Error)]
+pub enum SeriesError {
+    /// A function signature does not parse.
+    #[error("detector \"{detector}\": {field}: cannot parse the signature `{signature}`: {reason}")]
+    Signature {
+        /// Detector name.
+        detector: String,
+        /// Field path (`series.numerator.function`).
+        field: String,
+        /// The signature given.
+        signature: String,
+        /// Parser message.
+        reason: String,
+    },
+    /// An argument does not match its parameter, or the count is wrong.
+    #[error("detector \"{detector}\": {field}: {reason}")]
+    Argument {
+        /// Detector name.
+        detector: String,
+        /// Field path (`series.args`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// `output` does not name a numeric return value.
+    #[error("detector \"{detector}\": {field}: {reason}")]
+    Output {
+        /// Detector name.
+        detector: String,
+        /// Field path (`series.output`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A series is neither a call nor a ratio, or mixes both.
+    #[error("detector \"{detector}\": {field}: {reason}")]
+    Shape {
+        /// Detector name.
+        detector: String,
+        /// Field path (`series`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A parameter is out of range.
+    #[error("detector \"{detector}\": {field}: {reason}")]
+    Parameter {
+        /// Detector name.
+        detector: String,
+        /// The parameter.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+// ------------------------------------------------------------------------------------------------ series
+
+/// A value read every block: a call (`to`, `function`, `output`, `decimals`, `args`) or a ratio (`numerator`,
+/// `denominator`). See the module documentation.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesSpec {
+    /// Call: the contract called.
+    #[serde(default)]
+    pub to: Option<Address>,
+    /// Call: the signature with return types, e.g. `totalAssets() returns (uint256)`.
+    #[serde(default)]
+    pub function: Option<String>,
+    /// Call: index of the return value, after flattening tuples. Default 0.
+    #[serde(default)]
+    pub output: Option<usize>,
+    /// Call: the value is `raw / 10^decimals`. Default 0.
+    #[serde(default)]
+    pub decimals: Option<u8>,
+    /// Call: arguments as strings (addresses, integers, bools). Default none.
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Ratio: the numerator.
+    #[serde(default)]
+    pub numerator: Option<Box<SeriesSpec>>,
+    /// Ratio: the denominator.
+    #[serde(default)]
+    pub denominator: Option<Box<SeriesSpec>>,
+}
+
+/// A compiled call.
+#[derive(Debug, Clone)]
+struct Call {
+    probe: Probe,
+    function: Function,
+    output: usize,
+    scale: f64,
+    /// `name(args)`.
+    short: String,
+    /// `` `name(args)` on 0x… ``, for errors.
+    label: String,
+}
+
+/// A compiled series.
+#[derive(Debug, Clone)]
+enum Series {
+    Call(Box<Call>),
+    Ratio(Box<Series>, Box<Series>),
+}
+
+/// The flattened (tuples and fixed arrays expanded) leaf types of `ty`.
+fn type_leaves(ty: &DynSolType, out: &mut Vec<DynSolType>) {
+    match ty {
+        DynSolType::Tuple(items) => items.iter().for_each(|t| type_leaves(t, out)),
+        DynSolType::FixedArray(inner, n) => (0..*n).for_each(|_| type_leaves(inner, out)),
+        other => match other.as_custom_struct() {
+            Some((_, _, items)) => items.iter().for_each(|t| type_leaves(t, out)),
+            None => out.push(other.clone()),
+        },
+    }
+}
+
+/// The flattened leaf values of `v`, in the same order as [`type_leaves`].
+fn value_leaves<'a>(v: &'a DynSolValue, out: &mut Vec<&'a DynSolValue>) {
+    match v {
+        DynSolValue::Tuple(items) | DynSolValue::FixedArray(items) => items.iter().for_each(|x| value_leaves(x, out)),
+        other => match other.as_custom_struct() {
+            Some((_, _, items)) => items.iter().for_each(|x| value_leaves(x, out)),
+            None => out.push(other),
+        },
+    }
+}
+
+/// `name(types) returns (types)`.
+fn full_signature(f: &Function) -> String {
+    let outputs: Vec<String> = f.outputs.iter().map(|p| p.selector_type().into_owned()).collect();
+    format!("{} returns ({})", f.signature(), outputs.join(", "))
+}
+
+fn u256_f64(u: alloy::primitives::U256) -> f64 {
+    f64::from(u)
+}
+
+fn i256_f64(i: I256) -> f64 {
+    let (sign, abs) = i.into_sign_and_abs();
+    let v = u256_f64(abs);
+    if sign.is_negative() {
+        -v
+    } else {
+        v
+    }
+}
+
+fn numeric(v: &DynSolValue) -> Option<f64> {
+    if let Some((u, _)) = v.as_uint() {
+        return Some(u256_f64(u));
+    }
+    if let Some((i, _)) = v.as_int() {
+        return Some(i256_f64(i));
+    }
+    v.as_bool().map(|b| if b { 1.0 } else { 0.0 })
+}
+
+impl Series {
+    fn compile(spec: &SeriesSpec, detector: &str, field: &str) -> Result<Series, SeriesError> {
+        let shape = |reason: String| SeriesError::Shape { detector: detector.into(), field: field.into(), reason };
+        let is_call = spec.to.is_some()
+            || spec.function.is_some()
+            || spec.output.is_some()
+            || spec.decimals.is_some()
+            || spec.args.is_some();
+        let is_ratio = spec.numerator.is_some() || spec.denominator.is_some();
+        match (is_call, is_ratio) {
+            (true, true) => Err(shape(
+                "a series is either a call (to, function, output, decimals, args) or a ratio (numerator, \
+                 denominator), not both"
+                    .into(),
+            )),
+            (false, false) => Err(shape(
+                "expected a call (to, function, output, decimals, args) or a ratio (numerator, denominator)".into(),
+            )),
+            (false, true) => {
+                let (Some(n), Some(d)) = (&spec.numerator, &spec.denominator) else {
+                    return Err(shape("a ratio needs both `numerator` and `denominator`".into()));
+                };
+                Ok(Series::Ratio(
+                    Box::new(Series::compile(n, detector, &format!("{field}.numerator"))?),
+                    Box::new(Series::compile(d, detector, &format!("{field}.denominator"))?),
+                ))
+            }
+            (true, false) => {
+                let to = spec.to.ok_or_else(|| shape("a call needs `to`".into()))?;
+                let signature = spec.function.as_deref().ok_or_else(|| shape("a call needs `function`".into()))?;
+                let function = Function::parse(signature).map_err(|e| SeriesError::Signature {
+                    detector: detector.into(),
+                    field: format!("{field}.function"),
+                    signature: signature.into(),
+                    reason: e.to_string(),
+                })?;
+                let args = spec.args.clone().unwrap_or_default();
+                let arg_err = |reason: String| SeriesError::Argument {
+                    detector: detector.into(),
+                    field: format!("{field}.args"),
+                    reason,
+                };
+                if args.len() != function.inputs.len() {
+                    return Err(arg_err(format!(
+                        "`{}` takes {} argument(s), {} given",
+                        function.signature(),
+                        function.inputs.len(),
+                        args.len()
+                    )));
+                }
+                let mut values = Vec::with_capacity(args.len());
+                for (i, (param, arg)) in function.inputs.iter().zip(&args).enumerate() {
+                    let ty = param.resolve().map_err(|e| arg_err(format!("parameter {i}: {e}")))?;
+                    values.push(
+                        ty.coerce_str(arg).map_err(|e| {
+                            arg_err(format!("argument {i} `{arg}` is not a {}: {e}", ty.sol_type_name()))
+                        })?,
+                    );
+                }
+                let data = function.abi_encode_input(&values).map_err(|e| arg_err(e.to_string()))?;
+                let mut leaves = Vec::new();
+                for p in &function.outputs {
+                    let ty = p.resolve().map_err(|e| SeriesError::Signature {
+                        detector: detector.into(),
+                        field: format!("{field}.function"),
+                        signature: signature.into(),
+                        reason: e.to_string(),
+                    })?;
+                    type_leaves(&ty, &mut leaves);
+                }
+                let output = spec.output.unwrap_or(0);
+                let out_err = |reason: String| SeriesError::Output {
+                    detector: detector.into(),
+                    field: format!("{field}.output"),
+                    reason,
+                };
+                let Some(ty) = leaves.get(output) else {
+                    return Err(out_err(format!(
+                        "`{}` has {} return value(s) (after flattening tuples), so output {output} does not exist",
+                        full_signature(&function),
+                        leaves.len()
+                    )));
+                };
+                if !matches!(ty, DynSolType::Uint(_) | DynSolType::Int(_) | DynSolType::Bool) {
+                    return Err(out_err(format!(
+                        "return value {output} of `{}` is a {}, not an integer or a bool",
+                        full_signature(&function),
+                        ty.sol_type_name()
+                    )));
+                }
+                let short = format!("{}({})", function.name, args.join(", "));
+                let label = format!("`{short}` on {to}");
+                Ok(Series::Call(Box::new(Call {
+                    probe: Probe { to, data: data.into() },
+                    function,
+                    output,
+                    scale: 10f64.powi(spec.decimals.unwrap_or(0) as i32),
+                    short,
+                    label,
+                })))
+            }
+        }
+    }
+
+    fn probes(&self, out: &mut BTreeSet<Probe>) {
+        match self {
+            Series::Call(c) => {
+                out.insert(c.probe.clone());
+            }
+            Series::Ratio(n, d) => {
+                n.probes(out);
+                d.probes(out);
+            }
+        }
+    }
+
+    /// The value at this block; `Ok(None)` when undefined (zero denominator, a skipped revert).
+    fn eval(&self, bundle: &Bundle, skip_reverts: bool) -> Result<Option<f64>, String> {
+        match self {
+            Series::Call(c) => match bundle.probes.get(&c.probe) {
+                None => Err(format!("probe {} was not read at this block", c.label)),
+                Some(Err(_)) if skip_reverts => Ok(None),
+                Some(Err(revert)) => Err(format!("probe {} reverted with {revert}", c.label)),
+                Some(Ok(data)) => {
+                    let values = c.function.abi_decode_output(data).map_err(|e| {
+                        format!("probe {} returned {} bytes that do not decode: {e}", c.label, data.len())
+                    })?;
+                    let mut leaves = Vec::new();
+                    values.iter().for_each(|v| value_leaves(v, &mut leaves));
+                    let raw = leaves
+                        .get(c.output)
+                        .and_then(|v| numeric(v))
+                        .ok_or_else(|| format!("probe {} has no numeric output {}", c.label, c.output))?;
+                    Ok(Some(raw / c.scale))
+                }
+            },
+            Series::Ratio(n, d) => {
+                let n = n.eval(bundle, skip_reverts)?;
+                let d = d.eval(bundle, skip_reverts)?;
+                Ok(match (n, d) {
+                    (Some(n), Some(d)) if d != 0.0 => Some(n / d),
+                    _ => None,
+                })
+            }
+        }
+    }
+
+    /// A short description: `totalAssets() / totalSupply()`.
+    fn describe(&self) -> String {
+        match self {
+            Series::Call(c) => c.short.clone(),
+            Series::Ratio(n, d) => format!("{} / {}", n.describe(), d.describe()),
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ shared config
+
+/// What the statistical detectors look at.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transform {
+    /// The value itself.
+    Level,
+    /// Its change since the previous block.
+    Diff,
+    /// The log of its ratio to the previous block's value.
+    LogReturn,
+}
+
+impl Transform {
+    fn apply(self, previous: Option<f64>, x: f64) -> Option<f64> {
+        match self {
+            Transform::Level => Some(x),
+            Transform::Diff => previous.map(|p| x - p),
+            Transform::LogReturn => previous.filter(|p| *p > 0.0 && x > 0.0).map(|p| (x / p).ln()),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Transform::Level => "level",
+            Transform::Diff => "diff",
+            Transform::LogReturn => "log-return",
+        }
+    }
+}
+
+/// Which way a jump counts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Up or down.
+    #[default]
+    Both,
+    /// Up only.
+    Up,
+    /// Down only.
+    Down,
+}
+
+fn default_transform_diff() -> Transform {
+    Transform::Diff
+}
+fn default_transform_level() -> Transform {
+    Transform::Level
+}
+fn default_lambda() -> f64 {
+    0.97
+}
+fn default_warmup() -> u64 {
+    30
+}
+fn default_max_z() -> f64 {
+    8.0
+}
+fn default_min_change_bps() -> f64 {
+    10.0
+}
+fn default_k() -> f64 {
+    0.5
+}
+fn default_h() -> f64 {
+    8.0
+}
+fn default_min_sd_bps() -> f64 {
+    10.0
+}
+fn default_max_deviation_bps() -> f64 {
+    1_000.0
+}
+fn default_persist() -> u64 {
+    1
+}
+fn default_max_jump_bps() -> f64 {
+    100.0
+}
+fn default_medium() -> Severity {
+    Severity::Medium
+}
+fn default_high() -> Severity {
+    Severity::High
+}
+fn default_degraded() -> FindingKind {
+    FindingKind::Degraded
+}
+
+/// `ewma-zscore`: z-score of the series' per-block change against an EWMA of its mean and variance.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct EwmaZscoreConfig {
+    /// Name of this detector instance.
+    pub name: String,
+    /// The protocol watched.
+    pub protocol: String,
+    /// The Guardian scope the findings are about.
+    pub scope: ScopeRef,
+    /// The series.
+    pub series: SeriesSpec,
+    /// "level", "diff" or "log-return". Default "diff".
+    #[serde(default = "default_transform_diff")]
+    pub transform: Transform,
+    /// EWMA decay per block, in (0, 1). Default 0.97.
+    #[serde(default = "default_lambda")]
+    pub lambda: f64,
+    /// Samples before z-scores are reported. Default 30.
+    #[serde(default = "default_warmup")]
+    pub warmup_blocks: u64,
+    /// |z| beyond which a block is reported. Default 8 (returns are heavy-tailed: 6 fired on ordinary swaps on the proving ground).
+    #[serde(default = "default_max_z")]
+    pub max_zscore: f64,
+    /// Smallest |y − mean| reported, in transformed units. Default 0.
+    #[serde(default)]
+    pub min_abs_change: f64,
+    /// Smallest relative move reported, in basis points of the previous value (of the mean for "level").
+    /// Default 10 (0.1 %).
+    #[serde(default = "default_min_change_bps")]
+    pub min_change_bps: f64,
+    /// Treat a reverting probe as an undefined block instead of an error. Default false.
+    #[serde(default)]
+    pub skip_reverts: bool,
+    /// Severity of a finding. Default medium.
+    #[serde(default = "default_medium")]
+    pub severity: Severity,
+}
+
+/// `cusum`: two-sided CUSUM change point on the standardized series.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CusumConfig {
+    /// Name of this detector instance.
+    pub name: String,
+    /// The protocol watched.
+    pub protocol: String,
+    /// The Guardian scope the findings are about.
+    pub scope: ScopeRef,
+    /// The series.
+    pub series: SeriesSpec,
+    /// "level", "diff" or "log-return". Default "level".
+    #[serde(default = "default_transform_level")]
+    pub transform: Transform,
+    /// EWMA decay per block of the baseline, in (0, 1). Default 0.97.
+    #[serde(default = "default_lambda")]
+    pub lambda: f64,
+    /// Samples before the CUSUM runs, and again after each alarm. Default 30.
+    #[serde(default = "default_warmup")]
+    pub warmup_blocks: u64,
+    /// Drift (slack) per block, in standard deviations. Default 0.5.
+    #[serde(default = "default_k")]
+    pub k: f64,
+    /// Alarm threshold of either sum, in standard deviations. Default 8.
+    #[serde(default = "default_h")]
+    pub h: f64,
+    /// Floor of the standard deviation, in transformed units. Default 0.
+    #[serde(default)]
+    pub min_sd: f64,
+    /// Floor of the standard deviation in basis points of the level (|mean| for "level", the previous value for
+    /// "diff", 1 for "log-return"). Default 10.
+    #[serde(default = "default_min_sd_bps")]
+    pub min_sd_bps: f64,
+    /// Treat a reverting probe as an undefined block instead of an error. Default false.
+    #[serde(default)]
+    pub skip_reverts: bool,
+    /// Severity of a finding. Default medium.
+    #[serde(default = "default_medium")]
+    pub severity: Severity,
+}
+
+/// `reference-deviation`: the series against a reference series.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ReferenceDeviationConfig {
+    /// Name of this detector instance.
+    pub name: String,
+    /// The protocol watched.
+    pub protocol: String,
+    /// The Guardian scope the findings are about.
+    pub scope: ScopeRef,
+    /// The series.
+    pub series: SeriesSpec,
+    /// The reference it should follow.
+    pub reference: SeriesSpec,
+    /// Largest tolerated |series / reference − 1|, in basis points. Default 1_000.
+    #[serde(default = "default_max_deviation_bps")]
+    pub max_deviation_bps: f64,
+    /// Consecutive blocks beyond the limit before a finding. Default 1.
+    #[serde(default = "default_persist")]
+    pub persist_blocks: u64,
+    /// Treat a reverting probe as an undefined block instead of an error. Default false.
+    #[serde(default)]
+    pub skip_reverts: bool,
+    /// Severity of a finding. Default high.
+    #[serde(default = "default_high")]
+    pub severity: Severity,
+}
+
+/// `ratio-bounds`: the series must stay within bounds.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RatioBoundsConfig {
+    /// Name of this detector instance.
+    pub name: String,
+    /// The protocol watched.
+    pub protocol: String,
+    /// The Guardian scope the findings are about.
+    pub scope: ScopeRef,
+    /// The series.
+    pub series: SeriesSpec,
+    /// Lowest value allowed. Default none.
+    #[serde(default)]
+    pub min: Option<f64>,
+    /// Highest value allowed. Default none.
+    #[serde(default)]
+    pub max: Option<f64>,
+    /// Lowest value allowed, as a multiple of the first value seen. Default none.
+    #[serde(default)]
+    pub min_relative: Option<f64>,
+    /// Highest value allowed, as a multiple of the first value seen. Default none.
+    #[serde(default)]
+    pub max_relative: Option<f64>,
+    /// Treat a reverting probe as an undefined block instead of an error. Default false.
+    #[serde(default)]
+    pub skip_reverts: bool,
+    /// Severity of a finding. Default high.
+    #[serde(default = "default_high")]
+    pub severity: Severity,
+    /// Kind of a finding. Default degraded (as a solvency breach); "exploit" lets a policy pause on it.
+    #[serde(default = "default_degraded")]
+    pub kind: FindingKind,
+}
+
+/// `jump`: a sudden per-block relative change.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct JumpConfig {
+    /// Name of this detector instance.
+    pub name: String,
+    /// The protocol watched.
+    pub protocol: String,
+    /// The Guardian scope the findings are about.
+    pub scope: ScopeRef,
+    /// The series.
+    pub series: SeriesSpec,
+    /// Largest tolerated change in one block, in basis points of the previous value. Default 100 (1 %).
+    #[serde(default = "default_max_jump_bps")]
+    pub max_jump_bps: f64,
+    /// "both", "up" or "down". Default "both".
+    #[serde(default)]
+    pub direction: Direction,
+    /// Smallest absolute change reported (guards series near zero). Default 0.
+    #[serde(default)]
+    pub min_abs_change: f64,
+    /// Treat a reverting probe as an undefined block instead of an error. Default false.
+    #[serde(default)]
+    pub skip_reverts: bool,
+    /// Severity of a finding. Default high.
+    #[serde(default = "default_high")]
+    pub severity: Severity,
+}
+
+/// Any series detector's configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeriesConfig {
+    /// `ewma-zscore`.
+    EwmaZscore(EwmaZscoreConfig),
+    /// `cusum`.
+    Cusum(CusumConfig),
+    /// `reference-deviation`.
+    ReferenceDeviation(ReferenceDeviationConfig),
+    /// `ratio-bounds`.
+    RatioBounds(RatioBoundsConfig),
+    /// `jump`.
+    Jump(JumpConfig),
+}
+
+impl SeriesConfig {
+    /// Deserializes the table of a detector of type `type_name` (one of [`SERIES_TYPES`]; the table without its
+    /// `type` key). `Ok(None)` when the type is not one of this module's.
+    pub fn deserialize_typed<'de, D: Deserializer<'de>>(type_name: &str, de: D) -> Result<Option<Self>, D::Error> {
+        Ok(Some(match type_name {
+            "ewma-zscore" => SeriesConfig::EwmaZscore(EwmaZscoreConfig::deserialize(de)?),
+            "cusum" => SeriesConfig::Cusum(CusumConfig::deserialize(de)?),
+            "reference-deviation" => SeriesConfig::ReferenceDeviation(ReferenceDeviationConfig::deserialize(de)?),
+            "ratio-bounds" => SeriesConfig::RatioBounds(RatioBoundsConfig::deserialize(de)?),
+            "jump" => SeriesConfig::Jump(JumpConfig::deserialize(de)?),
+            _ => return Ok(None),
+        }))
+    }
+
+    /// The detector type.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SeriesConfig::EwmaZscore(_) => "ewma-zscore",
+            SeriesConfig::Cusum(_) => "cusum",
+            SeriesConfig::ReferenceDeviation(_) => "reference-deviation",
+            SeriesConfig::RatioBounds(_) => "ratio-bounds",
+            SeriesConfig::Jump(_) => "jump",
+        }
+    }
+
+    /// The detector's name.
+    pub fn name(&self) -> &str {
+        match self {
+            SeriesConfig::EwmaZscore(c) => &c.name,
+            SeriesConfig::Cusum(c) => &c.name,
+            SeriesConfig::ReferenceDeviation(c) => &c.name,
+            SeriesConfig::RatioBounds(c) => &c.name,
+            SeriesConfig::Jump(c) => &c.name,
+        }
+    }
+
+    /// Builds the detector (parses the signatures, checks the parameters).
+    pub fn build(self) -> Result<Box<dyn Detector>, SeriesError> {
+        Ok(match self {
+            SeriesConfig::EwmaZscore(c) => Box::new(EwmaZscoreDetector::new(c)?),
+            SeriesConfig::Cusum(c) => Box::new(CusumDetector::new(c)?),
+            SeriesConfig::ReferenceDeviation(c) => Box::new(ReferenceDeviationDetector::new(c)?),
+            SeriesConfig::RatioBounds(c) => Box::new(RatioBoundsDetector::new(c)?),
+            SeriesConfig::Jump(c) => Box::new(JumpDetector::new(c)?),
+        })
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ shared machinery
+
+/// State after each recent block.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct History<S> {
+    entries: VecDeque<(BlockRef, S)>,
+}
+
+impl<S: Clone + Default> History<S> {
+    /// The state before block `number` (forgetting any earlier result for `number` or later: a retry).
+    fn before(&mut self, number: u64) -> S {
+        while self.entries.back().is_some_and(|(b, _)| b.number >= number) {
+            self.entries.pop_back();
+        }
+        self.entries.back().map(|(_, s)| s.clone()).unwrap_or_default()
+    }
+
+    fn push(&mut self, block: BlockRef, state: S) {
+        self.entries.push_back((block, state));
+        while self.entries.len() > KEEP {
+            self.entries.pop_front();
+        }
+    }
+
+    fn revert_to(&mut self, ancestor: BlockRef) {
+        while self.entries.back().is_some_and(|(b, _)| b.number > ancestor.number) {
+            self.entries.pop_back();
+        }
+    }
+}
+
+/// The [`Core`] of a detector from its configuration `$cfg` (fields name, protocol, scope, severity,
+/// skip_reverts, series); returns early with a [`SeriesError`].
+macro_rules! core {
+    ($cfg:expr, $rule:expr, $kind:expr) => {
+        Core {
+            name: $cfg.name.clone(),
+            protocol: $cfg.protocol.clone(),
+            scope: Scope::segment($cfg.scope.target, $cfg.scope.id),
+            severity: $cfg.severity,
+            kind: $kind,
+            rule: $rule,
+            skip_reverts: $cfg.skip_reverts,
+            series: Series::compile(&$cfg.series, &$cfg.name, "series")?,
+        }
+    };
+}
+
+/// What every series detector has.
+#[derive(Debug, Clone)]
+struct Core {
+    name: String,
+    protocol: String,
+    scope: Scope,
+    severity: Severity,
+    kind: FindingKind,
+    rule: &'static str,
+    skip_reverts: bool,
+    series: Series,
+}
+
+impl Core {
+    fn param(&self, field: &str, reason: impl Into<String>) -> SeriesError {
+        SeriesError::Parameter { detector: self.name.clone(), field: field.into(), reason: reason.into() }
+    }
+
+    fn value(&self, series: &Series, bundle: &Bundle) -> Result<Option<f64>, DetectorError> {
+        series.eval(bundle, self.skip_reverts).map_err(|reason| DetectorError {
+            detector: self.name.clone(),
+            block: bundle.header.number,
+            reason,
+        })
+    }
+
+    fn probes(&self, extra: Option<&Series>) -> Vec<Probe> {
+        let mut set = BTreeSet::new();
+        self.series.probes(&mut set);
+        if let Some(s) = extra {
+            s.probes(&mut set);
+        }
+        set.into_iter().collect()
+    }
+
+    fn finding(&self, block: BlockRef, title: String, evidence: serde_json::Value) -> Finding {
+        Finding {
+            detector: self.name.clone(),
+            protocol: self.protocol.clone(),
+            scope: self.scope,
+            severity: self.severity,
+            kind: self.kind,
+            block,
+            tx: None,
+            title,
+            evidence,
+            labels: [("rule".to_string(), self.rule.to_string()), ("series".to_string(), self.series.describe())]
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+/// Clamps to a finite number (JSON has no infinity).
+fn finite(x: f64) -> f64 {
+    if x.is_nan() {
+        0.0
+    } else {
+        x.clamp(-1e300, 1e300)
+    }
+}
+
+/// z = d / sd with sd = 0 giving ±∞ (0 when d = 0).
+fn zscore(d: f64, sd: f64) -> f64 {
+    if sd > 0.0 {
+        d / sd
+    } else if d == 0.0 {
+        0.0
+    } else {
+        d.signum() * f64::INFINITY
+    }
+}
+
+fn check_lambda(core: &Core, lambda: f64) -> Result<(), SeriesError> {
+    if lambda.is_nan() || lambda <= 0.0 || lambda >= 1.0 {
+        return Err(core.param("lambda", format!("must be in (0, 1), is {lambda}")));
+    }
+    Ok(())
+}
+
+fn check_nonnegative(core: &Core, field: &str, x: f64) -> Result<(), SeriesError> {
+    if !x.is_finite() || x < 0.0 {
+        return Err(core.param(field, format!("must be a finite number ≥ 0, is {x}")));
+    }
+    Ok(())
+}
+
+/// An exponentially weighted mean and variance.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Ewma {
+    mean: f64,
+    var: f64,
+    /// Samples absorbed (the first sets the mean).
+    samples: u64,
+}
+
+impl Ewma {
+    fn absorb(&mut self, y: f64, lambda: f64) {
+        if self.samples == 0 {
+            self.mean = y;
+            self.var = 0.0;
+        } else {
+            let d = y - self.mean;
+            self.mean += (1.0 - lambda) * d;
+            self.var = lambda * (self.var + (1.0 - lambda) * d * d);
+        }
+        self.samples += 1;
+    }
+
+    /// The bias-corrected standard deviation.
+    fn sd(&self, lambda: f64) -> f64 {
+        let updates = self.samples.saturating_sub(1);
+        if updates == 0 {
+            return 0.0;
+        }
+        let norm = 1.0 - lambda.powi(updates.min(i32::MAX as u64) as i32);
+        (self.var / norm).max(0.0).sqrt()
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ ewma-zscore
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct ZState {
+    last: Option<f64>,
+    ewma: Ewma,
+}
+
+/// The `ewma-zscore` detector.
+pub struct EwmaZscoreDetector {
+    cfg: EwmaZscoreConfig,
+    core: Core,
+    history: History<ZState>,
+}
+
+impl EwmaZscoreDetector {
+    /// A detector from its configuration.
+    pub fn new(cfg: EwmaZscoreConfig) -> Result<Self, SeriesError> {
+        let core = core!(cfg, "ewma-zscore", FindingKind::Suspicious);
+        check_lambda(&core, cfg.lambda)?;
+        if cfg.max_zscore.is_nan() || cfg.max_zscore <= 0.0 {
+            return Err(core.param("max_zscore", format!("must be > 0, is {}", cfg.max_zscore)));
+        }
+        check_nonnegative(&core, "min_abs_change", cfg.min_abs_change)?;
+        check_nonnegative(&core, "min_change_bps", cfg.min_change_bps)?;
+        Ok(Self { cfg, core, history: History::default() })
+    }
+}
+
+impl Detector for EwmaZscoreDetector {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn probes(&self) -> Vec<Probe> {
+        self.core.probes(None)
+    }
+
+    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+        let block = bundle.block_ref();
+        let mut s = self.history.before(block.number);
+        let value = self.core.value(&self.core.series, bundle)?;
+        let mut findings = Vec::new();
+        if let Some(x) = value {
+            let c = &self.cfg;
+            if let Some(y) = c.transform.apply(s.last, x) {
+                if s.ewma.samples >= c.warmup_blocks.max(1) {
+                    let sd = s.ewma.sd(c.lambda);
+                    let d = y - s.ewma.mean;
+                    let z = zscore(d, sd);
+                    let reference = match c.transform {
+                        Transform::Level => s.ewma.mean,
+                        _ => s.last.unwrap_or(0.0),
+                    };
+                    let moved = if c.transform == Transform::Level { x - s.ewma.mean } else { x - reference };
+                    let change_bps =
+                        if reference != 0.0 { moved.abs() / reference.abs() * 10_000.0 } else { f64::INFINITY };
+                    if z.abs() > c.max_zscore && d.abs() >= c.min_abs_change && change_bps >= c.min_change_bps {
+                        findings.push(self.core.finding(
+                            block,
+                            format!(
+                                "{} of {} is {} standard deviations from its EWMA",
+                                c.transform.name(),
+                                self.core.series.describe(),
+                                if z.is_infinite() {
+                                    format!(
+                                        "{}infinitely many (a flat series moved)",
+                                        if z < 0.0 { "minus " } else { "" }
+                                    )
+                                } else {
+                                    format!("{z:.1}")
+                                }
+                            ),
+                            serde_json::json!({
+                                "value": x,
+                                "previous": s.last,
+                                "transform": c.transform.name(),
+                                "transformed": y,
+                                "mean": s.ewma.mean,
+                                "sd": sd,
+                                "zscore": finite(z),
+                                "max_zscore": c.max_zscore,
+                                "change_bps": finite(change_bps),
+                                "samples": s.ewma.samples,
+                            }),
+                        ));
+                    }
+                }
+                s.ewma.absorb(y, c.lambda);
+            }
+            s.last = Some(x);
+        }
+        self.history.push(block, s);
+        Ok(findings)
+    }
+
+    fn revert_to(&mut self, ancestor: BlockRef) {
+        self.history.revert_to(ancestor);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ cusum
+
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct CusumState {
+    last: Option<f64>,
+    baseline: Ewma,
+    high: f64,
+    low: f64,
+}
+
+/// The `cusum` detector.
+pub struct CusumDetector {
+    cfg: CusumConfig,
+    core: Core,
+    history: History<CusumState>,
+}
+
+impl CusumDetector {
+    /// A detector from its configuration.
+    pub fn new(cfg: CusumConfig) -> Result<Self, SeriesError> {
+        let core = core!(cfg, "cusum", FindingKind::Suspicious);
+        check_lambda(&core, cfg.lambda)?;
+        check_nonnegative(&core, "k", cfg.k)?;
+        if !cfg.h.is_finite() || cfg.h <= 0.0 {
+            return Err(core.param("h", format!("must be a finite number > 0, is {}", cfg.h)));
+        }
+        check_nonnegative(&core, "min_sd", cfg.min_sd)?;
+        check_nonnegative(&core, "min_sd_bps", cfg.min_sd_bps)?;
+        Ok(Self { cfg, core, history: History::default() })
+    }
+}
+
+impl Detector for CusumDetector {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn probes(&self) -> Vec<Probe> {
+        self.core.probes(None)
+    }
+
+    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+        let block = bundle.block_ref();
+        let mut s = self.history.before(block.number);
+        let value = self.core.value(&self.core.series, bundle)?;
+        let mut findings = Vec::new();
+        let c = &self.cfg;
+        if let Some(x) = value {
+            if let Some(y) = c.transform.apply(s.last, x) {
+                if s.baseline.samples >= c.warmup_blocks.max(1) {
+                    let level = match c.transform {
+                        Transform::Level => s.baseline.mean.abs(),
+                        Transform::Diff => s.last.unwrap_or(0.0).abs(),
+                        Transform::LogReturn => 1.0,
+                    };
+                    let sd = s.baseline.sd(c.lambda).max(c.min_sd).max(level * c.min_sd_bps / 10_000.0);
+                    let z = zscore(y - s.baseline.mean, sd);
+                    s.high = (s.high + z - c.k).max(0.0);
+                    s.low = (s.low - z - c.k).max(0.0);
+                    if s.high > c.h || s.low > c.h {
+                        let up = s.high > c.h;
+                        findings.push(self.core.finding(
+                            block,
+                            format!(
+                                "change point: {} of {} shifted {} (CUSUM beyond {})",
+                                c.transform.name(),
+                                self.core.series.describe(),
+                                if up { "up" } else { "down" },
+                                c.h
+                            ),
+                            serde_json::json!({
+                                "value": x,
+                                "transform": c.transform.name(),
+                                "transformed": y,
+                                "mean": s.baseline.mean,
+                                "sd": sd,
+                                "zscore": finite(z),
+                                "s_high": finite(s.high),
+                                "s_low": finite(s.low),
+                                "k": c.k,
+                                "h": c.h,
+                                "direction": if up { "up" } else { "down" },
+                            }),
+                        ));
+                        // Reset: a new regime, learnt afresh from this level with the old scale.
+                        let var = s.baseline.var;
+                        s.high = 0.0;
+                        s.low = 0.0;
+                        s.baseline = Ewma::default();
+                        s.baseline.absorb(y, c.lambda);
+                        s.baseline.var = var;
+                    } else if s.high.max(s.low) <= c.h / 2.0 {
+                        s.baseline.absorb(y, c.lambda);
+                    }
+                } else {
+                    s.baseline.absorb(y, c.lambda);
+                }
+            }
+            s.last = Some(x);
+        }
+        self.history.push(block, s);
+        Ok(findings)
+    }
+
+    fn revert_to(&mut self, ancestor: BlockRef) {
+        self.history.revert_to(ancestor);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ reference-deviation
+
+/// The `reference-deviation` detector.
+pub struct ReferenceDeviationDetector {
+    cfg: ReferenceDeviationConfig,
+    core: Core,
+    reference: Series,
+    /// Consecutive blocks beyond the limit, after each block.
+    history: History<u64>,
+}
+
+impl ReferenceDeviationDetector {
+    /// A detector from its configuration.
+    pub fn new(cfg: ReferenceDeviationConfig) -> Result<Self, SeriesError> {
+        let core = core!(cfg, "reference-deviation", FindingKind::Exploit);
+        let reference = Series::compile(&cfg.reference, &cfg.name, "reference")?;
+        check_nonnegative(&core, "max_deviation_bps", cfg.max_deviation_bps)?;
+        if cfg.persist_blocks == 0 {
+            return Err(core.param("persist_blocks", "must be at least 1"));
+        }
+        Ok(Self { cfg, core, reference, history: History::default() })
+    }
+}
+
+impl Detector for ReferenceDeviationDetector {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn probes(&self) -> Vec<Probe> {
+        self.core.probes(Some(&self.reference))
+    }
+
+    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+        let block = bundle.block_ref();
+        let mut run = self.history.before(block.number);
+        let value = self.core.value(&self.core.series, bundle)?;
+        let reference = self.core.value(&self.reference, bundle)?;
+        let mut findings = Vec::new();
+        let c = &self.cfg;
+        match (value, reference) {
+            (Some(x), Some(r)) if r > 0.0 => {
+                let deviation_bps = (x / r - 1.0) * 10_000.0;
+                if deviation_bps.abs() > c.max_deviation_bps {
+                    run += 1;
+                    if run >= c.persist_blocks {
+                        findings.push(self.core.finding(
+                            block,
+                            format!(
+                                "{} is more than {} bps {} its reference {}",
+                                self.core.series.describe(),
+                                c.max_deviation_bps,
+                                if deviation_bps > 0.0 { "above" } else { "below" },
+                                self.reference.describe()
+                            ),
+                            serde_json::json!({
+                                "value": x,
+                                "reference": r,
+                                "deviation_bps": finite(deviation_bps),
+                                "max_deviation_bps": c.max_deviation_bps,
+                                "consecutive_blocks": run,
+                                "persist_blocks": c.persist_blocks,
+                            }),
+                        ));
+                    }
+                } else {
+                    run = 0;
+                }
+            }
+            _ => run = 0,
+        }
+        self.history.push(block, run);
+        Ok(findings)
+    }
+
+    fn revert_to(&mut self, ancestor: BlockRef) {
+        self.history.revert_to(ancestor);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ ratio-bounds
+
+/// The `ratio-bounds` detector.
+pub struct RatioBoundsDetector {
+    cfg: RatioBoundsConfig,
+    core: Core,
+    /// The first value seen, after each block.
+    history: History<Option<f64>>,
+}
+
+impl RatioBoundsDetector {
+    /// A detector from its configuration.
+    pub fn new(cfg: RatioBoundsConfig) -> Result<Self, SeriesError> {
+        let core = core!(cfg, "ratio-bounds", cfg.kind);
+        let bounds = [
+            ("min", cfg.min),
+            ("max", cfg.max),
+            ("min_relative", cfg.min_relative),
+            ("max_relative", cfg.max_relative),
+        ];
+        if bounds.iter().all(|(_, b)| b.is_none()) {
+            return Err(core.param("min", "no bound: set at least one of min, max, min_relative, max_relative"));
+        }
+        for (field, b) in bounds {
+            if let Some(b) = b.filter(|b| !b.is_finite()) {
+                return Err(core.param(field, format!("must be finite, is {b}")));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (cfg.min, cfg.max) {
+            if lo > hi {
+                return Err(core.param("max", format!("{hi} is below min {lo}")));
+            }
+        }
+        if let (Some(lo), Some(hi)) = (cfg.min_relative, cfg.max_relative) {
+            if lo > hi {
+                return Err(core.param("max_relative", format!("{hi} is below min_relative {lo}")));
+            }
+        }
+        Ok(Self { cfg, core, history: History::default() })
+    }
+}
+
+impl Detector for RatioBoundsDetector {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn probes(&self) -> Vec<Probe> {
+        self.core.probes(None)
+    }
+
+    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+        let block = bundle.block_ref();
+        let mut start = self.history.before(block.number);
+        let value = self.core.value(&self.core.series, bundle)?;
+        let mut findings = Vec::new();
+        let c = &self.cfg;
+        if let Some(x) = value {
+            let first = *start.get_or_insert(x);
+            let lower = [c.min, c.min_relative.map(|m| m * first)].into_iter().flatten().reduce(f64::max);
+            let upper = [c.max, c.max_relative.map(|m| m * first)].into_iter().flatten().reduce(f64::min);
+            let below = lower.is_some_and(|l| x < l);
+            let above = upper.is_some_and(|u| x > u);
+            if below || above {
+                let (word, bound) = if below { ("below", lower) } else { ("above", upper) };
+                findings.push(self.core.finding(
+                    block,
+                    format!("{} is {word} its bound {:.6}", self.core.series.describe(), bound.unwrap_or_default()),
+                    serde_json::json!({
+                        "value": x,
+                        "start": first,
+                        "lower": lower,
+                        "upper": upper,
+                        "min": c.min,
+                        "max": c.max,
+                        "min_relative": c.min_relative,
+                        "max_relative": c.max_relative,
+                    }),
+                ));
+            }
+        }
+        self.history.push(block, start);
+        Ok(findings)
+    }
+
+    fn revert_to(&mut self, ancestor: BlockRef) {
+        self.history.revert_to(ancestor);
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ jump
+
+/// The `jump` detector.
+pub struct JumpDetector {
+    cfg: JumpConfig,
+    core: Core,
+    /// The last defined value, after each block.
+    history: History<Option<f64>>,
+}
+
+impl JumpDetector {
+    /// A detector from its configuration.
+    pub fn new(cfg: JumpConfig) -> Result<Self, SeriesError> {
+        let core = core!(cfg, "jump", FindingKind::Exploit);
+        check_nonnegative(&core, "max_jump_bps", cfg.max_jump_bps)?;
+        check_nonnegative(&core, "min_abs_change", cfg.min_abs_change)?;
+        Ok(Self { cfg, core, history: History::default() })
+    }
+}
+
+impl Detector for JumpDetector {
+    fn name(&self) -> &str {
+        &self.cfg.name
+    }
+
+    fn probes(&self) -> Vec<Probe> {
+        self.core.probes(None)
+    }
+
+    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+        let block = bundle.block_ref();
+        let mut last = self.history.before(block.number);
+        let value = self.core.value(&self.core.series, bundle)?;
+        let mut findings = Vec::new();
+        let c = &self.cfg;
+        if let Some(x) = value {
+            if let Some(p) = last.filter(|p| *p != 0.0) {
+                let change_bps = (x - p) / p.abs() * 10_000.0;
+                let watched = match c.direction {
+                    Direction::Both => true,
+                    Direction::Up => change_bps > 0.0,
+                    Direction::Down => change_bps < 0.0,
+                };
+                if watched && change_bps.abs() > c.max_jump_bps && (x - p).abs() >= c.min_abs_change {
+                    findings.push(self.core.finding(
+                        block,
+                        format!(
+                            "{} jumped {} by {:.0} bps in one block",
+                            self.core.series.describe(),
+                            if change_bps > 0.0 { "up" } else { "down" },
+                            change_bps.abs()
+                        ),
+                        serde_json::json!({
+                            "value": x,
+                            "previous": p,
+                            "change_bps": finite(change_bps),
+                            "max_jump_bps": c.max_jump_bps,
+                            "direction": match c.direction { Direction::Both => "both", Direction::Up => "up", Direction::Down => "down" },
+                        }),
+                    ));
+                }
+            }
+            last = Some(x);
+        }
+        self.history.push(block, last);
+        Ok(findings)
+    }
+
+    fn revert_to(&mut self, ancestor: BlockRef) {
+        self.history.revert_to(ancestor);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use alloy::{
+        dyn_abi::DynSolValue,
+        primitives::{address, Address, Bytes, U256},
+        sol_types::SolCall,
+    };
+    use vigil_core::{BlockPart, BlockRef, Bundle, Detector, Finding, FindingKind, Probe, ReceiptsPart, Severity};
+
+    use super::*;
+
+    type Answers = BTreeMap<Probe, Result<Bytes, Bytes>>;
+
+    const VAULT: Address = address!("00000000000000000000000000000000000000aa");
+    const FEED: Address = address!("00000000000000000000000000000000000000fe");
+
+    fn hash(number: u64, fork: u8) -> alloy::primitives::B256 {
+        let mut h = [0u8; 32];
+        h[..8].copy_from_slice(&number.to_be_bytes());
+        h[31] = fork;
+        h.into()
+    }
+
+    /// A header-only bundle at `number` on branch `fork`, with the given probe answers.
+    fn bundle(number: u64, fork: u8, probes: Answers) -> Bundle {
+        let header = serde_json::json!({
+            "number": format!("{number:#x}"),
+            "hash": hash(number, fork),
+            "parentHash": hash(number.saturating_sub(1), fork),
+            "timestamp": format!("{:#x}", 1_700_000_000 + number * 12),
+            "miner": Address::ZERO,
+            "gasLimit": "0x1c9c380",
+            "gasUsed": "0x0",
+            "transactions": [],
+        });
+        let block = BlockPart::from_json(&header.to_string()).expect("a header-only block decodes");
+        Bundle::from_parts(block, ReceiptsPart::from_json("[]").expect("no receipts"), None, probes)
+    }
+
+    fn uint(x: f64, decimals: u8) -> Bytes {
+        let raw = U256::from((x * 10f64.powi(decimals as i32)).round() as u128);
+        DynSolValue::Uint(raw, 256).abi_encode().into()
+    }
+
+    /// `name() returns (uint256)` on `to`, 6 decimals.
+    fn call(to: Address, name: &str) -> SeriesSpec {
+        SeriesSpec {
+            to: Some(to),
+            function: Some(format!("{name}() returns (uint256)")),
+            decimals: Some(6),
+            ..Default::default()
+        }
+    }
+
+    fn probe_of(to: Address, name: &str) -> Probe {
+        let f = Function::parse(&format!("{name}() returns (uint256)")).unwrap();
+        Probe { to, data: f.abi_encode_input(&[]).unwrap().into() }
+    }
+
+    /// A bundle answering the vault's `totalAssets()` with `x`.
+    fn at(number: u64, fork: u8, x: f64) -> Bundle {
+        bundle(number, fork, [(probe_of(VAULT, "totalAssets"), Ok(uint(x, 6)))].into_iter().collect())
+    }
+
+    fn scope() -> ScopeRef {
+        ScopeRef { target: VAULT, id: 7 }
+    }
+
+    /// Deterministic standard normal noise (xorshift + Box-Muller).
+    struct Noise(u64);
+    impl Noise {
+        fn uniform(&mut self) -> f64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            ((self.0 >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        }
+        fn normal(&mut self) -> f64 {
+            (-2.0 * self.uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * self.uniform()).cos()
+        }
+    }
+
+    /// A random walk around 1_000 with per-block sd `sd`, `n` values.
+    fn walk(seed: u64, n: usize, sd: f64) -> Vec<f64> {
+        let mut noise = Noise(seed);
+        let mut x = 1_000.0;
+        (0..n)
+            .map(|_| {
+                x += sd * noise.normal();
+                x
+            })
+            .collect()
+    }
+
+    /// Feeds `values` from block `first` on branch `fork`; the blocks with findings.
+    fn feed(d: &mut dyn Detector, first: u64, fork: u8, values: &[f64]) -> Vec<(u64, Finding)> {
+        values
+            .iter()
+            .enumerate()
+            .flat_map(|(i, x)| {
+                let n = first + i as u64;
+                d.on_block(&at(n, fork, *x)).unwrap().into_iter().map(move |f| (n, f))
+            })
+            .collect()
+    }
+
+    fn zscore_cfg() -> EwmaZscoreConfig {
+        EwmaZscoreConfig {
+            name: "z".into(),
+            protocol: "p".into(),
+            scope: scope(),
+            series: call(VAULT, "totalAssets"),
+            transform: Transform::Diff,
+            lambda: 0.97,
+            warmup_blocks: 30,
+            max_zscore: 8.0,
+            min_abs_change: 0.0,
+            min_change_bps: 10.0,
+            skip_reverts: false,
+            severity: Severity::Medium,
+        }
+    }
+
+    fn cusum_cfg() -> CusumConfig {
+        CusumConfig {
+            name: "c".into(),
+            protocol: "p".into(),
+            scope: scope(),
+            series: call(VAULT, "totalAssets"),
+            transform: Transform::Level,
+            lambda: 0.97,
+            warmup_blocks: 30,
+            k: 0.5,
+            h: 8.0,
+            min_sd: 0.0,
+            min_sd_bps: 10.0,
+            skip_reverts: false,
+            severity: Severity::Medium,
+        }
+    }
+
+    fn bounds_cfg() -> RatioBoundsConfig {
+        RatioBoundsConfig {
+            name: "b".into(),
+            protocol: "p".into(),
+            scope: scope(),
+            series: call(VAULT, "totalAssets"),
+            min: Some(900.0),
+            max: None,
+            min_relative: Some(0.97),
+            max_relative: None,
+            skip_reverts: false,
+            severity: Severity::High,
+            kind: FindingKind::Degraded,
+        }
+    }
+
+    fn jump_cfg() -> JumpConfig {
+        JumpConfig {
+            name: "j".into(),
+            protocol: "p".into(),
+            scope: scope(),
+            series: call(VAULT, "totalAssets"),
+            max_jump_bps: 100.0,
+            direction: Direction::Both,
+            min_abs_change: 0.0,
+            skip_reverts: false,
+            severity: Severity::High,
+        }
+    }
+
+    fn deviation_cfg() -> ReferenceDeviationConfig {
+        ReferenceDeviationConfig {
+            name: "r".into(),
+            protocol: "p".into(),
+            scope: scope(),
+            series: call(VAULT, "totalAssets"),
+            reference: SeriesSpec {
+                to: Some(FEED),
+                function: Some("latestRoundData() returns (uint80, int256, uint256, uint256, uint80)".into()),
+                output: Some(1),
+                decimals: Some(8),
+                ..Default::default()
+            },
+            max_deviation_bps: 500.0,
+            persist_blocks: 1,
+            skip_reverts: false,
+            severity: Severity::High,
+        }
+    }
+
+    fn round(answer: f64) -> Bytes {
+        let a = alloy::primitives::I256::try_from((answer * 1e8).round() as i128).unwrap();
+        DynSolValue::Tuple(vec![
+            DynSolValue::Uint(U256::from(7), 80),
+            DynSolValue::Int(a, 256),
+            DynSolValue::Uint(U256::from(1), 256),
+            DynSolValue::Uint(U256::from(1), 256),
+            DynSolValue::Uint(U256::from(7), 80),
+        ])
+        .abi_encode_params()
+        .into()
+    }
+
+    fn feed_probe() -> Probe {
+        let f = Function::parse("latestRoundData() returns (uint80, int256, uint256, uint256, uint80)").unwrap();
+        Probe { to: FEED, data: f.abi_encode_input(&[]).unwrap().into() }
+    }
+
+    /// A bundle with the vault at `x` and the feed at `r`.
+    fn pair_at(number: u64, fork: u8, x: f64, r: f64) -> Bundle {
+        bundle(
+            number,
+            fork,
+            [(probe_of(VAULT, "totalAssets"), Ok(uint(x, 6))), (feed_probe(), Ok(round(r)))].into_iter().collect(),
+        )
+    }
+
+    // -------------------------------------------------------------------------------- series specs
+
+    #[test]
+    fn a_call_encodes_its_arguments_and_reads_a_flattened_output() {
+        let spec = SeriesSpec {
+            to: Some(VAULT),
+            function: Some(
+                "market(uint256) returns ((address,uint8,address,uint16,uint16,uint16,uint16),uint256,uint256,\
+                 uint256,uint256,uint256,bool)"
+                    .into(),
+            ),
+            args: Some(vec!["2".into()]),
+            output: Some(8),
+            decimals: Some(6),
+            ..Default::default()
+        };
+        let s = Series::compile(&spec, "d", "series").unwrap();
+        let Series::Call(c) = &s else { panic!("a call") };
+        // The same calldata as the generated binding.
+        let expected = vigil_contracts::MarginPool::marketCall { id: U256::from(2) }.abi_encode();
+        assert_eq!(c.probe.data.as_ref(), expected.as_slice());
+        let u = |x: u64| DynSolValue::Uint(U256::from(x), 256);
+        let params = DynSolValue::Tuple(vec![
+            DynSolValue::Address(VAULT),
+            DynSolValue::Uint(U256::from(1), 8),
+            DynSolValue::Address(FEED),
+            DynSolValue::Uint(U256::from(7_500), 16),
+            DynSolValue::Uint(U256::from(8_000), 16),
+            DynSolValue::Uint(U256::from(500), 16),
+            DynSolValue::Uint(U256::from(10), 16),
+        ]);
+        let ret = DynSolValue::Tuple(vec![
+            params,
+            u(1_000_000_000_000_000_000),
+            u(3_500_000_000_000), // totalSupplyAssets: output 8
+            u(3_000_000_000_000),
+            u(1),
+            u(2),
+            DynSolValue::Bool(true),
+        ]);
+        let answers: Answers = [(c.probe.clone(), Ok(ret.abi_encode_params().into()))].into_iter().collect();
+        assert_eq!(s.eval(&bundle(5, 0, answers), false).unwrap(), Some(3_500_000.0));
+        assert_eq!(s.describe(), "market(2)");
+    }
+
+    #[test]
+    fn bad_specs_are_errors_naming_the_detector_and_the_field() {
+        let e = |spec: SeriesSpec| Series::compile(&spec, "vault-jump", "series").unwrap_err().to_string();
+        let bad_sig = SeriesSpec { function: Some("totalAssets( returns (uint256)".into()), ..call(VAULT, "x") };
+        assert!(e(bad_sig).starts_with("detector \"vault-jump\": series.function: cannot parse the signature"));
+        let out = SeriesSpec { output: Some(1), ..call(VAULT, "totalAssets") };
+        let msg = e(out);
+        assert!(msg.contains("series.output: `totalAssets() returns (uint256)` has 1 return value(s)"), "{msg}");
+        let addr = SeriesSpec { function: Some("owner() returns (address)".into()), ..call(VAULT, "x") };
+        assert!(e(addr).contains("series.output: return value 0 of `owner() returns (address)` is a address"));
+        let args = SeriesSpec { function: Some("balanceOf(address) returns (uint256)".into()), ..call(VAULT, "x") };
+        assert!(e(args).contains("series.args: `balanceOf(address)` takes 1 argument(s), 0 given"));
+        let bad_arg = SeriesSpec {
+            function: Some("balanceOf(address) returns (uint256)".into()),
+            args: Some(vec!["nope".into()]),
+            ..call(VAULT, "x")
+        };
+        assert!(e(bad_arg).contains("series.args: argument 0 `nope` is not a address"));
+        let both = SeriesSpec { numerator: Some(Box::new(call(VAULT, "a"))), ..call(VAULT, "b") };
+        assert!(e(both).contains("series: a series is either a call"));
+        let half = SeriesSpec { numerator: Some(Box::new(call(VAULT, "a"))), ..Default::default() };
+        assert!(e(half).contains("series: a ratio needs both"));
+        let deep = SeriesSpec {
+            numerator: Some(Box::new(call(VAULT, "a"))),
+            denominator: Some(Box::new(SeriesSpec { to: None, ..call(VAULT, "b") })),
+            ..Default::default()
+        };
+        assert!(e(deep).contains("series.denominator: a call needs `to`"));
+        assert!(e(SeriesSpec::default()).contains("series: expected a call"));
+
+        let lambda = EwmaZscoreDetector::new(EwmaZscoreConfig { lambda: 1.0, ..zscore_cfg() }).err().unwrap();
+        assert_eq!(lambda.to_string(), "detector \"z\": lambda: must be in (0, 1), is 1");
+        let none = RatioBoundsDetector::new(RatioBoundsConfig { min: None, min_relative: None, ..bounds_cfg() });
+        assert!(none.err().unwrap().to_string().contains("no bound"));
+        let reference = ReferenceDeviationDetector::new(ReferenceDeviationConfig {
+            reference: SeriesSpec { output: Some(5), ..deviation_cfg().reference },
+            ..deviation_cfg()
+        });
+        assert!(reference.err().unwrap().to_string().starts_with("detector \"r\": reference.output:"));
+        let unknown = toml::from_str::<JumpConfig>(
+            "name = \"j\"\nprotocol = \"p\"\nscope = { target = \"0x00000000000000000000000000000000000000aa\" }\n\
+             series = { to = \"0x00000000000000000000000000000000000000aa\", function = \"f() returns (uint256)\", \
+             decimal = 6 }",
+        );
+        assert!(unknown.unwrap_err().to_string().contains("unknown field `decimal`"));
+    }
+
+    #[test]
+    fn a_missing_or_reverting_probe_is_an_error_naming_detector_block_and_probe() {
+        let mut d = JumpDetector::new(jump_cfg()).unwrap();
+        let e = d.on_block(&bundle(12, 0, Answers::new())).unwrap_err();
+        assert_eq!((e.detector.as_str(), e.block), ("j", 12));
+        assert_eq!(e.reason, format!("probe `totalAssets()` on {VAULT} was not read at this block"));
+        let reverted: Answers = [(probe_of(VAULT, "totalAssets"), Err(Bytes::from(vec![0xde, 0xad])))].into();
+        let e = d.on_block(&bundle(12, 0, reverted.clone())).unwrap_err();
+        assert_eq!(e.reason, format!("probe `totalAssets()` on {VAULT} reverted with 0xdead"));
+        let short: Answers = [(probe_of(VAULT, "totalAssets"), Ok(Bytes::from(vec![1u8; 5])))].into();
+        assert!(d.on_block(&bundle(12, 0, short)).unwrap_err().reason.contains("do not decode"));
+        assert!(d.history.entries.is_empty(), "a failed block leaves no state");
+
+        // skip_reverts: a revert is an undefined block (the last value is kept), an absent probe still an error.
+        let mut d = JumpDetector::new(JumpConfig { skip_reverts: true, ..jump_cfg() }).unwrap();
+        assert!(d.on_block(&at(10, 0, 1_000.0)).unwrap().is_empty());
+        assert!(d.on_block(&bundle(11, 0, reverted)).unwrap().is_empty());
+        assert_eq!(d.history.entries.back().unwrap().1, Some(1_000.0));
+        assert_eq!(d.on_block(&at(12, 0, 1_100.0)).unwrap().len(), 1, "the jump is measured across the gap");
+        assert!(d.on_block(&bundle(13, 0, Answers::new())).is_err());
+    }
+
+    #[test]
+    fn a_zero_denominator_is_an_undefined_block() {
+        let spec = SeriesSpec {
+            numerator: Some(Box::new(call(VAULT, "totalAssets"))),
+            denominator: Some(Box::new(call(VAULT, "totalSupply"))),
+            ..Default::default()
+        };
+        let mut d = JumpDetector::new(JumpConfig { series: spec, ..jump_cfg() }).unwrap();
+        assert_eq!(d.probes().len(), 2);
+        let b = |n, assets: f64, supply: f64| {
+            bundle(
+                n,
+                0,
+                [
+                    (probe_of(VAULT, "totalAssets"), Ok(uint(assets, 6))),
+                    (probe_of(VAULT, "totalSupply"), Ok(uint(supply, 6))),
+                ]
+                .into(),
+            )
+        };
+        assert!(d.on_block(&b(1, 100.0, 100.0)).unwrap().is_empty());
+        assert!(d.on_block(&b(2, 0.0, 0.0)).unwrap().is_empty());
+        let f = d.on_block(&b(3, 150.0, 100.0)).unwrap();
+        assert_eq!(f.len(), 1, "1.0 → (undefined) → 1.5 is a jump of 5_000 bps");
+        assert_eq!(f[0].evidence["change_bps"], 5_000.0);
+        assert_eq!(f[0].labels["series"], "totalAssets() / totalSupply()");
+    }
+
+    // -------------------------------------------------------------------------------- the methods
+
+    #[test]
+    fn ewma_zscore_fires_on_a_spike_and_not_on_noise() {
+        let mut values = walk(1, 300, 1.0);
+        let mut d = EwmaZscoreDetector::new(zscore_cfg()).unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty(), "noise of sd 1 is silent");
+        let mut d = EwmaZscoreDetector::new(zscore_cfg()).unwrap();
+        for v in &mut values[200..] {
+            *v += 15.0; // a one-block spike of 15 sd, then the walk goes on from there
+        }
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].0, 201);
+        let (z, sd) = (f[0].1.evidence["zscore"].as_f64().unwrap(), f[0].1.evidence["sd"].as_f64().unwrap());
+        assert!(z > 6.0 && (0.7..1.4).contains(&sd), "z {z}, sd {sd}");
+        assert_eq!((f[0].1.severity, f[0].1.kind), (Severity::Medium, FindingKind::Suspicious));
+        assert_eq!(f[0].1.scope, Scope::segment(VAULT, 7));
+
+        // Not during the warm-up.
+        let mut early = values.clone();
+        early[10] += 50.0;
+        let mut d = EwmaZscoreDetector::new(zscore_cfg()).unwrap();
+        assert_eq!(feed(&mut d, 1, 0, &early[..100]).len(), 0);
+    }
+
+    #[test]
+    fn ewma_zscore_ignores_tiny_moves_of_a_quiet_series() {
+        // A share price flat at 1_000 for 50 blocks (variance 0), then a move of 0.01 (0.1 bp): z is infinite.
+        let mut values = vec![1_000.0; 50];
+        values.push(1_000.01);
+        let mut d = EwmaZscoreDetector::new(zscore_cfg()).unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty(), "under min_change_bps");
+        let mut d = EwmaZscoreDetector::new(EwmaZscoreConfig { min_change_bps: 0.0, ..zscore_cfg() }).unwrap();
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.len(), 1, "without the floor the quiet series alarms");
+        assert!(f[0].1.evidence["zscore"].as_f64().unwrap() > 1e100);
+        let mut d =
+            EwmaZscoreDetector::new(EwmaZscoreConfig { min_change_bps: 0.0, min_abs_change: 0.05, ..zscore_cfg() })
+                .unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty(), "under min_abs_change");
+        // A real move of the quiet series (1 %) is reported.
+        values.push(1_010.0);
+        let mut d = EwmaZscoreDetector::new(zscore_cfg()).unwrap();
+        assert_eq!(feed(&mut d, 1, 0, &values).iter().map(|f| f.0).collect::<Vec<_>>(), vec![52]);
+    }
+
+    #[test]
+    fn ewma_zscore_on_log_returns() {
+        let mut noise = Noise(9);
+        let mut x = 100.0;
+        let mut values: Vec<f64> = (0..200)
+            .map(|_| {
+                x *= (0.002 * noise.normal()).exp();
+                x
+            })
+            .collect();
+        let cfg = EwmaZscoreConfig { transform: Transform::LogReturn, ..zscore_cfg() };
+        let mut d = EwmaZscoreDetector::new(cfg.clone()).unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty());
+        for v in &mut values[150..] {
+            *v *= 1.03;
+        }
+        let mut d = EwmaZscoreDetector::new(cfg).unwrap();
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.iter().map(|f| f.0).collect::<Vec<_>>(), vec![151]);
+        assert_eq!(f[0].1.evidence["transform"], "log-return");
+    }
+
+    #[test]
+    fn cusum_fires_on_a_step_once_and_not_on_noise() {
+        // A stationary series: 1_000 + noise of sd 1.
+        let mut noise = Noise(3);
+        let mut values: Vec<f64> = (0..3_000).map(|_| 1_000.0 + noise.normal()).collect();
+        let mut d = CusumDetector::new(CusumConfig { min_sd_bps: 0.0, ..cusum_cfg() }).unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty(), "3_000 blocks of noise are silent");
+        // A step of 2 sd at block 1_001: too small for a z-score of 6 on any one block, found by the CUSUM.
+        for v in &mut values[1_000..] {
+            *v += 2.0;
+        }
+        let mut d = CusumDetector::new(CusumConfig { min_sd_bps: 0.0, ..cusum_cfg() }).unwrap();
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.len(), 1, "one finding per change point: {:?}", f.iter().map(|f| f.0).collect::<Vec<_>>());
+        assert!((1_003..=1_012).contains(&f[0].0), "found at {}", f[0].0);
+        assert_eq!(f[0].1.evidence["direction"], "up");
+        assert!(f[0].1.evidence["s_high"].as_f64().unwrap() > 8.0);
+        let mut z = EwmaZscoreDetector::new(EwmaZscoreConfig { transform: Transform::Level, ..zscore_cfg() }).unwrap();
+        assert!(feed(&mut z, 1, 0, &values).is_empty(), "the z-score misses the small step");
+        // A step down is found as down.
+        for v in &mut values[2_000..] {
+            *v -= 4.0;
+        }
+        let mut d = CusumDetector::new(CusumConfig { min_sd_bps: 0.0, ..cusum_cfg() }).unwrap();
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.len(), 2);
+        assert!((2_001..=2_010).contains(&f[1].0) && f[1].1.evidence["direction"] == "down", "{:?}", f[1]);
+    }
+
+    #[test]
+    fn cusum_sd_floor_keeps_a_flat_series_quiet() {
+        let mut values = vec![1_000.0; 60];
+        values.extend([1_000.001; 60]);
+        let mut d = CusumDetector::new(cusum_cfg()).unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty(), "a 0.01 bp step is under the 10 bp floor");
+        let mut d = CusumDetector::new(CusumConfig { min_sd_bps: 0.0, ..cusum_cfg() }).unwrap();
+        assert_eq!(feed(&mut d, 1, 0, &values).len(), 1, "without the floor it alarms");
+        values.extend([1_020.0; 10]);
+        let mut d = CusumDetector::new(cusum_cfg()).unwrap();
+        assert_eq!(feed(&mut d, 1, 0, &values).iter().map(|f| f.0).collect::<Vec<_>>(), vec![121]);
+    }
+
+    #[test]
+    fn reference_deviation_fires_beyond_the_limit_after_persist_blocks() {
+        let run = |d: &mut ReferenceDeviationDetector, pump: &dyn Fn(u64) -> f64| {
+            let mut out = Vec::new();
+            let mut noise = Noise(5);
+            for n in 1..=200u64 {
+                let r = 2_000.0 + 20.0 * noise.normal();
+                let x = r * (1.0 + 0.01 * noise.normal()) * pump(n);
+                out.extend(d.on_block(&pair_at(n, 0, x, r)).unwrap().into_iter().map(|f| (n, f)));
+            }
+            out
+        };
+        let mut d = ReferenceDeviationDetector::new(deviation_cfg()).unwrap();
+        assert_eq!(d.probes().len(), 2);
+        assert!(run(&mut d, &|_| 1.0).is_empty(), "1 % noise against a 5 % limit");
+        let pump = |n: u64| if (100..=104).contains(&n) { 1.3 } else { 1.0 };
+        let mut d = ReferenceDeviationDetector::new(deviation_cfg()).unwrap();
+        let f = run(&mut d, &pump);
+        assert_eq!(f.iter().map(|f| f.0).collect::<Vec<_>>(), vec![100, 101, 102, 103, 104]);
+        let dev = f[0].1.evidence["deviation_bps"].as_f64().unwrap();
+        assert!((2_500.0..3_500.0).contains(&dev), "{dev}");
+        assert_eq!((f[0].1.severity, f[0].1.kind), (Severity::High, FindingKind::Exploit));
+        let mut d =
+            ReferenceDeviationDetector::new(ReferenceDeviationConfig { persist_blocks: 3, ..deviation_cfg() }).unwrap();
+        let f = run(&mut d, &pump);
+        assert_eq!(f.iter().map(|f| f.0).collect::<Vec<_>>(), vec![102, 103, 104]);
+        assert_eq!(f[0].1.evidence["consecutive_blocks"], 3);
+        // A gap breaks the run: two deviating blocks, one back, two again: nothing with persist 3.
+        let gappy = |n: u64| if [100, 101, 103, 104].contains(&n) { 1.3 } else { 1.0 };
+        let mut d =
+            ReferenceDeviationDetector::new(ReferenceDeviationConfig { persist_blocks: 3, ..deviation_cfg() }).unwrap();
+        assert!(run(&mut d, &gappy).is_empty());
+    }
+
+    #[test]
+    fn ratio_bounds_fire_outside_and_not_within() {
+        // Noise of 0.1 % around 1_000: within 97 % of start and above 900.
+        let mut noise = Noise(11);
+        let mut values: Vec<f64> = (0..200).map(|_| 1_000.0 * (1.0 + 0.001 * noise.normal())).collect();
+        let mut d = RatioBoundsDetector::new(bounds_cfg()).unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty());
+        values[120] = 960.0; // under 0.97 × start
+        values[150] = 850.0; // under both
+        let mut d = RatioBoundsDetector::new(bounds_cfg()).unwrap();
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.iter().map(|f| f.0).collect::<Vec<_>>(), vec![121, 151]);
+        let lower = f[0].1.evidence["lower"].as_f64().unwrap();
+        assert!((lower - 0.97 * values[0]).abs() < 1e-6, "the relative bound is the larger: {lower}");
+        assert_eq!(f[1].1.evidence["lower"].as_f64().unwrap(), lower);
+        assert_eq!((f[0].1.severity, f[0].1.kind), (Severity::High, FindingKind::Degraded));
+        let upper = RatioBoundsConfig { min: None, min_relative: None, max: Some(1_005.0), ..bounds_cfg() };
+        let mut d = RatioBoundsDetector::new(upper).unwrap();
+        values[60] = 1_006.0;
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.iter().map(|f| f.0).collect::<Vec<_>>(), vec![61]);
+        assert!(f[0].1.title.contains("above"));
+    }
+
+    #[test]
+    fn jump_fires_on_a_jump_in_its_direction_and_not_on_noise() {
+        let mut noise = Noise(13);
+        let mut values: Vec<f64> = (0..200).map(|_| 1_000.0 * (1.0 + 0.001 * noise.normal())).collect();
+        let mut d = JumpDetector::new(jump_cfg()).unwrap();
+        assert!(feed(&mut d, 1, 0, &values).is_empty(), "0.1 % noise against 1 %");
+        for v in &mut values[100..] {
+            *v *= 1.08; // donation: +8 % in one block, and it stays
+        }
+        let mut d = JumpDetector::new(jump_cfg()).unwrap();
+        let f = feed(&mut d, 1, 0, &values);
+        assert_eq!(f.iter().map(|f| f.0).collect::<Vec<_>>(), vec![101]);
+        let c = f[0].1.evidence["change_bps"].as_f64().unwrap();
+        assert!((500.0..1_100.0).contains(&c), "{c}");
+        let mut down = JumpDetector::new(JumpConfig { direction: Direction::Down, ..jump_cfg() }).unwrap();
+        assert!(feed(&mut down, 1, 0, &values).is_empty(), "an upward jump is not watched");
+        let mut abs = JumpDetector::new(JumpConfig { min_abs_change: 100.0, ..jump_cfg() }).unwrap();
+        assert!(feed(&mut abs, 1, 0, &values).is_empty(), "under min_abs_change");
+    }
+
+    // -------------------------------------------------------------------------------- reorgs
+
+    /// Process A (blocks 1..=40), B (41..=50), revert to 40, B' (41..=50 on another branch), then C; against a
+    /// fresh detector fed A, B', C: same findings after the revert, same state at every step.
+    macro_rules! reverts_exactly {
+        ($make:expr, $a:expr, $b:expr, $b2:expr, $c:expr) => {{
+            let (a, b, b2, c): (Vec<f64>, Vec<f64>, Vec<f64>, Vec<f64>) = ($a, $b, $b2, $c);
+            let mut d = $make;
+            feed(&mut d, 1, 0, &a);
+            let after_a = d.history.clone();
+            let on_b = feed(&mut d, 41, 1, &b);
+            assert!(!on_b.is_empty(), "branch B must change the state (it fires)");
+            d.revert_to(BlockRef { number: 40, hash: hash(40, 0) });
+            assert_eq!(d.history, after_a, "revert_to restores the state after the ancestor");
+            let on_b2 = feed(&mut d, 41, 2, &b2);
+            let on_c = feed(&mut d, 41 + b2.len() as u64, 2, &c);
+            let mut fresh = $make;
+            feed(&mut fresh, 1, 0, &a);
+            assert_eq!(feed(&mut fresh, 41, 2, &b2), on_b2);
+            assert_eq!(feed(&mut fresh, 41 + b2.len() as u64, 2, &c), on_c);
+            assert_eq!(d.history, fresh.history);
+            // A retried block replaces its first result.
+            let last = 41 + (b2.len() + c.len()) as u64;
+            let once = d.on_block(&at(last, 2, 990.0)).unwrap();
+            assert_eq!(d.on_block(&at(last, 2, 990.0)).unwrap(), once);
+            fresh.on_block(&at(last, 2, 990.0)).unwrap();
+            assert_eq!(d.history, fresh.history);
+            (on_b, on_b2, on_c)
+        }};
+    }
+
+    #[test]
+    fn every_detector_reverts_exactly() {
+        let a = walk(21, 40, 1.0);
+        let last = a[39];
+        let quiet = |n: usize, seed| -> Vec<f64> { walk(seed, n, 1.0).iter().map(|x| x - 1_000.0 + last).collect() };
+        let spike: Vec<f64> =
+            quiet(10, 22).iter().enumerate().map(|(i, x)| if i == 3 { x + 40.0 } else { *x }).collect();
+        reverts_exactly!(
+            EwmaZscoreDetector::new(zscore_cfg()).unwrap(),
+            a.clone(),
+            spike.clone(),
+            quiet(10, 23),
+            quiet(20, 24)
+        );
+        let step: Vec<f64> = quiet(10, 22).iter().map(|x| x + 30.0).collect();
+        let cusum = || CusumDetector::new(CusumConfig { warmup_blocks: 20, min_sd_bps: 0.0, ..cusum_cfg() }).unwrap();
+        reverts_exactly!(cusum(), a.clone(), step.clone(), quiet(10, 23), quiet(20, 24));
+        let crash: Vec<f64> = quiet(10, 22).iter().map(|x| x * 0.5).collect();
+        reverts_exactly!(
+            RatioBoundsDetector::new(bounds_cfg()).unwrap(),
+            a.clone(),
+            crash.clone(),
+            quiet(10, 23),
+            quiet(20, 24)
+        );
+        reverts_exactly!(JumpDetector::new(jump_cfg()).unwrap(), a.clone(), crash, quiet(10, 23), quiet(20, 24));
+    }
+
+    #[test]
+    fn reference_deviation_reverts_exactly() {
+        let cfg = ReferenceDeviationConfig { persist_blocks: 3, ..deviation_cfg() };
+        let mut d = ReferenceDeviationDetector::new(cfg.clone()).unwrap();
+        let run = |d: &mut ReferenceDeviationDetector, from: u64, fork: u8, xs: &[f64]| -> Vec<(u64, Finding)> {
+            xs.iter()
+                .enumerate()
+                .flat_map(|(i, x)| {
+                    let n = from + i as u64;
+                    d.on_block(&pair_at(n, fork, *x, 1_000.0)).unwrap().into_iter().map(move |f| (n, f))
+                })
+                .collect()
+        };
+        run(&mut d, 1, 0, &[1_000.0, 1_000.0, 1_200.0, 1_200.0]); // a run of 2 at block 4
+        let after_a = d.history.clone();
+        assert_eq!(run(&mut d, 5, 1, &[1_200.0, 1_200.0]).len(), 2);
+        d.revert_to(BlockRef { number: 4, hash: hash(4, 0) });
+        assert_eq!(d.history, after_a);
+        let b2 = run(&mut d, 5, 2, &[1_000.0, 1_200.0, 1_200.0, 1_200.0]);
+        let mut fresh = ReferenceDeviationDetector::new(cfg).unwrap();
+        run(&mut fresh, 1, 0, &[1_000.0, 1_000.0, 1_200.0, 1_200.0]);
+        assert_eq!(run(&mut fresh, 5, 2, &[1_000.0, 1_200.0, 1_200.0, 1_200.0]), b2);
+        assert_eq!(b2.iter().map(|f| f.0).collect::<Vec<_>>(), vec![8]);
+        assert_eq!(d.history, fresh.history);
+    }
+
+    #[test]
+    fn state_is_kept_for_keep_blocks() {
+        let mut d = JumpDetector::new(jump_cfg()).unwrap();
+        feed(&mut d, 1, 0, &walk(1, 500, 0.1));
+        assert_eq!(d.history.entries.len(), KEEP);
+        assert_eq!(d.history.entries.front().unwrap().0.number, 500 - KEEP as u64 + 1);
+    }
+
+    // -------------------------------------------------------------------------------- the proving ground
+
+    /// The series detectors of the venue, in the configuration syntax.
+    fn venue_toml(v: &vigil_sim::venue::Venue) -> String {
+        let (usd_out, weth_out) = if v.usd < v.weth { (0, 1) } else { (1, 0) };
+        let reserves = "getReserves() returns (uint112, uint112, uint32)";
+        let spot = format!(
+            r#"series.numerator = {{ to = "{pair}", function = "{reserves}", output = {usd_out}, decimals = 6 }}
+series.denominator = {{ to = "{pair}", function = "{reserves}", output = {weth_out}, decimals = 18 }}"#,
+            pair = v.pair
+        );
+        let market = "market(uint256) returns ((address,uint8,address,uint16,uint16,uint16,uint16),uint256,uint256,\
+                      uint256,uint256,uint256,bool)";
+        let share_price = |id: u64| {
+            format!(
+                r#"series.numerator = {{ to = "{pool}", function = "{market}", args = ["{id}"], output = 8, decimals = 6 }}
+series.denominator = {{ to = "{pool}", function = "{market}", args = ["{id}"], output = 9, decimals = 6 }}"#,
+                pool = v.pool
+            )
+        };
+        let legacy = |num: &str, den: &str| {
+            format!(
+                r#"series.numerator = {{ to = "{m}", function = "{num}() returns (uint256)", decimals = 6 }}
+series.denominator = {{ to = "{m}", function = "{den}() returns (uint256)", decimals = 6 }}"#,
+                m = v.legacy_market
+            )
+        };
+        let legacy_scope = format!(r#"scope = {{ target = "{}" }}"#, v.legacy_market);
+        let market_scope = |id: u64| format!(r#"scope = {{ target = "{}", id = {id} }}"#, v.pool);
+        let mut t = String::new();
+        let mut add = |ty: &str, name: &str, scope: &str, series: &str, extra: &str| {
+            t += &format!(
+                "[[detector]]\ntype = \"{ty}\"\nname = \"{name}\"\nprotocol = \"venue\"\n{scope}\n{series}\n{extra}\n\n"
+            );
+        };
+        add("jump", "legacy-cash-jump", &legacy_scope, &legacy("cash", "totalDeposits"), "");
+        add(
+            "ratio-bounds",
+            "legacy-cash-bounds",
+            &legacy_scope,
+            &legacy("cash", "totalDeposits"),
+            "min_relative = 0.99\nkind = \"exploit\"",
+        );
+        add("cusum", "legacy-utilisation-cusum", &legacy_scope, &legacy("totalDebt", "totalDeposits"), "min_sd = 0.01");
+        add(
+            "ewma-zscore",
+            "legacy-utilisation-zscore",
+            &legacy_scope,
+            &legacy("totalDebt", "totalDeposits"),
+            "min_abs_change = 0.001",
+        );
+        for id in [1, 2, 3] {
+            add("jump", &format!("market-{id}-share-price-jump"), &market_scope(id), &share_price(id), "");
+            add(
+                "ratio-bounds",
+                &format!("market-{id}-share-price-bounds"),
+                &market_scope(id),
+                &share_price(id),
+                "min_relative = 0.99",
+            );
+            add(
+                "ewma-zscore",
+                &format!("market-{id}-share-price-zscore"),
+                &market_scope(id),
+                &share_price(id),
+                "transform = \"log-return\"",
+            );
+            add("cusum", &format!("market-{id}-share-price-cusum"), &market_scope(id), &share_price(id), "");
+        }
+        let feed = format!(
+            r#"reference = {{ to = "{}", function = "latestRoundData() returns (uint80, int256, uint256, uint256, uint80)", output = 1, decimals = 8 }}"#,
+            v.eth_feed
+        );
+        add("reference-deviation", "spot-vs-feed", &market_scope(2), &spot, &feed);
+        add("ewma-zscore", "spot-zscore", &market_scope(2), &spot, "transform = \"log-return\"");
+        add("cusum", "spot-cusum", &market_scope(2), &spot, "transform = \"log-return\"");
+        add("jump", "spot-jump", &market_scope(2), &spot, "");
+        // Measures (every block fires, with the numbers): how close benign traffic comes to the thresholds.
+        add(
+            "reference-deviation",
+            "measure-spot-vs-feed",
+            &market_scope(2),
+            &spot,
+            &format!("{feed}\nmax_deviation_bps = 0"),
+        );
+        for id in [1, 2, 3] {
+            add("jump", &format!("measure-market-{id}-jump"), &market_scope(id), &share_price(id), "max_jump_bps = 0");
+            add(
+                "ratio-bounds",
+                &format!("measure-market-{id}-min"),
+                &market_scope(id),
+                &share_price(id),
+                "min_relative = 10.0",
+            );
+        }
+        add("jump", "measure-legacy-cash-jump", &legacy_scope, &legacy("cash", "totalDeposits"), "max_jump_bps = 0");
+        add("jump", "measure-spot-jump", &market_scope(2), &spot, "max_jump_bps = 0");
+        t
+    }
+
+    /// Every `[[detector]]` of a configuration text, built.
+    fn build_all(text: &str) -> Vec<Box<dyn Detector>> {
+        let doc: toml::Table = toml::from_str(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let list = doc["detector"].as_array().expect("[[detector]] entries");
+        list.iter()
+            .map(|d| {
+                let mut t = d.as_table().unwrap().clone();
+                let ty = t.remove("type").unwrap();
+                let cfg = SeriesConfig::deserialize_typed(ty.as_str().unwrap(), toml::Value::Table(t))
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .expect("a series type");
+                cfg.build().unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect()
+    }
+
+    /// Findings per detector name: (block, title).
+    type Fired = BTreeMap<String, Vec<(u64, String)>>;
+
+    /// Runs `scenario` (seed 1) with the venue's series detectors: the findings, the blocks with malicious
+    /// transactions, the block number of offset 0.
+    fn run_venue(scenario: &str) -> (Fired, Vec<u64>, u64) {
+        run_venue_seed(scenario, 1)
+    }
+
+    fn run_venue_seed(scenario: &str, seed: u64) -> (Fired, Vec<u64>, u64) {
+        let spec = vigil_sim::scenario::find(scenario).unwrap();
+        let opts = vigil_sim::scenario::RunOptions { seed, tracing: false, ..Default::default() };
+        let mut run = vigil_sim::scenario::ScenarioRun::start(spec, opts).unwrap();
+        let mut detectors = build_all(&venue_toml(&run.venue));
+        let probes: BTreeSet<Probe> = detectors.iter().flat_map(|d| d.probes()).collect();
+        let (mut fired, mut malicious) = (Fired::new(), Vec::new());
+        for d in &detectors {
+            fired.insert(d.name().to_string(), Vec::new());
+        }
+        while let Some(block) = run.next_block(vec![]).unwrap() {
+            if block.labels.iter().any(|l| l.malicious) {
+                malicious.push(block.number());
+            }
+            let bundle = run.chain.bundle(&block, &probes);
+            for d in &mut detectors {
+                for f in d.on_block(&bundle).unwrap_or_else(|e| panic!("{e}")) {
+                    let what = if d.name().starts_with("measure-") { f.evidence.to_string() } else { f.title };
+                    fired.get_mut(d.name()).unwrap().push((block.number(), what));
+                }
+            }
+        }
+        let genesis = run.number_of(0);
+        let report = run.report().unwrap();
+        eprintln!(
+            "{scenario}: ETH {:?}, liquidations {}, bad debt {}, share prices {:?}",
+            report.eth_price, report.liquidations, report.bad_debt, report.share_prices
+        );
+        eprintln!(
+            "{scenario}: blocks #{}..#{}, malicious blocks {malicious:?}",
+            genesis + 1,
+            run.number_of(run.produced())
+        );
+        for (name, f) in &fired {
+            if name.starts_with("measure-") {
+                let key = if name.contains("jump") {
+                    "change_bps"
+                } else if name.contains("min") {
+                    "value"
+                } else {
+                    "deviation_bps"
+                };
+                let xs: Vec<(u64, f64)> = f
+                    .iter()
+                    .map(|(n, e)| (*n, serde_json::from_str::<serde_json::Value>(e).unwrap()[key].as_f64().unwrap()))
+                    .collect();
+                let max = xs.iter().copied().fold((0u64, 0f64), |a, b| if b.1.abs() > a.1.abs() { b } else { a });
+                let min = xs.iter().copied().fold((0, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
+                eprintln!("  {name}: largest |{key}| {max:?}, smallest {min:?}, first {:?}", xs.first());
+            } else if !f.is_empty() {
+                eprintln!("  {name}: {} finding(s), first {:?}", f.len(), f.iter().take(3).collect::<Vec<_>>());
+            }
+        }
+        (fired, malicious, genesis)
+    }
+
+    fn blocks(fired: &Fired, name: &str) -> Vec<u64> {
+        fired[name].iter().map(|(n, _)| *n).collect()
+    }
+
+    #[test]
+    fn euler_donation_is_caught_in_the_block_it_lands() {
+        let (fired, malicious, genesis) = run_venue("euler-donation");
+        let attack = genesis + 100; // the scenario's execute block: deploy at offset 99, attack at 100
+        assert_eq!(malicious.last(), Some(&attack));
+        assert_eq!(blocks(&fired, "legacy-cash-jump"), vec![attack], "the lenders' cash coverage falls 6.3 % at once");
+        let bounds = blocks(&fired, "legacy-cash-bounds");
+        assert_eq!(bounds, (attack..=genesis + 200).collect::<Vec<_>>(), "and stays below 99 % of its start");
+        assert_eq!(blocks(&fired, "legacy-utilisation-cusum"), vec![attack], "utilisation steps from 0 to 31 %");
+        assert_eq!(blocks(&fired, "legacy-utilisation-zscore"), vec![attack]);
+        for id in [1, 2, 3] {
+            for d in ["jump", "bounds", "zscore", "cusum"] {
+                let name = format!("market-{id}-share-price-{d}");
+                assert!(fired[&name].is_empty(), "{name} watches the margin pool: {:?}", fired[&name]);
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_borrow_drain_is_caught_as_the_cash_coverage_erodes() {
+        let (fired, malicious, genesis) = run_venue("legacy-borrow-drain");
+        assert_eq!((malicious.first(), malicious.last()), (Some(&(genesis + 99)), Some(&(genesis + 140))));
+        // 40 borrows of $5k (0.25 % of the deposits each): no single block jumps 1 %, the bound is crossed
+        // after four, the first borrow moves a utilisation that was flat at 0.
+        assert!(fired["legacy-cash-jump"].is_empty());
+        assert_eq!(blocks(&fired, "legacy-cash-bounds").first(), Some(&(genesis + 105)));
+        assert_eq!(blocks(&fired, "legacy-utilisation-zscore"), vec![genesis + 101]);
+        assert_eq!(blocks(&fired, "legacy-utilisation-cusum").first(), Some(&(genesis + 111)));
+    }
+
+    #[test]
+    fn spot_pump_is_caught_by_the_spot_against_the_feed() {
+        let (fired, malicious, genesis) = run_venue("spot-pump");
+        let (first_pump, borrow) = (genesis + 100, genesis + 102);
+        assert_eq!(malicious.last(), Some(&borrow));
+        let f = blocks(&fired, "spot-vs-feed");
+        assert_eq!(f.first(), Some(&first_pump), "caught at the first pump, before the borrow: {f:?}");
+        assert!(f.contains(&borrow));
+        let at_pump = &fired["measure-spot-vs-feed"].iter().find(|(n, _)| *n == first_pump).unwrap().1;
+        let deviation = serde_json::from_str::<serde_json::Value>(at_pump).unwrap()["deviation_bps"].as_f64().unwrap();
+        eprintln!("spot against the feed at the first pump: {deviation:.0} bps");
+        assert!(deviation > 5_000.0, "{deviation}");
+        assert!(blocks(&fired, "spot-zscore").contains(&first_pump));
+        for name in ["legacy-cash-jump", "legacy-cash-bounds", "legacy-utilisation-cusum"] {
+            assert!(fired[name].is_empty(), "{name} watches another contract");
+        }
+    }
+
+    /// The largest |`key`| a measuring detector saw.
+    fn largest(fired: &Fired, name: &str, key: &str) -> f64 {
+        fired[name]
+            .iter()
+            .map(|(_, e)| serde_json::from_str::<serde_json::Value>(e).unwrap()[key].as_f64().unwrap().abs())
+            .fold(0.0, f64::max)
+    }
+
+    #[test]
+    fn benign_crash_leaves_the_attack_detectors_silent() {
+        let (fired, malicious, genesis) = run_venue("benign-crash");
+        assert!(malicious.is_empty());
+        let mut silent = vec!["spot-vs-feed".to_string(), "spot-zscore".to_string()];
+        silent.extend(
+            ["legacy-cash-jump", "legacy-cash-bounds", "legacy-utilisation-cusum", "legacy-utilisation-zscore"]
+                .map(String::from),
+        );
+        for id in [1, 2, 3] {
+            silent.extend(["jump", "bounds", "zscore", "cusum"].map(|d| format!("market-{id}-share-price-{d}")));
+        }
+        for name in &silent {
+            assert!(fired[name].is_empty(), "{name} fired on a benign crash: {:?}", fired[name]);
+        }
+        // Margins: the spot stays within 3.8 % of the feed (the limit is 10 %), lenders' share prices move less
+        // than a basis point a block (the jump limit is 100) and never fall below their start.
+        assert!(largest(&fired, "measure-spot-vs-feed", "deviation_bps") < 400.0);
+        for id in [1, 2] {
+            assert!(largest(&fired, &format!("measure-market-{id}-jump"), "change_bps") < 1.0);
+            let lowest = fired[&format!("measure-market-{id}-min")]
+                .iter()
+                .map(|(_, e)| serde_json::from_str::<serde_json::Value>(e).unwrap()["value"].as_f64().unwrap())
+                .fold(f64::INFINITY, f64::min);
+            assert!(lowest >= 1.0, "market {id}: {lowest}");
+        }
+        // What does fire on the benign run: the spot's CUSUM (a real change point of the returns) and the jump
+        // detector on the AMM spot (ordinary swaps move a $6M pair by 1 %; jump is for share prices).
+        assert_eq!(blocks(&fired, "spot-cusum"), vec![genesis + 39]);
+        assert!(!fired["spot-jump"].is_empty());
+    }
+
+    // -------------------------------------------------------------------------------- mainnet
+
+    const SDAI: Address = address!("83F20F44975D03b1b09e64809B757c47f942BEeA");
+    const USDC_WETH: Address = address!("B4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc");
+    const ETH_USD: Address = address!("5f4eC3Df9cbd43714FE2740f5E3616155c5b8419");
+
+    fn mainnet_toml() -> String {
+        let share_price = format!(
+            r#"series.numerator = {{ to = "{SDAI}", function = "totalAssets() returns (uint256)", decimals = 18 }}
+series.denominator = {{ to = "{SDAI}", function = "totalSupply() returns (uint256)", decimals = 18 }}"#
+        );
+        let spot = format!(
+            r#"series.numerator = {{ to = "{USDC_WETH}", function = "getReserves() returns (uint112, uint112, uint32)", output = 0, decimals = 6 }}
+series.denominator = {{ to = "{USDC_WETH}", function = "getReserves() returns (uint112, uint112, uint32)", output = 1, decimals = 18 }}"#
+        );
+        let head = |ty: &str, name: &str, target: Address| {
+            format!("[[detector]]\ntype = \"{ty}\"\nname = \"{name}\"\nprotocol = \"mainnet\"\nscope = {{ target = \"{target}\" }}\n")
+        };
+        [
+            format!("{}{share_price}\n", head("jump", "sdai-jump", SDAI)),
+            format!("{}{share_price}\nmin = 1.0\n", head("ratio-bounds", "sdai-bounds", SDAI)),
+            format!("{}{share_price}\n", head("cusum", "sdai-cusum", SDAI)),
+            format!("{}{spot}\ntransform = \"log-return\"\n", head("ewma-zscore", "eth-spot-zscore", USDC_WETH)),
+            format!(
+                "{}{spot}\nreference = {{ to = \"{ETH_USD}\", function = \"latestRoundData() returns (uint80, int256, uint256, uint256, uint80)\", output = 1, decimals = 8 }}\n",
+                head("reference-deviation", "eth-spot-vs-feed", USDC_WETH)
+            ),
+        ]
+        .join("\n")
+    }
+
+    /// Plausible answers at a block around 18,000,000: sDAI at 1.044 growing 5 % a year, ETH at $1,650 with
+    /// 0.1 % noise on the pair.
+    fn mainnet_answers(i: u64, noise: &mut Noise) -> Answers {
+        let call = |to: Address, sig: &str| {
+            let f = Function::parse(sig).unwrap();
+            Probe { to, data: f.abi_encode_input(&[]).unwrap().into() }
+        };
+        let supply = 1_000_000_000.0;
+        let assets = supply * 1.044 * (1.0 + 0.05 * (i as f64) / 2_600_000.0);
+        let eth = 1_650.0 * (1.0 + 0.001 * noise.normal());
+        let weth = 18_180.0;
+        let raw = |x: f64, d: i32| U256::from((x * 10f64.powi(d)).round() as u128);
+        let reserves = DynSolValue::Tuple(vec![
+            DynSolValue::Uint(raw(weth * eth, 6), 112),
+            DynSolValue::Uint(raw(weth, 18), 112),
+            DynSolValue::Uint(U256::from(1_693_066_000u64), 32),
+        ])
+        .abi_encode_params();
+        [
+            (
+                call(SDAI, "totalAssets() returns (uint256)"),
+                Ok(DynSolValue::Uint(raw(assets, 18), 256).abi_encode().into()),
+            ),
+            (
+                call(SDAI, "totalSupply() returns (uint256)"),
+                Ok(DynSolValue::Uint(raw(supply, 18), 256).abi_encode().into()),
+            ),
+            (call(USDC_WETH, "getReserves() returns (uint112, uint112, uint32)"), Ok(reserves.into())),
+            (call(ETH_USD, "latestRoundData() returns (uint80, int256, uint256, uint256, uint80)"), Ok(round(1_650.5))),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn silent_on_mainnet_block_18000000_and_it_reads_its_probes() {
+        let mut detectors = build_all(&mainnet_toml());
+        assert_eq!(detectors.len(), 5);
+        let mut noise = Noise(77);
+        // Warm the stateful ones with 60 plausible blocks before the real one.
+        for i in 0..60u64 {
+            let b = bundle(17_999_940 + i, 0, mainnet_answers(i, &mut noise));
+            for d in &mut detectors {
+                assert!(d.on_block(&b).unwrap().is_empty(), "{} at #{}", d.name(), b.header.number);
+            }
+        }
+        let answers = mainnet_answers(60, &mut noise);
+        let block = crate::testdata::mainnet_block(answers.clone());
+        assert_eq!(block.header.number, 18_000_000);
+        for d in &mut detectors {
+            assert!(d.on_block(&block).unwrap().is_empty(), "{} fired on mainnet", d.name());
+            // Each of its probes is read: without any one of them the block is an error naming it.
+            for p in d.probes() {
+                let mut partial = answers.clone();
+                partial.remove(&p);
+                let e = d.on_block(&crate::testdata::mainnet_block(partial)).unwrap_err();
+                assert_eq!((e.detector.as_str(), e.block), (d.name(), 18_000_000));
+                assert!(e.reason.contains(&format!("on {}", p.to)) && e.reason.contains("was not read"), "{e}");
+            }
+        }
+    }
+
+    // -------------------------------------------------------------------------------- configuration
+
+    #[test]
+    fn every_toml_example_of_the_module_doc_parses_and_builds() {
+        let source = include_str!("series.rs");
+        let start = source.find("//! ```toml\n").expect("a TOML example") + "//! ```toml\n".len();
+        let end = start + source[start..].find("//! ```\n").expect("its end");
+        let text: String = source[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("//!").unwrap_or(l).strip_prefix(' ').unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let types: Vec<&str> =
+            doc["detector"].as_array().unwrap().iter().map(|d| d["type"].as_str().unwrap()).collect();
+        assert_eq!(types, SERIES_TYPES, "one example per type, in order");
+        let detectors = build_all(&text);
+        assert_eq!(detectors.len(), 5);
+        // The defaults as documented, and the keys given.
+        let mut t = doc["detector"].as_array().unwrap()[0].as_table().unwrap().clone();
+        t.remove("type");
+        let Some(SeriesConfig::EwmaZscore(z)) =
+            SeriesConfig::deserialize_typed("ewma-zscore", toml::Value::Table(t)).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!((z.transform, z.lambda, z.warmup_blocks, z.max_zscore), (Transform::LogReturn, 0.97, 30, 8.0));
+        assert_eq!(
+            (z.min_abs_change, z.min_change_bps, z.severity, z.skip_reverts),
+            (0.0, 10.0, Severity::Medium, false)
+        );
+        let minimal = |ty: &str, extra: &str| {
+            let text = format!(
+                "name = \"x\"\nprotocol = \"p\"\nscope = {{ target = \"{VAULT}\" }}\nseries = {{ to = \"{VAULT}\", function = \"f() returns (uint256)\" }}\n{extra}"
+            );
+            SeriesConfig::deserialize_typed(ty, toml::Value::Table(toml::from_str(&text).unwrap())).unwrap().unwrap()
+        };
+        let SeriesConfig::Cusum(c) = minimal("cusum", "") else { panic!() };
+        assert_eq!(
+            (c.transform, c.k, c.h, c.min_sd, c.min_sd_bps, c.severity),
+            (Transform::Level, 0.5, 8.0, 0.0, 10.0, Severity::Medium)
+        );
+        let SeriesConfig::Jump(j) = minimal("jump", "") else { panic!() };
+        assert_eq!((j.max_jump_bps, j.direction, j.severity), (100.0, Direction::Both, Severity::High));
+        let SeriesConfig::RatioBounds(b) = minimal("ratio-bounds", "min = 1.0") else { panic!() };
+        assert_eq!((b.kind, b.severity, b.max), (FindingKind::Degraded, Severity::High, None));
+        let reference = format!("reference = {{ to = \"{FEED}\", function = \"g() returns (int256)\" }}");
+        let SeriesConfig::ReferenceDeviation(r) = minimal("reference-deviation", &reference) else { panic!() };
+        assert_eq!((r.max_deviation_bps, r.persist_blocks, r.severity), (1_000.0, 1, Severity::High));
+        assert_eq!(minimal("jump", "").type_name(), "jump");
+        assert!(SeriesConfig::deserialize_typed("outflow-rate", toml::Value::Table(toml::Table::new()))
+            .unwrap()
+            .is_none());
+        // A wrong key is refused with its name.
+        let e = SeriesConfig::deserialize_typed(
+            "jump",
+            toml::Value::Table(toml::from_str("name = \"x\"\nmax_jmp_bps = 5").unwrap()),
+        );
+        assert!(e.unwrap_err().to_string().contains("unknown field `max_jmp_bps`"));
+    }
+}

@@ -37,8 +37,11 @@ fn main() {
     let mut engine_secs = 0.0;
     let mut blocks = 0u64;
     for name in DEMO_ATTACKS.iter().chain(["benign-crash"].iter()) {
-        let mut run =
-            ScenarioRun::start(find(name).unwrap(), RunOptions { tracing: false, ..Default::default() }).unwrap();
+        let mut run = ScenarioRun::start(
+            find(name).unwrap(),
+            RunOptions { tracing: config.needs_traces(), ..Default::default() },
+        )
+        .unwrap();
         let mut engine = demo_engine(&run, &config, true);
         let keys = run.actors.oracles.iter().take(ORACLE_THRESHOLD).cloned().collect();
         let signer = PauseResponder::new(config.guardian.address, CHAIN_ID, keys, 600);

@@ -31,8 +31,14 @@ use serde::Deserialize;
 use vigil_core::Detector;
 use vigil_detect::{
     admin::{AdminChangeConfig, AdminChangeDetector},
+    correlation::{CorrelationConfig, StageCorrelator},
+    flashloan::{FlashLoanConfig, FlashLoanDetector},
+    governance::{GovernanceConfig, GovernanceDetector},
     outflow::{OutflowConfig, OutflowRateDetector},
+    preexploit::{PreExploitConfig, PreExploitDetector},
     price::{PriceDeviationConfig, PriceDeviationDetector},
+    reentrancy::{ReentrancyConfig, ReentrancyDetector},
+    series::SeriesConfig,
     solvency::{SolvencyConfig, SolvencyDetector},
 };
 use vigil_respond::Policy;
@@ -54,6 +60,8 @@ pub struct Config {
     pub source: Option<SourceConfig>,
     /// The node's store and servers.
     pub node: NodeConfig,
+    /// Stage correlation of findings by actor (`[correlation]`; off when absent).
+    pub correlation: Option<CorrelationConfig>,
 }
 
 /// The chain to follow (`[source]`).
@@ -80,9 +88,10 @@ pub struct SourceConfig {
     /// Blocks before the cursor read at start to refill the detectors' windows. Default 128.
     #[serde(default = "default_warm_up")]
     pub warm_up_blocks: u64,
-    /// Fetch callTracer traces for every block. Default false.
+    /// Fetch callTracer traces for every block. Default: when a detector reads them (`reentrancy`,
+    /// `flash-loan`); `false` with such a detector is an error.
     #[serde(default)]
-    pub traces: bool,
+    pub traces: Option<bool>,
     /// Timeout of one request, in milliseconds. Default 10000.
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -199,10 +208,26 @@ struct RawConfig {
     source: Option<SourceConfig>,
     #[serde(default)]
     node: NodeConfig,
+    #[serde(default)]
+    correlation: Option<CorrelationConfig>,
 }
 
 /// Detector kinds, as written in `type`.
-const DETECTOR_TYPES: [&str; 4] = ["outflow-rate", "price-deviation", "admin-change", "solvency"];
+const DETECTOR_TYPES: [&str; 13] = [
+    "outflow-rate",
+    "price-deviation",
+    "admin-change",
+    "solvency",
+    "governance",
+    "reentrancy",
+    "flash-loan",
+    "pre-exploit",
+    "ewma-zscore",
+    "cusum",
+    "reference-deviation",
+    "ratio-bounds",
+    "jump",
+];
 
 /// The Guardian.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -232,6 +257,16 @@ pub enum DetectorConfig {
     AdminChange(AdminChangeConfig),
     /// Collateral at a reference price against debt.
     Solvency(SolvencyConfig),
+    /// Proposals carrying fund-moving code, and proposals or votes by borrowed voting power.
+    Governance(GovernanceConfig),
+    /// A watched contract re-entered while an outer frame of it still runs (call traces).
+    Reentrancy(ReentrancyConfig),
+    /// A flash loan with a large price impact in the same transaction (call traces).
+    FlashLoan(FlashLoanConfig),
+    /// Attack contracts deployed, and fresh contracts calling the protocol.
+    PreExploit(PreExploitConfig),
+    /// Statistics on a probe series: EWMA z-score, CUSUM, deviation from a reference, bounds, jumps.
+    Series(SeriesConfig),
 }
 
 impl DetectorConfig {
@@ -242,22 +277,33 @@ impl DetectorConfig {
             DetectorConfig::PriceDeviation(c) => &c.name,
             DetectorConfig::AdminChange(c) => &c.name,
             DetectorConfig::Solvency(c) => &c.name,
+            DetectorConfig::Governance(c) => &c.name,
+            DetectorConfig::Reentrancy(c) => &c.name,
+            DetectorConfig::FlashLoan(c) => &c.name,
+            DetectorConfig::PreExploit(c) => &c.name,
+            DetectorConfig::Series(c) => c.name(),
         }
     }
 
     /// Whether the detector reads call traces.
     pub fn needs_traces(&self) -> bool {
-        false
+        matches!(self, DetectorConfig::Reentrancy(_) | DetectorConfig::FlashLoan(_))
     }
 
-    /// Builds the detector.
-    pub fn build(&self) -> Box<dyn Detector> {
-        match self {
+    /// Builds the detector: signatures parsed, ABIs loaded and expressions compiled here, once. The error says
+    /// which key is wrong.
+    pub fn build(&self) -> Result<Box<dyn Detector>, String> {
+        Ok(match self {
             DetectorConfig::OutflowRate(c) => Box::new(OutflowRateDetector::new(c.clone())),
             DetectorConfig::PriceDeviation(c) => Box::new(PriceDeviationDetector::new(c.clone())),
             DetectorConfig::AdminChange(c) => Box::new(AdminChangeDetector::new(c.clone())),
             DetectorConfig::Solvency(c) => Box::new(SolvencyDetector::new(c.clone())),
-        }
+            DetectorConfig::Governance(c) => Box::new(GovernanceDetector::new(c.clone())),
+            DetectorConfig::Reentrancy(c) => Box::new(ReentrancyDetector::new(c.clone())),
+            DetectorConfig::FlashLoan(c) => Box::new(FlashLoanDetector::new(c.clone())),
+            DetectorConfig::PreExploit(c) => Box::new(PreExploitDetector::new(c.clone())),
+            DetectorConfig::Series(c) => c.clone().build().map_err(|e| e.to_string())?,
+        })
     }
 }
 
@@ -321,6 +367,7 @@ impl Config {
             notifiers: raw.notifiers,
             source: raw.source,
             node: raw.node,
+            correlation: raw.correlation,
         };
         config.validate(name)?;
         Ok(config)
@@ -328,6 +375,9 @@ impl Config {
 
     fn validate(&self, name: &str) -> Result<(), ConfigError> {
         let inconsistent = |message: String| ConfigError::Inconsistent { path: name.to_string(), message };
+        if let Some(c) = &self.correlation {
+            c.validate().map_err(|e| inconsistent(format!("[correlation] {e}")))?;
+        }
         if self.responder.as_ref().is_some_and(|r| r.keys.is_empty()) {
             return Err(inconsistent("[responder] keys is empty".into()));
         }
@@ -349,6 +399,15 @@ impl Config {
                 if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {
                     return Err(inconsistent(format!("[source] ws `{ws}` is not a ws(s) URL")));
                 }
+            }
+            if source.traces == Some(false) && self.needs_traces() {
+                let readers: Vec<&str> =
+                    self.detectors.iter().filter(|d| d.needs_traces()).map(DetectorConfig::name).collect();
+                return Err(inconsistent(format!(
+                    "[source] traces = false, but detectors {} read call traces: set traces = true (the node must \
+                     serve debug_traceBlockByHash or trace_block) or remove them",
+                    readers.join(", ")
+                )));
             }
             if source.reorg_depth == 0 || source.max_attempts == 0 || source.poll_interval_ms == 0 {
                 return Err(inconsistent(
@@ -403,6 +462,12 @@ impl Config {
                         return Err(inconsistent(format!("detector \"{}\": contracts is empty", c.name)));
                     }
                 }
+                // The other kinds check their keys when built (`DetectorConfig::build`, run by `parse`).
+                DetectorConfig::Governance(_)
+                | DetectorConfig::Reentrancy(_)
+                | DetectorConfig::FlashLoan(_)
+                | DetectorConfig::PreExploit(_)
+                | DetectorConfig::Series(_) => {}
             }
         }
         Ok(())
@@ -413,9 +478,23 @@ impl Config {
         self.detectors.iter().any(DetectorConfig::needs_traces)
     }
 
+    /// Whether `vigil run` fetches traces: `[source] traces` when given, else whether a detector reads them.
+    pub fn fetch_traces(&self) -> bool {
+        self.source.as_ref().and_then(|s| s.traces).unwrap_or_else(|| self.needs_traces())
+    }
+
     /// Builds every detector.
+    ///
+    /// # Panics
+    /// When a detector cannot be built: [`Config::parse`] builds each once to refuse such a file, so this happens
+    /// only for a `Config` assembled by hand.
     pub fn build_detectors(&self) -> Vec<Box<dyn Detector>> {
-        self.detectors.iter().map(DetectorConfig::build).collect()
+        self.detectors.iter().map(|d| d.build().unwrap_or_else(|e| panic!("detector \"{}\": {e}", d.name()))).collect()
+    }
+
+    /// The stage correlator, when `[correlation]` is configured.
+    pub fn build_correlator(&self) -> Option<StageCorrelator> {
+        self.correlation.clone().map(StageCorrelator::new)
     }
 }
 
@@ -465,6 +544,15 @@ fn detector_from(
         "price-deviation" => typed(t).map(DetectorConfig::PriceDeviation),
         "admin-change" => typed(t).map(DetectorConfig::AdminChange),
         "solvency" => typed(t).map(DetectorConfig::Solvency),
+        "governance" => typed(t).map(DetectorConfig::Governance),
+        "reentrancy" => typed(t).map(DetectorConfig::Reentrancy),
+        "flash-loan" => typed(t).map(DetectorConfig::FlashLoan),
+        "pre-exploit" => typed(t).map(DetectorConfig::PreExploit),
+        "ewma-zscore" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::EwmaZscore(c))),
+        "cusum" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::Cusum(c))),
+        "reference-deviation" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::ReferenceDeviation(c))),
+        "ratio-bounds" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::RatioBounds(c))),
+        "jump" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::Jump(c))),
         other => {
             let message = format!(
                 "{label}: type: unknown detector type `{other}`, expected one of `{}`",
@@ -477,12 +565,18 @@ fn detector_from(
             ));
         }
     };
-    built.map_err(|(key, message)| {
+    let built = built.map_err(|(key, message)| {
         let key = if key == "." { message.split('`').nth(1).unwrap_or_default().to_string() } else { key };
         let line = key_line(text, start, &format!("`{key}`"));
         let hint = suggestion(&message);
         invalid(line, format!("{label}: {key}: {message}"), hint)
-    })
+    })?;
+    // Signatures, ABIs and expressions are checked here, so that a bad one is refused with its place in the file.
+    if let Err(message) = built.build() {
+        let message = if message.starts_with(&label) { message } else { format!("{label}: {message}") };
+        return Err(invalid(key_line(text, start, &message), message, None));
+    }
+    Ok(built)
 }
 
 /// 1-based line of byte offset `at`.

@@ -136,7 +136,9 @@ pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine 
         )
     });
     let store = vigil_store::Store::in_memory().expect("an in-memory SQLite database opens");
-    Engine::resume(config.build_detectors(), config.policy, responder, store).expect("an empty store resumes")
+    Engine::resume(config.build_detectors(), config.policy, responder, store)
+        .expect("an empty store resumes")
+        .with_correlator(config.build_correlator())
 }
 
 /// Runs one scenario with Vigil watching; `progress` gets (blocks produced, total).

@@ -5,7 +5,8 @@
 //! pause transactions that are newly due (each incident pauses its scope at most once). It also follows earlier
 //! pause transactions to inclusion: a `Paused` event of the Guardian for the scope records the pause as landed;
 //! a reverted pause transaction records it as failed. [`Engine::revert_to`] unwinds detectors and retracts the
-//! findings of orphaned blocks.
+//! findings of orphaned blocks. With a [`StageCorrelator`], each block's findings also go through it, and its
+//! combined findings (one actor seen in several attack stages) join the block's findings.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +17,7 @@ use alloy::{
 use serde::Serialize;
 use vigil_contracts::Guardian;
 use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, Probe, Scope};
+use vigil_detect::correlation::StageCorrelator;
 use vigil_respond::{Action, ActionKind, IncidentBook, PauseResponder, Policy};
 
 /// A transaction the engine wants sent.
@@ -104,6 +106,7 @@ pub struct BlockOutcome {
 /// The engine.
 pub struct Engine {
     detectors: Vec<Box<dyn Detector>>,
+    correlator: Option<StageCorrelator>,
     probes: BTreeSet<Probe>,
     incidents: IncidentBook,
     responder: Option<PauseResponder>,
@@ -122,6 +125,7 @@ impl Engine {
         }
         Self {
             detectors,
+            correlator: None,
             probes,
             incidents: IncidentBook::new(policy),
             responder,
@@ -168,15 +172,26 @@ impl Engine {
         Ok(engine)
     }
 
+    /// Combines the detectors' findings by actor across attack stages (the `[correlation]` section).
+    pub fn with_correlator(mut self, correlator: Option<StageCorrelator>) -> Self {
+        self.correlator = correlator;
+        self
+    }
+
     /// Runs the detectors on a block already processed before a restart, to rebuild their windows; nothing is
     /// recorded and no action is taken. A detector that fails on such a block (for example, one before its
     /// contract existed) is left out of that block only; the failures are returned for the caller to log.
     pub fn warm_up(&mut self, bundle: &Bundle) -> Vec<DetectorError> {
         let mut errors = Vec::new();
+        let mut findings = Vec::new();
         for d in &mut self.detectors {
-            if let Err(e) = d.on_block(bundle) {
-                errors.push(e);
+            match d.on_block(bundle) {
+                Ok(f) => findings.extend(f),
+                Err(e) => errors.push(e),
             }
+        }
+        if let Some(c) = &mut self.correlator {
+            c.on_findings(bundle.block_ref(), &findings);
         }
         errors
     }
@@ -249,6 +264,10 @@ impl Engine {
         for d in &mut self.detectors {
             findings.extend(d.on_block(bundle)?);
         }
+        if let Some(c) = &mut self.correlator {
+            let combined = c.on_findings(block, &findings);
+            findings.extend(combined);
+        }
         let actions = self.incidents.ingest(findings.clone());
         let mut outgoing = Vec::new();
         for action in &actions {
@@ -299,6 +318,9 @@ impl Engine {
     pub fn revert_to(&mut self, ancestor: BlockRef) -> Result<(), EngineError> {
         for d in &mut self.detectors {
             d.revert_to(ancestor);
+        }
+        if let Some(c) = &mut self.correlator {
+            c.revert_to(ancestor);
         }
         self.incidents.retract_after(ancestor);
         if let Some(store) = &mut self.store {

@@ -55,7 +55,11 @@ pub fn replay(config: &Config, mut recorded: Recorded, mut on_finding: impl FnMu
         if let Some(all) = detectors.take() {
             // Decide once, on the first block, which detectors the recording can feed.
             let mut kept = Vec::new();
-            for d in all {
+            for (d, dc) in all.into_iter().zip(&config.detectors) {
+                if dc.needs_traces() && bundle.traces.is_none() {
+                    report.left_out.push((d.name().to_string(), "needs call traces the recording lacks".into()));
+                    continue;
+                }
                 match d.probes().into_iter().find(|p| !bundle.probes.contains_key(p)) {
                     None => kept.push(d),
                     Some(p) => report.left_out.push((
@@ -64,7 +68,7 @@ pub fn replay(config: &Config, mut recorded: Recorded, mut on_finding: impl FnMu
                     )),
                 }
             }
-            engine = Some(Engine::new(kept, config.policy, None));
+            engine = Some(Engine::new(kept, config.policy, None).with_correlator(config.build_correlator()));
         }
         let engine = engine.as_mut().expect("built on the first block");
         let number = bundle.block_ref().number;

@@ -236,7 +236,8 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
 
     let store = vigil_store::Store::open(&config.node.store)?;
     let recent = store.recent_blocks(source.reorg_depth)?;
-    let mut engine = Engine::resume(config.build_detectors(), config.policy, responder, store)?;
+    let mut engine = Engine::resume(config.build_detectors(), config.policy, responder, store)?
+        .with_correlator(config.build_correlator());
     let probes: Vec<_> = engine.probes().iter().cloned().collect();
     let head = fetcher.head().await.context("eth_blockNumber")?;
     let start = match engine.last_block() {
@@ -248,7 +249,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     // Refill the detectors' windows with the blocks before the start.
     let warm_from = start.saturating_sub(source.warm_up_blocks);
     for n in warm_from..start {
-        let bundle = retry_fetch(&fetcher, n, &probes, source.traces, &engine).await?;
+        let bundle = retry_fetch(&fetcher, n, &probes, config.fetch_traces(), &engine).await?;
         for e in engine.warm_up(&bundle) {
             tracing::debug!(event = "WarmUpSkipped", block = n, "{e}");
         }
@@ -260,7 +261,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let mut summary = RunSummary::default();
     settle_pauses(&client, &mut engine, wallet.as_ref(), chain_id, head, &metrics, &mut summary).await?;
 
-    let mut follower = Follower::new(fetcher, start, recent, source.reorg_depth, probes, source.traces);
+    let mut follower = Follower::new(fetcher, start, recent, source.reorg_depth, probes, config.fetch_traces());
     let mut heads = source.ws.clone().map(|url| vigil_chain::head::spawn_ws_heads(url, metrics.source.clone()));
     let poll = Duration::from_millis(source.poll_interval_ms);
     let mut held: Vec<Held> = Vec::new();

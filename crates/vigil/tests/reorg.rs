@@ -13,9 +13,11 @@ use vigil_sim::scenario::{find, RunOptions, ScenarioRun};
 
 /// Bundles of blocks 60..=160 of legacy-borrow-drain, with every probe of `config` read at each block.
 fn bundles(config: &Config) -> Vec<Bundle> {
-    let mut run =
-        ScenarioRun::start(find("legacy-borrow-drain").unwrap(), RunOptions { tracing: false, ..Default::default() })
-            .unwrap();
+    let mut run = ScenarioRun::start(
+        find("legacy-borrow-drain").unwrap(),
+        RunOptions { tracing: config.needs_traces(), ..Default::default() },
+    )
+    .unwrap();
     let probes = Engine::new(config.build_detectors(), config.policy, None).probes().clone();
     let mut out = Vec::new();
     while let Some(block) = run.next_block(vec![]).unwrap() {
@@ -27,7 +29,7 @@ fn bundles(config: &Config) -> Vec<Bundle> {
 }
 
 fn findings_of(d: &DetectorConfig, bundles: &[Bundle], revert: Option<(usize, usize)>) -> Vec<Finding> {
-    let mut detector = d.build();
+    let mut detector = d.build().unwrap();
     let mut out = Vec::new();
     let mut i = 0;
     let mut reverted = false;

@@ -59,9 +59,11 @@ fn run_with_crash(crash: Option<Crash>, name: &str) -> (usize, U256, Vec<(u64, u
     let db = dir.join("vigil.sqlite");
     let _ = std::fs::remove_file(&db);
     let config = Config::parse("demo.toml", DEMO_CONFIG).unwrap();
-    let mut run =
-        ScenarioRun::start(find("legacy-borrow-drain").unwrap(), RunOptions { tracing: false, ..Default::default() })
-            .unwrap();
+    let mut run = ScenarioRun::start(
+        find("legacy-borrow-drain").unwrap(),
+        RunOptions { tracing: config.needs_traces(), ..Default::default() },
+    )
+    .unwrap();
     let mut engine = start_engine(&run, &config, &db);
     let mut recent: VecDeque<SimBlock> = VecDeque::new();
     let mut next: Vec<TxRequest> = Vec::new();
