@@ -97,18 +97,15 @@ impl Detector for AdminChangeDetector {
             } else {
                 continue;
             };
-            findings.push(Finding {
-                detector: self.cfg.name.clone(),
-                protocol: self.cfg.protocol.clone(),
-                scope: Scope::whole(contract),
-                severity,
-                kind: FindingKind::Suspicious,
+            findings.push(crate::finding(
+                (&self.cfg.name, &self.cfg.protocol),
                 block,
-                tx: log.transaction_hash,
+                log.transaction_hash,
+                (Scope::whole(contract), severity, FindingKind::Suspicious),
                 title,
                 evidence,
-                labels: [("contract".to_string(), contract.to_string())].into_iter().collect(),
-            });
+                &[("contract", contract.to_string())],
+            ));
         }
         Ok(findings)
     }

@@ -284,27 +284,16 @@ impl StageCorrelator {
             "findings": listed,
             "omitted": all.len().saturating_sub(MAX_EVIDENCE),
         });
-        let mut f = Finding {
-            detector: self.cfg.name.clone(),
-            protocol: anchor.protocol.clone(),
-            scope: anchor.scope,
-            severity: self.cfg.severity,
-            kind: FindingKind::Exploit,
-            block,
-            tx: latest.tx,
-            title: format!(
-                "{actor} seen in {} attack stages within {} blocks: {}",
-                stages.len(),
-                self.cfg.window_blocks,
-                summary.join(", ")
-            ),
-            evidence,
-            labels: BTreeMap::new(),
-        }
-        .with_actor(actor, anchor.stage);
-        f.labels.insert("stages".to_string(), stage_names.join(","));
-        f.labels.insert("correlated".to_string(), all.len().to_string());
-        f
+        let title = format!(
+            "{actor} seen in {} attack stages within {} blocks: {}",
+            stages.len(),
+            self.cfg.window_blocks,
+            summary.join(", ")
+        );
+        let labels = [("stages", stage_names.join(",")), ("correlated", all.len().to_string())];
+        let class = (anchor.scope, self.cfg.severity, FindingKind::Exploit);
+        crate::finding((&self.cfg.name, &anchor.protocol), block, latest.tx, class, title, evidence, &labels)
+            .with_actor(actor, anchor.stage)
     }
 }
 
@@ -345,11 +334,7 @@ mod tests {
 
     #[test]
     fn the_toml_example_parses() {
-        let src = include_str!("correlation.rs");
-        let start = src.find("//! ```toml\n").unwrap() + "//! ```toml\n".len();
-        let end = start + src[start..].find("//! ```").unwrap();
-        let text: String =
-            src[start..end].lines().map(|l| format!("{}\n", l.trim_start_matches("//!").trim())).collect();
+        let text = crate::testdata::doc_toml(include_str!("correlation.rs"));
         let cfg: CorrelationConfig = toml::from_str(&text).unwrap();
         assert_eq!(cfg, CorrelationConfig::default());
         cfg.validate().unwrap();

@@ -57,16 +57,18 @@
 
 use std::collections::HashMap;
 
+use crate::history::History;
+use crate::trace::{call_traces, receipt_for, selector_hex, LiveFrames, TraceError, TxTrace};
 use crate::watch::{scope_or_whole, ProtocolContract, ScopeRef};
 use alloy::{
     primitives::{Address, B256, U256},
-    rpc::types::trace::geth::{CallFrame, CallLogFrame, GethTrace, TraceResult},
+    rpc::types::trace::geth::{CallFrame, CallLogFrame},
     sol,
     sol_types::{SolCall, SolEvent},
 };
 use serde::Deserialize;
 use vigil_core::{
-    finding::Stage, BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Receipt, Scope, Severity,
+    finding::Stage, BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity,
 };
 
 sol! {
@@ -152,30 +154,6 @@ fn default_impact() -> u64 {
     1_000
 }
 
-/// Why a block could not be read.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum FlashLoanError {
-    /// The bundle has no traces.
-    #[error("callTracer traces are required to see flash loans: turn traces on in the node's source")]
-    TracesRequired,
-    /// The node could not trace a transaction.
-    #[error("the trace of transaction #{index} ({tx:?}) failed: {error}")]
-    TraceFailed {
-        /// Index in the block.
-        index: usize,
-        /// Hash, when the node gave it.
-        tx: Option<B256>,
-        /// The node's message.
-        error: String,
-    },
-    /// A trace of another tracer.
-    #[error("the trace of transaction #{index} is not a callTracer trace")]
-    NotCallTracer {
-        /// Index in the block.
-        index: usize,
-    },
-}
-
 /// What the detector saw in the last block, for tests and diagnostics.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct FlashLoanStats {
@@ -236,24 +214,6 @@ fn trace_logs<'a>(f: &'a CallFrame, out: &mut Vec<&'a CallLogFrame>) {
     out.extend(logs);
 }
 
-/// The receipt of trace `index`, matched by hash when the node gave one.
-fn receipt_for(bundle: &Bundle, index: usize, hash: Option<B256>) -> Option<&Receipt> {
-    match (bundle.receipts.get(index), hash) {
-        (Some(r), Some(h)) if r.transaction_hash == h => Some(r),
-        (Some(r), None) => Some(r),
-        (_, Some(h)) => bundle.receipts.iter().find(|r| r.transaction_hash == h),
-        (None, None) => None,
-    }
-}
-
-fn selector_hex(input: &[u8]) -> String {
-    if input.len() < 4 {
-        "0x".to_string()
-    } else {
-        alloy::hex::encode_prefixed(&input[..4])
-    }
-}
-
 /// The detector.
 pub struct FlashLoanDetector {
     cfg: FlashLoanConfig,
@@ -262,12 +222,9 @@ pub struct FlashLoanDetector {
     /// Scope of each protocol contract (the first entry of an address).
     protocol: HashMap<Address, Scope>,
     /// Each watched pair's reserves at the end of each recent block, when known.
-    history: std::collections::VecDeque<(BlockRef, Vec<Option<Reserves>>)>,
+    history: History<Vec<Option<Reserves>>>,
     stats: FlashLoanStats,
 }
-
-/// How many blocks of reserves are kept for reorgs.
-const KEEP: usize = 128;
 
 impl FlashLoanDetector {
     /// A detector from its configuration.
@@ -289,19 +246,10 @@ impl FlashLoanDetector {
         Probe { to: pair, data: IUniswapV2Pair::getReservesCall {}.abi_encode().into() }
     }
 
-    fn err(&self, block: u64, e: FlashLoanError) -> DetectorError {
-        DetectorError { detector: self.cfg.name.clone(), block, reason: e.to_string() }
-    }
-
     /// The flash loans in `top`'s tree.
     fn loans<'a>(&mut self, top: &'a CallFrame, out: &mut Vec<Loan<'a>>) {
-        let mut it = top.iter();
-        while let Some(f) = it.next() {
-            self.stats.frames += 1;
-            if f.error.is_some() || f.typ == "STATICCALL" {
-                it.skip_children();
-                continue;
-            }
+        let mut live = LiveFrames::new(top);
+        for f in live.by_ref() {
             if f.typ != "CALL" || f.input.len() < 4 {
                 continue;
             }
@@ -314,16 +262,12 @@ impl FlashLoanDetector {
                 out.push(Loan { kind: "lender", lender: f.to.unwrap_or_default(), borrower: f.from, frame: f });
             }
         }
+        self.stats.frames += live.walked();
     }
 
     /// Protocol contracts called within `loan`: (scope, contract, selector).
     fn protocol_calls(&self, loan: &Loan<'_>, out: &mut Vec<(Scope, Address, String)>) {
-        let mut it = loan.frame.iter();
-        while let Some(f) = it.next() {
-            if f.error.is_some() || f.typ == "STATICCALL" {
-                it.skip_children();
-                continue;
-            }
+        for f in LiveFrames::new(loan.frame) {
             let Some(to) = f.to.filter(|to| f.typ == "CALL" && *to != loan.lender) else { continue };
             if let Some(scope) = self.protocol.get(&to) {
                 if !out.iter().any(|(s, _, _)| s == scope) {
@@ -355,31 +299,23 @@ impl Detector for FlashLoanDetector {
     fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
         let block = bundle.block_ref();
         self.stats = FlashLoanStats::default();
-        let traces = bundle.traces.as_ref().ok_or_else(|| self.err(block.number, FlashLoanError::TracesRequired))?;
+        let name = self.cfg.name.clone();
+        let err = |e: TraceError| e.at(&name, block.number);
+        let traces = call_traces(bundle).map_err(err)?;
         // Reserves at the end of the previous block, then after each transaction.
         let mut current: Vec<Option<Reserves>> =
-            self.history.back().map(|(_, r)| r.clone()).unwrap_or_else(|| vec![None; self.cfg.pairs.len()]);
+            self.history.last().cloned().unwrap_or_else(|| vec![None; self.cfg.pairs.len()]);
         let mut findings = Vec::new();
         let mut loans = Vec::new();
         let mut trace_log_buf = Vec::new();
         let mut syncs: Vec<(usize, Reserves)> = Vec::new();
-        for (index, trace) in traces.iter().enumerate() {
-            let (top, tx_hash) = match trace {
-                TraceResult::Success { result: GethTrace::CallTracer(frame), tx_hash } => (frame, *tx_hash),
-                TraceResult::Success { .. } => {
-                    return Err(self.err(block.number, FlashLoanError::NotCallTracer { index }))
-                }
-                TraceResult::Error { error, tx_hash } => {
-                    let e = FlashLoanError::TraceFailed { index, tx: *tx_hash, error: error.clone() };
-                    return Err(self.err(block.number, e));
-                }
-            };
+        for trace in traces {
+            let TxTrace { index, hash: tx_hash, top } = trace.map_err(err)?;
             self.stats.transactions += 1;
             if top.error.is_some() {
                 self.stats.frames += 1;
                 continue;
             }
-            let tx_hash = tx_hash.or_else(|| bundle.transactions.get(index).map(|t| t.hash));
 
             // The watched pairs' Syncs, in order.
             syncs.clear();
@@ -444,17 +380,8 @@ impl Detector for FlashLoanDetector {
                 .iter()
                 .map(|l| serde_json::json!({"kind": l.kind, "lender": l.lender, "borrower": l.borrower}))
                 .collect();
-            let finding = |scope: Scope, severity, kind, title: String, evidence: serde_json::Value| Finding {
-                detector: self.cfg.name.clone(),
-                protocol: self.cfg.protocol.clone(),
-                scope,
-                severity,
-                kind,
-                block,
-                tx: tx_hash,
-                title,
-                evidence,
-                labels: Default::default(),
+            let finding = |class, title, evidence, labels: &[(&str, String)]| {
+                crate::finding((&self.cfg.name, &self.cfg.protocol), block, tx_hash, class, title, evidence, labels)
             };
             let mut critical: Vec<Scope> = Vec::new();
             for i in impacts.iter().filter(|i| i.bps > self.cfg.max_price_impact_bps as f64) {
@@ -464,10 +391,8 @@ impl Detector for FlashLoanDetector {
                     continue;
                 }
                 critical.push(scope);
-                let mut f = finding(
-                    scope,
-                    Severity::Critical,
-                    FindingKind::Exploit,
+                let f = finding(
+                    (scope, Severity::Critical, FindingKind::Exploit),
                     format!(
                         "flash loan moved pair {} by {:.0} bps within one transaction (limit {})",
                         pair.address, i.bps, self.cfg.max_price_impact_bps
@@ -483,10 +408,9 @@ impl Detector for FlashLoanDetector {
                         "impact_bps": i.bps.round(),
                         "max_price_impact_bps": self.cfg.max_price_impact_bps,
                     }),
-                )
-                .with_actor(sender, Stage::Exploitation);
-                f.labels.insert("pair".into(), pair.address.to_string());
-                findings.push(f);
+                    &[("pair", pair.address.to_string())],
+                );
+                findings.push(f.with_actor(sender, Stage::Exploitation));
             }
             let mut touched = Vec::new();
             for l in &loans {
@@ -494,10 +418,8 @@ impl Detector for FlashLoanDetector {
             }
             touched.retain(|(s, _, _)| !critical.contains(s));
             for (scope, contract, selector) in &touched {
-                let mut f = finding(
-                    *scope,
-                    Severity::Medium,
-                    FindingKind::Suspicious,
+                let f = finding(
+                    (*scope, Severity::Medium, FindingKind::Suspicious),
                     format!("flash loan ({}) reached protocol contract {contract}", loans[0].kind),
                     serde_json::json!({
                         "tx": tx_hash,
@@ -506,18 +428,16 @@ impl Detector for FlashLoanDetector {
                         "contract": contract,
                         "selector": selector,
                     }),
-                )
-                .with_actor(sender, Stage::Exploitation);
-                f.labels.insert("contract".into(), contract.to_string());
-                findings.push(f);
+                    &[("contract", contract.to_string())],
+                );
+                findings.push(f.with_actor(sender, Stage::Exploitation));
             }
             if critical.is_empty() && touched.is_empty() && self.cfg.report_loans {
                 findings.push(finding(
-                    Scope::whole(loans[0].lender),
-                    Severity::Low,
-                    FindingKind::Info,
+                    (Scope::whole(loans[0].lender), Severity::Low, FindingKind::Info),
                     format!("flash loan ({}) from {} to {}", loans[0].kind, loans[0].lender, loans[0].borrower),
                     serde_json::json!({"tx": tx_hash, "sender": sender, "loans": loan_evidence}),
+                    &[],
                 ));
             }
         }
@@ -530,17 +450,12 @@ impl Detector for FlashLoanDetector {
                 current[i] = Some((r.reserve0.to::<u128>(), r.reserve1.to::<u128>()));
             }
         }
-        self.history.push_back((block, current));
-        while self.history.len() > KEEP {
-            self.history.pop_front();
-        }
+        self.history.push(block, current);
         Ok(findings)
     }
 
     fn revert_to(&mut self, ancestor: BlockRef) {
-        while self.history.back().is_some_and(|(b, _)| b.number > ancestor.number) {
-            self.history.pop_back();
-        }
+        self.history.revert_to(ancestor);
     }
 }
 
@@ -549,14 +464,13 @@ mod tests {
     use std::collections::BTreeSet;
 
     use alloy::primitives::{address, keccak256, Bytes};
+    use alloy::rpc::types::trace::geth::{GethTrace, TraceResult};
     use vigil_sim::scenario::{find, RunOptions, ScenarioRun};
     use vigil_sim::venue::MARKET_WETH_SPOT;
     use vigil_sim::Venue;
 
     use super::*;
-
-    /// Per produced block: number, malicious transaction hashes, findings.
-    type Seen = Vec<(u64, Vec<B256>, Vec<Finding>)>;
+    use crate::testdata::{add_stats, busiest, call_frames, run_scenario, Seen};
 
     fn venue_cfg(v: &Venue, report_loans: bool) -> FlashLoanConfig {
         let protocol = [v.pool, v.legacy_market, v.legacy_vault, v.legacy_governance, v.reserve, v.options];
@@ -575,32 +489,14 @@ mod tests {
     }
 
     fn run(name: &str, blocks: Option<u64>, report_loans: bool) -> (Venue, Address, Seen, FlashLoanStats) {
-        let opts = RunOptions { seed: 1, tracing: true, blocks, ..Default::default() };
-        let mut run = ScenarioRun::start(find(name).unwrap(), opts).unwrap();
-        let mut det = FlashLoanDetector::new(venue_cfg(&run.venue, report_loans));
-        let probes: BTreeSet<_> = det.probes().into_iter().collect();
-        let mut seen = Vec::new();
         let mut total = FlashLoanStats::default();
-        while let Some(block) = run.next_block(vec![]).unwrap() {
-            let bundle = run.chain.bundle(&block, &probes);
-            let findings = det.on_block(&bundle).unwrap();
-            let s = det.stats();
-            total.transactions += s.transactions;
-            total.frames += s.frames;
-            total.callbacks += s.callbacks;
-            total.lender_calls += s.lender_calls;
-            total.loan_transactions += s.loan_transactions;
-            total.syncs += s.syncs;
-            total.max_impact_bps = total.max_impact_bps.max(s.max_impact_bps);
-            let malicious = block
-                .labels
-                .iter()
-                .zip(&bundle.transactions)
-                .filter(|(l, _)| l.malicious)
-                .map(|(_, t)| t.hash)
-                .collect();
-            seen.push((block.number(), malicious, findings));
-        }
+        let make = |v: &Venue| FlashLoanDetector::new(venue_cfg(v, report_loans));
+        let (run, seen) = run_scenario(
+            name,
+            blocks,
+            make,
+            |det| add_stats!(total, det.stats(); transactions, frames, callbacks, lender_calls, loan_transactions, syncs; max max_impact_bps),
+        );
         (run.venue, run.actors.attacker.address(), seen, total)
     }
 
@@ -695,16 +591,7 @@ mod tests {
     #[test]
     fn silent_on_a_mainnet_block() {
         let b = crate::testdata::mainnet_traced_block();
-        let mut calls: HashMap<Address, usize> = HashMap::new();
-        for t in b.traces.as_ref().unwrap() {
-            if let TraceResult::Success { result: GethTrace::CallTracer(f), .. } = t {
-                for fr in f.iter().filter(|fr| fr.typ == "CALL") {
-                    *calls.entry(fr.to.unwrap_or_default()).or_default() += 1;
-                }
-            }
-        }
-        let mut top: Vec<_> = calls.into_iter().collect();
-        top.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+        let top = busiest(call_frames(&b).map(|fr| fr.to.unwrap_or_default()), 20);
         // Busy contracts of the block (WETH, USDC, USDT, Uniswap v4's pool manager …) as the protocol, and Uniswap
         // v2's USDC/WETH pair as a watched pair (the recording has no logs: no Sync is read).
         let mut cfg = FlashLoanConfig {
@@ -713,11 +600,7 @@ mod tests {
             // Maker's DssFlash (Aave's and Balancer's loans are recognised by their callbacks).
             lenders: vec![address!("60744434d6339a6B27d73d9Eda62b6F66a0a04FA")],
             pairs: vec![WatchedPair { address: address!("B4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc"), scope: None }],
-            protocol_contracts: top
-                .iter()
-                .take(20)
-                .map(|(address, _)| ProtocolContract { address: *address, scope: None })
-                .collect(),
+            protocol_contracts: top.into_iter().map(|address| ProtocolContract { address, scope: None }).collect(),
             max_price_impact_bps: 1_000,
             report_loans: false,
         };
@@ -849,33 +732,21 @@ mod tests {
         while let Some(block) = run.next_block(vec![]).unwrap() {
             let bundle = run.chain.bundle(&block, &probes);
             det.on_block(&bundle).unwrap();
-            refs.push((bundle.block_ref(), det.history.back().unwrap().1.clone()));
+            refs.push((bundle.block_ref(), det.history.last().unwrap().clone()));
         }
         assert!(refs.iter().all(|(_, r)| r[0].is_some()), "the probe gives the reserves at every block");
         assert_ne!(refs[5].1, refs[11].1, "the reserves moved");
         det.revert_to(refs[5].0);
-        let (b, r) = det.history.back().unwrap();
+        let (b, r) = det.history.entries.back().unwrap();
         assert_eq!((*b, r), (refs[5].0, &refs[5].1), "back to the ancestor's reserves");
-        assert_eq!(det.history.len(), 6);
+        assert_eq!(det.history.entries.len(), 6);
     }
 
     /// The module documentation's TOML example, parsed as the node parses a `[[detector]]` table.
     #[test]
     fn the_documented_example_parses() {
-        let doc: String = include_str!("flashloan.rs")
-            .lines()
-            .filter_map(|l| l.strip_prefix("//!"))
-            .map(|l| l.strip_prefix(' ').unwrap_or(l))
-            .skip_while(|l| *l != "```toml")
-            .skip(1)
-            .take_while(|l| *l != "```")
-            .collect::<Vec<_>>()
-            .join("\n");
-        let mut doc: toml::Table = toml::from_str(&doc).unwrap();
-        let toml::Value::Array(mut tables) = doc.remove("detector").unwrap() else { panic!("[[detector]]") };
-        let toml::Value::Table(mut t) = tables.remove(0) else { panic!("a table") };
-        assert_eq!(t.remove("type").unwrap().as_str(), Some("flash-loan"));
-        let c: FlashLoanConfig = toml::Value::Table(t).try_into().unwrap();
+        let t = crate::testdata::doc_detector(include_str!("flashloan.rs"), "flash-loan");
+        let c: FlashLoanConfig = t.try_into().unwrap();
         assert_eq!((c.lenders.len(), c.pairs.len(), c.protocol_contracts.len()), (1, 1, 2));
         assert_eq!(c.pairs[0].scope.unwrap().id, 2);
         assert_eq!(c.protocol_contracts[0].scope, None);

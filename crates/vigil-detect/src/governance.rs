@@ -71,8 +71,9 @@
 //! flavour = "compound-bravo"
 //! ```
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
+use crate::history::History;
 use crate::watch::ScopeRef;
 use alloy::{
     primitives::{keccak256, Address, Bytes, FixedBytes, B256, U256},
@@ -312,14 +313,14 @@ pub struct GovernanceStats {
 pub struct GovernanceDetector {
     cfg: GovernanceConfig,
     /// Vote-power changes of recent blocks that had any, oldest first.
-    history: VecDeque<(BlockRef, Powers)>,
+    history: History<Powers>,
     stats: GovernanceStats,
 }
 
 impl GovernanceDetector {
     /// A detector from its configuration.
     pub fn new(cfg: GovernanceConfig) -> Self {
-        Self { cfg, history: VecDeque::new(), stats: GovernanceStats::default() }
+        Self { cfg, history: History::unbounded(), stats: GovernanceStats::default() }
     }
 
     /// What the last block's processing read.
@@ -430,21 +431,10 @@ impl GovernanceDetector {
         title: String,
         evidence: serde_json::Value,
     ) -> Finding {
-        Finding {
-            detector: self.cfg.name.clone(),
-            protocol: self.cfg.protocol.clone(),
-            scope: self.scope_of(g),
-            severity,
-            kind,
-            block,
-            tx: Some(tx),
-            title,
-            evidence,
-            labels: [("governor".to_string(), g.address.to_string()), ("proposal".to_string(), proposal.to_string())]
-                .into_iter()
-                .collect(),
-        }
-        .with_actor(actor, stage)
+        let labels = [("governor", g.address.to_string()), ("proposal", proposal.to_string())];
+        let class = (self.scope_of(g), severity, kind);
+        crate::finding((&self.cfg.name, &self.cfg.protocol), block, Some(tx), class, title, evidence, &labels)
+            .with_actor(actor, stage)
     }
 }
 
@@ -510,9 +500,7 @@ impl Detector for GovernanceDetector {
     fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
         let block = bundle.block_ref();
         // A block at or below one already seen replaces it (the engine should have called `revert_to`).
-        while self.history.back().is_some_and(|(b, _)| b.number >= block.number) {
-            self.history.pop_back();
-        }
+        self.history.forget_from(block.number);
         self.stats = GovernanceStats::default();
         let mut running = Powers::new();
         let mut findings = Vec::new();
@@ -618,19 +606,15 @@ impl Detector for GovernanceDetector {
             }
         }
         if !running.is_empty() {
-            self.history.push_back((block, running));
+            self.history.push(block, running);
         }
         let keep = self.cfg.fresh_power_blocks.saturating_add(REORG_DEPTH);
-        while self.history.front().is_some_and(|(b, _)| b.number.saturating_add(keep) < block.number) {
-            self.history.pop_front();
-        }
+        self.history.forget_before(block.number.saturating_sub(keep));
         Ok(findings)
     }
 
     fn revert_to(&mut self, ancestor: BlockRef) {
-        while self.history.back().is_some_and(|(b, _)| b.number > ancestor.number) {
-            self.history.pop_back();
-        }
+        self.history.revert_to(ancestor);
     }
 }
 
@@ -730,14 +714,7 @@ mod tests {
     }
 
     fn module_doc_toml() -> String {
-        let src = include_str!("governance.rs");
-        let start = src.find("//! ```toml\n").unwrap() + "//! ```toml\n".len();
-        let end = start + src[start..].find("//! ```").unwrap();
-        src[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("//!").unwrap().trim_start_matches(' '))
-            .collect::<Vec<_>>()
-            .join("\n")
+        crate::testdata::doc_toml(include_str!("governance.rs"))
     }
 
     #[test]

@@ -129,16 +129,13 @@ impl Detector for OutflowRateDetector {
                 let outflow = U256::try_from(-net).unwrap_or_default();
                 let start_u = U256::try_from(start).unwrap_or_default();
                 let outflow_bps = outflow * U256::from(10_000u64) / start_u;
-                findings.push(Finding {
-                    detector: self.cfg.name.clone(),
-                    protocol: self.cfg.protocol.clone(),
-                    scope: Scope::segment(me, self.cfg.scope),
-                    severity: self.cfg.severity,
-                    kind: FindingKind::Exploit,
+                findings.push(crate::finding(
+                    (&self.cfg.name, &self.cfg.protocol),
                     block,
-                    tx: None,
-                    title: format!("net outflow of {outflow_bps} bps of {asset} from {me} over {window_len} blocks"),
-                    evidence: serde_json::json!({
+                    None,
+                    (Scope::segment(me, self.cfg.scope), self.cfg.severity, FindingKind::Exploit),
+                    format!("net outflow of {outflow_bps} bps of {asset} from {me} over {window_len} blocks"),
+                    serde_json::json!({
                         "asset": asset,
                         "window_blocks": window_len,
                         "liquidity_at_window_start": start_u.to_string(),
@@ -146,10 +143,8 @@ impl Detector for OutflowRateDetector {
                         "outflow_bps": outflow_bps.to::<u64>(),
                         "min_retained_bps": self.cfg.min_retained_bps,
                     }),
-                    labels: [("asset".to_string(), asset.to_string()), ("rule".to_string(), "erc7265".to_string())]
-                        .into_iter()
-                        .collect(),
-                });
+                    &[("asset", asset.to_string()), ("rule", "erc7265".to_string())],
+                ));
             }
         }
         Ok(findings)

@@ -7,7 +7,7 @@
 //! collateral from this pair); a log return whose |z| exceeds `max_zscore` once the EWMA has `warmup_blocks` of
 //! history is a suspicious finding (medium by default: `zscore_severity`). The EWMA state is kept per block, so a reorg restores it exactly.
 
-use std::collections::VecDeque;
+use crate::history::History;
 
 use alloy::{primitives::Address, sol_types::SolCall};
 use serde::Deserialize;
@@ -95,16 +95,13 @@ struct Ewma {
 pub struct PriceDeviationDetector {
     cfg: PriceDeviationConfig,
     /// EWMA state after each recent block.
-    history: VecDeque<(BlockRef, Ewma)>,
+    history: History<Ewma>,
 }
-
-/// How many blocks of EWMA state are kept for reorgs.
-const KEEP: usize = 128;
 
 impl PriceDeviationDetector {
     /// A detector from its configuration.
     pub fn new(cfg: PriceDeviationConfig) -> Self {
-        Self { cfg, history: VecDeque::new() }
+        Self { cfg, history: History::default() }
     }
 
     fn reserves_probe(&self) -> Probe {
@@ -127,18 +124,9 @@ impl PriceDeviationDetector {
         title: String,
         evidence: serde_json::Value,
     ) -> Finding {
-        Finding {
-            detector: self.cfg.name.clone(),
-            protocol: self.cfg.protocol.clone(),
-            scope: Scope::segment(self.cfg.target, self.cfg.scope),
-            severity,
-            kind,
-            block,
-            tx: None,
-            title,
-            evidence,
-            labels: [("pair".to_string(), self.cfg.pair.to_string())].into_iter().collect(),
-        }
+        let class = (Scope::segment(self.cfg.target, self.cfg.scope), severity, kind);
+        let labels = [("pair", self.cfg.pair.to_string())];
+        crate::finding((&self.cfg.name, &self.cfg.protocol), block, None, class, title, evidence, &labels)
     }
 }
 
@@ -183,7 +171,7 @@ impl Detector for PriceDeviationDetector {
             ));
         }
 
-        let mut ewma = self.history.back().map(|(_, e)| *e).unwrap_or_default();
+        let mut ewma = self.history.last().copied().unwrap_or_default();
         let log_price = spot.ln();
         if let Some(last) = ewma.last_log_price {
             let r = log_price - last;
@@ -207,16 +195,11 @@ impl Detector for PriceDeviationDetector {
             ewma.samples += 1;
         }
         ewma.last_log_price = Some(log_price);
-        self.history.push_back((block, ewma));
-        while self.history.len() > KEEP {
-            self.history.pop_front();
-        }
+        self.history.push(block, ewma);
         Ok(findings)
     }
 
     fn revert_to(&mut self, ancestor: BlockRef) {
-        while self.history.back().is_some_and(|(b, _)| b.number > ancestor.number) {
-            self.history.pop_back();
-        }
+        self.history.revert_to(ancestor);
     }
 }

@@ -61,10 +61,12 @@ use std::collections::HashMap;
 
 use alloy::{
     primitives::{b256, Address, B256},
-    rpc::types::trace::geth::{CallFrame, GethTrace, TraceResult},
+    rpc::types::trace::geth::CallFrame,
 };
 use serde::Deserialize;
 use vigil_core::{finding::Stage, BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Scope, Severity};
+
+use crate::trace::{call_traces, selector_hex, LiveFrames, TxTrace};
 
 /// Configuration of a reentrancy detector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -96,30 +98,6 @@ pub struct WatchedContract {
 
 fn default_critical() -> Severity {
     Severity::Critical
-}
-
-/// Why a block could not be read.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ReentrancyError {
-    /// The bundle has no traces.
-    #[error("callTracer traces are required: turn traces on in the node's source")]
-    TracesRequired,
-    /// The node could not trace a transaction.
-    #[error("the trace of transaction #{index} ({tx:?}) failed: {error}")]
-    TraceFailed {
-        /// Index in the block.
-        index: usize,
-        /// Hash, when the node gave it.
-        tx: Option<B256>,
-        /// The node's message.
-        error: String,
-    },
-    /// A trace of another tracer.
-    #[error("the trace of transaction #{index} is not a callTracer trace")]
-    NotCallTracer {
-        /// Index in the block.
-        index: usize,
-    },
 }
 
 /// What the detector saw in the last block, for tests and diagnostics.
@@ -175,50 +153,28 @@ fn context(f: &CallFrame) -> Address {
     }
 }
 
-fn selector_hex(input: &[u8]) -> String {
-    if input.len() < 4 {
-        "0x".to_string()
-    } else {
-        alloy::hex::encode_prefixed(&input[..4])
-    }
-}
-
 fn hop(f: &CallFrame) -> serde_json::Value {
     serde_json::json!({"from": f.from, "to": f.to, "type": f.typ, "selector": selector_hex(&f.input)})
 }
 
 /// Whether `inner`'s execution moved value (see the module documentation).
 fn moves_value(inner: &CallFrame) -> bool {
-    let mut it = inner.iter();
-    let mut first = true;
-    while let Some(f) = it.next() {
-        if f.error.is_some() || f.typ == "STATICCALL" {
-            it.skip_children();
-            continue;
-        }
-        if f.logs.iter().any(|l| {
+    LiveFrames::new(inner).enumerate().any(|(k, f)| {
+        let logs_transfer = f.logs.iter().any(|l| {
             l.topics
                 .as_ref()
                 .and_then(|t| t.first())
                 .is_some_and(|t| *t == TRANSFER || *t == TRANSFER_SINGLE || *t == TRANSFER_BATCH)
-        }) {
-            return true;
-        }
-        if !first {
-            let carries_value = matches!(f.typ.as_str(), "CALL" | "CREATE" | "CREATE2" | "SELFDESTRUCT");
-            if carries_value && f.value.is_some_and(|v| !v.is_zero()) {
-                return true;
-            }
-            if f.typ == "CALL" && f.input.len() >= 4 {
-                let sel = &f.input[..4];
-                if sel == SEL_TRANSFER || sel == SEL_TRANSFER_FROM {
-                    return true;
-                }
-            }
-        }
-        first = false;
-    }
-    false
+        });
+        // The inner frame's own call does not count: the ether it received came in, not out.
+        let started = k > 0;
+        let carries_value = matches!(f.typ.as_str(), "CALL" | "CREATE" | "CREATE2" | "SELFDESTRUCT");
+        let sends_ether = carries_value && f.value.is_some_and(|v| !v.is_zero());
+        let calls_transfer = f.typ == "CALL"
+            && f.input.len() >= 4
+            && (f.input[..4] == SEL_TRANSFER || f.input[..4] == SEL_TRANSFER_FROM);
+        logs_transfer || (started && (sends_ether || calls_transfer))
+    })
 }
 
 /// The detector (stateless: every re-entry is a finding of its block).
@@ -242,10 +198,6 @@ impl ReentrancyDetector {
 
     fn watched(&self, a: &Address) -> bool {
         self.scopes.is_empty() || self.scopes.contains_key(a)
-    }
-
-    fn err(&self, block: u64, e: ReentrancyError) -> DetectorError {
-        DetectorError { detector: self.cfg.name.clone(), block, reason: e.to_string() }
     }
 
     /// Walks `frame` (whose parent is `path.last()`); `live` is false under a static or reverted frame.
@@ -309,42 +261,32 @@ impl Detector for ReentrancyDetector {
     fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
         let block: BlockRef = bundle.block_ref();
         self.stats = ReentrancyStats::default();
-        let traces = bundle.traces.as_ref().ok_or_else(|| self.err(block.number, ReentrancyError::TracesRequired))?;
+        let name = self.cfg.name.clone();
+        let err = |e: crate::trace::TraceError| e.at(&name, block.number);
+        let traces = call_traces(bundle).map_err(err)?;
         let mut findings = Vec::new();
         let mut path = Vec::with_capacity(64);
         let mut hits = Vec::new();
-        for (index, trace) in traces.iter().enumerate() {
-            let (top, tx_hash) = match trace {
-                TraceResult::Success { result: GethTrace::CallTracer(frame), tx_hash } => (frame, *tx_hash),
-                TraceResult::Success { .. } => {
-                    return Err(self.err(block.number, ReentrancyError::NotCallTracer { index }))
-                }
-                TraceResult::Error { error, tx_hash } => {
-                    let e = ReentrancyError::TraceFailed { index, tx: *tx_hash, error: error.clone() };
-                    return Err(self.err(block.number, e));
-                }
-            };
+        for trace in traces {
+            let TxTrace { hash: tx_hash, top, .. } = trace.map_err(err)?;
             self.stats.transactions += 1;
-            let tx_hash = tx_hash.or_else(|| bundle.transactions.get(index).map(|t| t.hash));
             hits.clear();
             path.clear();
             self.walk(top, &mut path, true, &mut hits);
             for hit in hits.drain(..) {
                 let scope_id = self.scopes.get(&hit.contract).copied().unwrap_or(0);
+                let scope = Scope::segment(hit.contract, scope_id);
                 findings.push(
-                    Finding {
-                        detector: self.cfg.name.clone(),
-                        protocol: self.cfg.protocol.clone(),
-                        scope: Scope::segment(hit.contract, scope_id),
-                        severity: self.cfg.severity,
-                        kind: FindingKind::Exploit,
+                    crate::finding(
+                        (&self.cfg.name, &self.cfg.protocol),
                         block,
-                        tx: tx_hash,
-                        title: format!(
+                        tx_hash,
+                        (scope, self.cfg.severity, FindingKind::Exploit),
+                        format!(
                             "{} re-entered through another contract while its outer call was running ({} frames open)",
                             hit.contract, hit.nesting
                         ),
-                        evidence: serde_json::json!({
+                        serde_json::json!({
                             "tx": tx_hash,
                             "contract": hit.contract,
                             "sender": top.from,
@@ -353,8 +295,8 @@ impl Detector for ReentrancyDetector {
                             "nesting": hit.nesting,
                             "reentries": hit.count,
                         }),
-                        labels: [("contract".to_string(), hit.contract.to_string())].into_iter().collect(),
-                    }
+                        &[("contract", hit.contract.to_string())],
+                    )
                     .with_actor(top.from, Stage::Exploitation),
                 );
             }
@@ -367,45 +309,21 @@ impl Detector for ReentrancyDetector {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeSet;
-
     use alloy::primitives::{Bytes, U256};
-    use alloy::rpc::types::trace::geth::CallLogFrame;
-    use vigil_sim::scenario::{find, RunOptions, ScenarioRun};
+    use alloy::rpc::types::trace::geth::{CallLogFrame, GethTrace, TraceResult};
     use vigil_sim::Venue;
 
     use super::*;
-
-    /// Per produced block: number, malicious transaction hashes, findings.
-    type Seen = Vec<(u64, Vec<B256>, Vec<Finding>)>;
+    use crate::testdata::{add_stats, run_scenario, Seen};
 
     fn run(name: &str, make: impl FnOnce(&Venue) -> ReentrancyConfig) -> (Venue, Address, Seen, ReentrancyStats) {
-        let opts = RunOptions { seed: 1, tracing: true, ..Default::default() };
-        let mut run = ScenarioRun::start(find(name).unwrap(), opts).unwrap();
-        let mut det = ReentrancyDetector::new(make(&run.venue));
-        let probes: BTreeSet<_> = det.probes().into_iter().collect();
-        let mut seen = Vec::new();
         let mut total = ReentrancyStats::default();
-        while let Some(block) = run.next_block(vec![]).unwrap() {
-            let bundle = run.chain.bundle(&block, &probes);
-            let findings = det.on_block(&bundle).unwrap();
-            let s = det.stats();
-            total.transactions += s.transactions;
-            total.frames += s.frames;
-            total.reentries += s.reentries;
-            total.self_calls += s.self_calls;
-            total.callbacks += s.callbacks;
-            total.no_value_moved += s.no_value_moved;
-            total.reported += s.reported;
-            let malicious = block
-                .labels
-                .iter()
-                .zip(&bundle.transactions)
-                .filter(|(l, _)| l.malicious)
-                .map(|(_, t)| t.hash)
-                .collect();
-            seen.push((block.number(), malicious, findings));
-        }
+        let (run, seen) = run_scenario(
+            name,
+            None,
+            |v| ReentrancyDetector::new(make(v)),
+            |det| add_stats!(total, det.stats(); transactions, frames, reentries, self_calls, callbacks, no_value_moved, reported),
+        );
         (run.venue, run.actors.attacker.address(), seen, total)
     }
 
@@ -496,18 +414,8 @@ mod tests {
         let b = crate::testdata::mainnet_traced_block();
         // The most-called contracts of the block: WETH, USDC (proxy), USDT, Uniswap v4's pool manager, Uniswap v2's
         // router, DAI, and whatever else is busy; then every contract.
-        let mut calls: HashMap<Address, usize> = HashMap::new();
-        for t in b.traces.as_ref().unwrap() {
-            if let TraceResult::Success { result: GethTrace::CallTracer(f), .. } = t {
-                for fr in f.iter().filter(|fr| fr.typ == "CALL") {
-                    *calls.entry(context(fr)).or_default() += 1;
-                }
-            }
-        }
-        let mut top: Vec<_> = calls.into_iter().collect();
-        top.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
-        let watched: Vec<_> =
-            top.iter().take(20).map(|(address, _)| WatchedContract { address: *address, scope: 0 }).collect();
+        let top = crate::testdata::busiest(crate::testdata::call_frames(&b).map(context), 20);
+        let watched: Vec<_> = top.into_iter().map(|address| WatchedContract { address, scope: 0 }).collect();
         assert!(watched
             .iter()
             .any(|w| w.address == alloy::primitives::address!("000000000004444c5dc75cb358380d2e3de08a90")));
@@ -657,20 +565,8 @@ mod tests {
     /// The module documentation's TOML example, parsed as the node parses a `[[detector]]` table.
     #[test]
     fn the_documented_example_parses() {
-        let doc: String = include_str!("reentrancy.rs")
-            .lines()
-            .filter_map(|l| l.strip_prefix("//!"))
-            .map(|l| l.strip_prefix(' ').unwrap_or(l))
-            .skip_while(|l| *l != "```toml")
-            .skip(1)
-            .take_while(|l| *l != "```")
-            .collect::<Vec<_>>()
-            .join("\n");
-        let mut doc: toml::Table = toml::from_str(&doc).unwrap();
-        let toml::Value::Array(mut tables) = doc.remove("detector").unwrap() else { panic!("[[detector]]") };
-        let toml::Value::Table(mut t) = tables.remove(0) else { panic!("a table") };
-        assert_eq!(t.remove("type").unwrap().as_str(), Some("reentrancy"));
-        let c: ReentrancyConfig = toml::Value::Table(t).try_into().unwrap();
+        let t = crate::testdata::doc_detector(include_str!("reentrancy.rs"), "reentrancy");
+        let c: ReentrancyConfig = t.try_into().unwrap();
         assert_eq!(c.contracts.len(), 1);
         assert_eq!(c.severity, Severity::Critical);
         let t: toml::Table = toml::from_str("name = \"r\"\nprotocol = \"p\"").unwrap();

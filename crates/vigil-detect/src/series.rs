@@ -129,7 +129,7 @@
 //! direction = "both"         # default "both"
 //! ```
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::BTreeSet;
 
 use alloy::{
     dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt, Specifier},
@@ -139,10 +139,11 @@ use alloy::{
 use serde::{Deserialize, Deserializer};
 use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity};
 
+use crate::history::History;
 use crate::watch::ScopeRef;
 
 /// How many blocks of state are kept for reorgs.
-pub const KEEP: usize = 128;
+pub const KEEP: usize = crate::history::KEEP;
 
 /// The detector types of this module, as written after `type =`.
 pub const SERIES_TYPES: [&str; 5] = ["ewma-zscore", "cusum", "reference-deviation", "ratio-bounds", "jump"];
@@ -794,32 +795,93 @@ impl SeriesConfig {
 
 // ------------------------------------------------------------------------------------------------ shared machinery
 
-/// State after each recent block.
-#[derive(Debug, Clone, Default, PartialEq)]
-struct History<S> {
-    entries: VecDeque<(BlockRef, S)>,
+/// A finding's title and evidence, as a method's statistic makes it.
+type Found = (String, serde_json::Value);
+
+/// What each method supplies to [`SeriesDetector`]: its checks, the state it keeps per block, and its statistic.
+/// Implemented by the five configurations; private, so that the set of methods is this module's.
+trait Method: Send {
+    /// What the method remembers after a block.
+    type State: Clone + Default + PartialEq + std::fmt::Debug + Send;
+
+    /// The detector's [`Core`] (its series compiled, with `core!`), the method's parameters checked.
+    fn build(&self) -> Result<Core, SeriesError>;
+
+    /// Reads the value `x` of a defined block (and the reference's value, for a method with a reference).
+    fn step(&self, core: &Core, state: &mut Self::State, x: f64, reference: Option<f64>) -> Option<Found>;
+
+    /// An undefined block: by default it teaches the method nothing.
+    fn undefined(&self, _state: &mut Self::State) {}
 }
 
-impl<S: Clone + Default> History<S> {
-    /// The state before block `number` (forgetting any earlier result for `number` or later: a retry).
-    fn before(&mut self, number: u64) -> S {
-        while self.entries.back().is_some_and(|(b, _)| b.number >= number) {
-            self.entries.pop_back();
-        }
-        self.entries.back().map(|(_, s)| s.clone()).unwrap_or_default()
+/// A series detector: the machinery every method shares (reading the series at each block, undefined blocks and
+/// `skip_reverts`, the state kept per block, `revert_to`, the finding) around the statistic of method `M` (one of
+/// the configurations). Named by method: [`EwmaZscoreDetector`], [`CusumDetector`], [`ReferenceDeviationDetector`],
+/// [`RatioBoundsDetector`], [`JumpDetector`].
+#[allow(private_bounds)] // `Method` is sealed in this module: only its five configurations implement it.
+pub struct SeriesDetector<M: Method> {
+    cfg: M,
+    core: Core,
+    /// The method's state after each recent block.
+    history: History<M::State>,
+}
+
+/// The `ewma-zscore` detector.
+pub type EwmaZscoreDetector = SeriesDetector<EwmaZscoreConfig>;
+/// The `cusum` detector.
+pub type CusumDetector = SeriesDetector<CusumConfig>;
+/// The `reference-deviation` detector.
+pub type ReferenceDeviationDetector = SeriesDetector<ReferenceDeviationConfig>;
+/// The `ratio-bounds` detector.
+pub type RatioBoundsDetector = SeriesDetector<RatioBoundsConfig>;
+/// The `jump` detector.
+pub type JumpDetector = SeriesDetector<JumpConfig>;
+
+#[allow(private_bounds)]
+impl<M: Method> SeriesDetector<M> {
+    /// A detector from its configuration (the signatures parsed, the parameters checked).
+    pub fn new(cfg: M) -> Result<Self, SeriesError> {
+        let core = cfg.build()?;
+        Ok(Self { cfg, core, history: History::default() })
+    }
+}
+
+#[allow(private_bounds)]
+impl<M: Method> Detector for SeriesDetector<M> {
+    fn name(&self) -> &str {
+        &self.core.name
     }
 
-    fn push(&mut self, block: BlockRef, state: S) {
-        self.entries.push_back((block, state));
-        while self.entries.len() > KEEP {
-            self.entries.pop_front();
+    fn probes(&self) -> Vec<Probe> {
+        let mut set = BTreeSet::new();
+        self.core.series.probes(&mut set);
+        if let Some(r) = &self.core.reference {
+            r.probes(&mut set);
         }
+        set.into_iter().collect()
+    }
+
+    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+        let block = bundle.block_ref();
+        let mut state = self.history.before(block.number);
+        let value = self.core.value(&self.core.series, bundle)?;
+        let reference = match &self.core.reference {
+            Some(r) => self.core.value(r, bundle)?,
+            None => None,
+        };
+        let found = match value {
+            Some(x) => self.cfg.step(&self.core, &mut state, x, reference),
+            None => {
+                self.cfg.undefined(&mut state);
+                None
+            }
+        };
+        self.history.push(block, state);
+        Ok(found.map(|(title, evidence)| self.core.finding(block, title, evidence)).into_iter().collect())
     }
 
     fn revert_to(&mut self, ancestor: BlockRef) {
-        while self.entries.back().is_some_and(|(b, _)| b.number > ancestor.number) {
-            self.entries.pop_back();
-        }
+        self.history.revert_to(ancestor);
     }
 }
 
@@ -836,6 +898,7 @@ macro_rules! core {
             rule: $rule,
             skip_reverts: $cfg.skip_reverts,
             series: Series::compile(&$cfg.series, &$cfg.name, "series")?,
+            reference: None,
         }
     };
 }
@@ -851,6 +914,8 @@ struct Core {
     rule: &'static str,
     skip_reverts: bool,
     series: Series,
+    /// The series it is judged against (reference-deviation).
+    reference: Option<Series>,
 }
 
 impl Core {
@@ -866,30 +931,10 @@ impl Core {
         })
     }
 
-    fn probes(&self, extra: Option<&Series>) -> Vec<Probe> {
-        let mut set = BTreeSet::new();
-        self.series.probes(&mut set);
-        if let Some(s) = extra {
-            s.probes(&mut set);
-        }
-        set.into_iter().collect()
-    }
-
     fn finding(&self, block: BlockRef, title: String, evidence: serde_json::Value) -> Finding {
-        Finding {
-            detector: self.name.clone(),
-            protocol: self.protocol.clone(),
-            scope: self.scope,
-            severity: self.severity,
-            kind: self.kind,
-            block,
-            tx: None,
-            title,
-            evidence,
-            labels: [("rule".to_string(), self.rule.to_string()), ("series".to_string(), self.series.describe())]
-                .into_iter()
-                .collect(),
-        }
+        let labels = [("rule", self.rule.to_string()), ("series", self.series.describe())];
+        let class = (self.scope, self.severity, self.kind);
+        crate::finding((&self.name, &self.protocol), block, None, class, title, evidence, &labels)
     }
 }
 
@@ -913,18 +958,34 @@ fn zscore(d: f64, sd: f64) -> f64 {
     }
 }
 
-fn check_lambda(core: &Core, lambda: f64) -> Result<(), SeriesError> {
-    if lambda.is_nan() || lambda <= 0.0 || lambda >= 1.0 {
-        return Err(core.param("lambda", format!("must be in (0, 1), is {lambda}")));
-    }
-    Ok(())
+/// The range a numeric parameter must be in: (field, value).
+enum Check {
+    /// In (0, 1): a decay.
+    Decay(&'static str, f64),
+    /// Above 0.
+    Positive(&'static str, f64),
+    /// Finite and above 0.
+    FinitePositive(&'static str, f64),
+    /// Finite and at least 0.
+    NonNegative(&'static str, f64),
 }
 
-fn check_nonnegative(core: &Core, field: &str, x: f64) -> Result<(), SeriesError> {
-    if !x.is_finite() || x < 0.0 {
-        return Err(core.param(field, format!("must be a finite number ≥ 0, is {x}")));
+impl Core {
+    /// The first parameter of `checks` out of its range, as an error.
+    fn check(&self, checks: &[Check]) -> Result<(), SeriesError> {
+        for check in checks {
+            let (field, x, ok, range) = match *check {
+                Check::Decay(f, x) => (f, x, x > 0.0 && x < 1.0, "in (0, 1)"),
+                Check::Positive(f, x) => (f, x, x > 0.0, "> 0"),
+                Check::FinitePositive(f, x) => (f, x, x.is_finite() && x > 0.0, "a finite number > 0"),
+                Check::NonNegative(f, x) => (f, x, x.is_finite() && x >= 0.0, "a finite number ≥ 0"),
+            };
+            if !ok {
+                return Err(self.param(field, format!("must be {range}, is {x}")));
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// An exponentially weighted mean and variance.
@@ -960,104 +1021,94 @@ impl Ewma {
     }
 }
 
-// ------------------------------------------------------------------------------------------------ ewma-zscore
-
+/// The last value of the series and an EWMA of its transform: what the EWMA methods (ewma-zscore, cusum) learn.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-struct ZState {
+struct Baseline {
     last: Option<f64>,
     ewma: Ewma,
 }
 
-/// The `ewma-zscore` detector.
-pub struct EwmaZscoreDetector {
-    cfg: EwmaZscoreConfig,
-    core: Core,
-    history: History<ZState>,
-}
-
-impl EwmaZscoreDetector {
-    /// A detector from its configuration.
-    pub fn new(cfg: EwmaZscoreConfig) -> Result<Self, SeriesError> {
-        let core = core!(cfg, "ewma-zscore", FindingKind::Suspicious);
-        check_lambda(&core, cfg.lambda)?;
-        if cfg.max_zscore.is_nan() || cfg.max_zscore <= 0.0 {
-            return Err(core.param("max_zscore", format!("must be > 0, is {}", cfg.max_zscore)));
-        }
-        check_nonnegative(&core, "min_abs_change", cfg.min_abs_change)?;
-        check_nonnegative(&core, "min_change_bps", cfg.min_change_bps)?;
-        Ok(Self { cfg, core, history: History::default() })
-    }
-}
-
-impl Detector for EwmaZscoreDetector {
-    fn name(&self) -> &str {
-        &self.cfg.name
-    }
-
-    fn probes(&self) -> Vec<Probe> {
-        self.core.probes(None)
-    }
-
-    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
-        let block = bundle.block_ref();
-        let mut s = self.history.before(block.number);
-        let value = self.core.value(&self.core.series, bundle)?;
-        let mut findings = Vec::new();
-        if let Some(x) = value {
-            let c = &self.cfg;
-            if let Some(y) = c.transform.apply(s.last, x) {
-                if s.ewma.samples >= c.warmup_blocks.max(1) {
-                    let sd = s.ewma.sd(c.lambda);
-                    let d = y - s.ewma.mean;
-                    let z = zscore(d, sd);
-                    let reference = match c.transform {
-                        Transform::Level => s.ewma.mean,
-                        _ => s.last.unwrap_or(0.0),
-                    };
-                    let moved = if c.transform == Transform::Level { x - s.ewma.mean } else { x - reference };
-                    let change_bps =
-                        if reference != 0.0 { moved.abs() / reference.abs() * 10_000.0 } else { f64::INFINITY };
-                    if z.abs() > c.max_zscore && d.abs() >= c.min_abs_change && change_bps >= c.min_change_bps {
-                        findings.push(self.core.finding(
-                            block,
-                            format!(
-                                "{} of {} is {} standard deviations from its EWMA",
-                                c.transform.name(),
-                                self.core.series.describe(),
-                                if z.is_infinite() {
-                                    format!(
-                                        "{}infinitely many (a flat series moved)",
-                                        if z < 0.0 { "minus " } else { "" }
-                                    )
-                                } else {
-                                    format!("{z:.1}")
-                                }
-                            ),
-                            serde_json::json!({
-                                "value": x,
-                                "previous": s.last,
-                                "transform": c.transform.name(),
-                                "transformed": y,
-                                "mean": s.ewma.mean,
-                                "sd": sd,
-                                "zscore": finite(z),
-                                "max_zscore": c.max_zscore,
-                                "change_bps": finite(change_bps),
-                                "samples": s.ewma.samples,
-                            }),
-                        ));
-                    }
-                }
-                s.ewma.absorb(y, c.lambda);
+impl Baseline {
+    /// Reads the value `x`: its transform `y` (none for the first value of a diff or a log return) is absorbed
+    /// until `warmup` samples are in, then handed to `judge(y, previous value, EWMA)`, which absorbs it as its
+    /// method says and may make a finding; `x` becomes the last value.
+    fn read(
+        &mut self,
+        x: f64,
+        (transform, lambda, warmup): (Transform, f64, u64),
+        judge: impl FnOnce(f64, Option<f64>, &mut Ewma) -> Option<Found>,
+    ) -> Option<Found> {
+        let mut found = None;
+        if let Some(y) = transform.apply(self.last, x) {
+            if self.ewma.samples >= warmup.max(1) {
+                found = judge(y, self.last, &mut self.ewma);
+            } else {
+                self.ewma.absorb(y, lambda);
             }
-            s.last = Some(x);
         }
-        self.history.push(block, s);
-        Ok(findings)
+        self.last = Some(x);
+        found
+    }
+}
+
+// ------------------------------------------------------------------------------------------------ ewma-zscore
+
+impl Method for EwmaZscoreConfig {
+    type State = Baseline;
+
+    fn build(&self) -> Result<Core, SeriesError> {
+        let core = core!(self, "ewma-zscore", FindingKind::Suspicious);
+        core.check(&[
+            Check::Decay("lambda", self.lambda),
+            Check::Positive("max_zscore", self.max_zscore),
+            Check::NonNegative("min_abs_change", self.min_abs_change),
+            Check::NonNegative("min_change_bps", self.min_change_bps),
+        ])?;
+        Ok(core)
     }
 
-    fn revert_to(&mut self, ancestor: BlockRef) {
-        self.history.revert_to(ancestor);
+    fn step(&self, core: &Core, s: &mut Baseline, x: f64, _: Option<f64>) -> Option<Found> {
+        let c = self;
+        s.read(x, (c.transform, c.lambda, c.warmup_blocks), |y, last, ewma| {
+            let mut found = None;
+            let sd = ewma.sd(c.lambda);
+            let d = y - ewma.mean;
+            let z = zscore(d, sd);
+            let reference = match c.transform {
+                Transform::Level => ewma.mean,
+                _ => last.unwrap_or(0.0),
+            };
+            let moved = if c.transform == Transform::Level { x - ewma.mean } else { x - reference };
+            let change_bps = if reference != 0.0 { moved.abs() / reference.abs() * 10_000.0 } else { f64::INFINITY };
+            if z.abs() > c.max_zscore && d.abs() >= c.min_abs_change && change_bps >= c.min_change_bps {
+                found = Some((
+                    format!(
+                        "{} of {} is {} standard deviations from its EWMA",
+                        c.transform.name(),
+                        core.series.describe(),
+                        if z.is_infinite() {
+                            format!("{}infinitely many (a flat series moved)", if z < 0.0 { "minus " } else { "" })
+                        } else {
+                            format!("{z:.1}")
+                        }
+                    ),
+                    serde_json::json!({
+                        "value": x,
+                        "previous": last,
+                        "transform": c.transform.name(),
+                        "transformed": y,
+                        "mean": ewma.mean,
+                        "sd": sd,
+                        "zscore": finite(z),
+                        "max_zscore": c.max_zscore,
+                        "change_bps": finite(change_bps),
+                        "samples": ewma.samples,
+                    }),
+                ));
+            }
+            ewma.absorb(y, c.lambda);
+            found
+        })
     }
 }
 
@@ -1065,210 +1116,148 @@ impl Detector for EwmaZscoreDetector {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct CusumState {
-    last: Option<f64>,
-    baseline: Ewma,
+    /// The last value and the EWMA of the transform (frozen while the CUSUM is engaged).
+    base: Baseline,
     high: f64,
     low: f64,
 }
 
-/// The `cusum` detector.
-pub struct CusumDetector {
-    cfg: CusumConfig,
-    core: Core,
-    history: History<CusumState>,
-}
+impl Method for CusumConfig {
+    type State = CusumState;
 
-impl CusumDetector {
-    /// A detector from its configuration.
-    pub fn new(cfg: CusumConfig) -> Result<Self, SeriesError> {
-        let core = core!(cfg, "cusum", FindingKind::Suspicious);
-        check_lambda(&core, cfg.lambda)?;
-        check_nonnegative(&core, "k", cfg.k)?;
-        if !cfg.h.is_finite() || cfg.h <= 0.0 {
-            return Err(core.param("h", format!("must be a finite number > 0, is {}", cfg.h)));
-        }
-        check_nonnegative(&core, "min_sd", cfg.min_sd)?;
-        check_nonnegative(&core, "min_sd_bps", cfg.min_sd_bps)?;
-        Ok(Self { cfg, core, history: History::default() })
-    }
-}
-
-impl Detector for CusumDetector {
-    fn name(&self) -> &str {
-        &self.cfg.name
+    fn build(&self) -> Result<Core, SeriesError> {
+        let core = core!(self, "cusum", FindingKind::Suspicious);
+        core.check(&[
+            Check::Decay("lambda", self.lambda),
+            Check::NonNegative("k", self.k),
+            Check::FinitePositive("h", self.h),
+            Check::NonNegative("min_sd", self.min_sd),
+            Check::NonNegative("min_sd_bps", self.min_sd_bps),
+        ])?;
+        Ok(core)
     }
 
-    fn probes(&self) -> Vec<Probe> {
-        self.core.probes(None)
-    }
-
-    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
-        let block = bundle.block_ref();
-        let mut s = self.history.before(block.number);
-        let value = self.core.value(&self.core.series, bundle)?;
-        let mut findings = Vec::new();
-        let c = &self.cfg;
-        if let Some(x) = value {
-            if let Some(y) = c.transform.apply(s.last, x) {
-                if s.baseline.samples >= c.warmup_blocks.max(1) {
-                    let level = match c.transform {
-                        Transform::Level => s.baseline.mean.abs(),
-                        Transform::Diff => s.last.unwrap_or(0.0).abs(),
-                        Transform::LogReturn => 1.0,
-                    };
-                    let sd = s.baseline.sd(c.lambda).max(c.min_sd).max(level * c.min_sd_bps / 10_000.0);
-                    let z = zscore(y - s.baseline.mean, sd);
-                    s.high = (s.high + z - c.k).max(0.0);
-                    s.low = (s.low - z - c.k).max(0.0);
-                    if s.high > c.h || s.low > c.h {
-                        let up = s.high > c.h;
-                        findings.push(self.core.finding(
-                            block,
-                            format!(
-                                "change point: {} of {} shifted {} (CUSUM beyond {})",
-                                c.transform.name(),
-                                self.core.series.describe(),
-                                if up { "up" } else { "down" },
-                                c.h
-                            ),
-                            serde_json::json!({
-                                "value": x,
-                                "transform": c.transform.name(),
-                                "transformed": y,
-                                "mean": s.baseline.mean,
-                                "sd": sd,
-                                "zscore": finite(z),
-                                "s_high": finite(s.high),
-                                "s_low": finite(s.low),
-                                "k": c.k,
-                                "h": c.h,
-                                "direction": if up { "up" } else { "down" },
-                            }),
-                        ));
-                        // Reset: a new regime, learnt afresh from this level with the old scale.
-                        let var = s.baseline.var;
-                        s.high = 0.0;
-                        s.low = 0.0;
-                        s.baseline = Ewma::default();
-                        s.baseline.absorb(y, c.lambda);
-                        s.baseline.var = var;
-                    } else if s.high.max(s.low) <= c.h / 2.0 {
-                        s.baseline.absorb(y, c.lambda);
-                    }
-                } else {
-                    s.baseline.absorb(y, c.lambda);
-                }
+    fn step(&self, core: &Core, s: &mut CusumState, x: f64, _: Option<f64>) -> Option<Found> {
+        let c = self;
+        let (high, low) = (&mut s.high, &mut s.low);
+        s.base.read(x, (c.transform, c.lambda, c.warmup_blocks), |y, last, baseline| {
+            let mut found = None;
+            let level = match c.transform {
+                Transform::Level => baseline.mean.abs(),
+                Transform::Diff => last.unwrap_or(0.0).abs(),
+                Transform::LogReturn => 1.0,
+            };
+            let sd = baseline.sd(c.lambda).max(c.min_sd).max(level * c.min_sd_bps / 10_000.0);
+            let z = zscore(y - baseline.mean, sd);
+            *high = (*high + z - c.k).max(0.0);
+            *low = (*low - z - c.k).max(0.0);
+            if *high > c.h || *low > c.h {
+                let up = *high > c.h;
+                found = Some((
+                    format!(
+                        "change point: {} of {} shifted {} (CUSUM beyond {})",
+                        c.transform.name(),
+                        core.series.describe(),
+                        if up { "up" } else { "down" },
+                        c.h
+                    ),
+                    serde_json::json!({
+                        "value": x,
+                        "transform": c.transform.name(),
+                        "transformed": y,
+                        "mean": baseline.mean,
+                        "sd": sd,
+                        "zscore": finite(z),
+                        "s_high": finite(*high),
+                        "s_low": finite(*low),
+                        "k": c.k,
+                        "h": c.h,
+                        "direction": if up { "up" } else { "down" },
+                    }),
+                ));
+                // Reset: a new regime, learnt afresh from this level with the old scale.
+                let var = baseline.var;
+                *high = 0.0;
+                *low = 0.0;
+                *baseline = Ewma::default();
+                baseline.absorb(y, c.lambda);
+                baseline.var = var;
+            } else if high.max(*low) <= c.h / 2.0 {
+                baseline.absorb(y, c.lambda);
             }
-            s.last = Some(x);
-        }
-        self.history.push(block, s);
-        Ok(findings)
-    }
-
-    fn revert_to(&mut self, ancestor: BlockRef) {
-        self.history.revert_to(ancestor);
+            found
+        })
     }
 }
 
 // ------------------------------------------------------------------------------------------------ reference-deviation
 
-/// The `reference-deviation` detector.
-pub struct ReferenceDeviationDetector {
-    cfg: ReferenceDeviationConfig,
-    core: Core,
-    reference: Series,
-    /// Consecutive blocks beyond the limit, after each block.
-    history: History<u64>,
-}
+/// State: consecutive blocks beyond the limit.
+impl Method for ReferenceDeviationConfig {
+    type State = u64;
 
-impl ReferenceDeviationDetector {
-    /// A detector from its configuration.
-    pub fn new(cfg: ReferenceDeviationConfig) -> Result<Self, SeriesError> {
-        let core = core!(cfg, "reference-deviation", FindingKind::Exploit);
-        let reference = Series::compile(&cfg.reference, &cfg.name, "reference")?;
-        check_nonnegative(&core, "max_deviation_bps", cfg.max_deviation_bps)?;
-        if cfg.persist_blocks == 0 {
+    fn build(&self) -> Result<Core, SeriesError> {
+        let mut core = core!(self, "reference-deviation", FindingKind::Exploit);
+        core.reference = Some(Series::compile(&self.reference, &self.name, "reference")?);
+        core.check(&[Check::NonNegative("max_deviation_bps", self.max_deviation_bps)])?;
+        if self.persist_blocks == 0 {
             return Err(core.param("persist_blocks", "must be at least 1"));
         }
-        Ok(Self { cfg, core, reference, history: History::default() })
-    }
-}
-
-impl Detector for ReferenceDeviationDetector {
-    fn name(&self) -> &str {
-        &self.cfg.name
+        Ok(core)
     }
 
-    fn probes(&self) -> Vec<Probe> {
-        self.core.probes(Some(&self.reference))
-    }
-
-    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
-        let block = bundle.block_ref();
-        let mut run = self.history.before(block.number);
-        let value = self.core.value(&self.core.series, bundle)?;
-        let reference = self.core.value(&self.reference, bundle)?;
-        let mut findings = Vec::new();
-        let c = &self.cfg;
-        match (value, reference) {
-            (Some(x), Some(r)) if r > 0.0 => {
-                let deviation_bps = (x / r - 1.0) * 10_000.0;
-                if deviation_bps.abs() > c.max_deviation_bps {
-                    run += 1;
-                    if run >= c.persist_blocks {
-                        findings.push(self.core.finding(
-                            block,
-                            format!(
-                                "{} is more than {} bps {} its reference {}",
-                                self.core.series.describe(),
-                                c.max_deviation_bps,
-                                if deviation_bps > 0.0 { "above" } else { "below" },
-                                self.reference.describe()
-                            ),
-                            serde_json::json!({
-                                "value": x,
-                                "reference": r,
-                                "deviation_bps": finite(deviation_bps),
-                                "max_deviation_bps": c.max_deviation_bps,
-                                "consecutive_blocks": run,
-                                "persist_blocks": c.persist_blocks,
-                            }),
-                        ));
-                    }
-                } else {
-                    run = 0;
-                }
-            }
-            _ => run = 0,
+    fn step(&self, core: &Core, run: &mut u64, x: f64, reference: Option<f64>) -> Option<Found> {
+        let c = self;
+        let Some(r) = reference.filter(|r| *r > 0.0) else {
+            *run = 0;
+            return None;
+        };
+        let deviation_bps = (x / r - 1.0) * 10_000.0;
+        if deviation_bps.abs() > c.max_deviation_bps {
+            *run += 1;
+        } else {
+            *run = 0;
         }
-        self.history.push(block, run);
-        Ok(findings)
+        (*run >= c.persist_blocks).then(|| {
+            (
+                format!(
+                    "{} is more than {} bps {} its reference {}",
+                    core.series.describe(),
+                    c.max_deviation_bps,
+                    if deviation_bps > 0.0 { "above" } else { "below" },
+                    core.reference.as_ref().map(Series::describe).unwrap_or_default()
+                ),
+                serde_json::json!({
+                    "value": x,
+                    "reference": r,
+                    "deviation_bps": finite(deviation_bps),
+                    "max_deviation_bps": c.max_deviation_bps,
+                    "consecutive_blocks": *run,
+                    "persist_blocks": c.persist_blocks,
+                }),
+            )
+        })
     }
 
-    fn revert_to(&mut self, ancestor: BlockRef) {
-        self.history.revert_to(ancestor);
+    /// An undefined block breaks the run.
+    fn undefined(&self, run: &mut u64) {
+        *run = 0;
     }
 }
 
 // ------------------------------------------------------------------------------------------------ ratio-bounds
 
-/// The `ratio-bounds` detector.
-pub struct RatioBoundsDetector {
-    cfg: RatioBoundsConfig,
-    core: Core,
-    /// The first value seen, after each block.
-    history: History<Option<f64>>,
-}
+/// State: the first value seen.
+impl Method for RatioBoundsConfig {
+    type State = Option<f64>;
 
-impl RatioBoundsDetector {
-    /// A detector from its configuration.
-    pub fn new(cfg: RatioBoundsConfig) -> Result<Self, SeriesError> {
-        let core = core!(cfg, "ratio-bounds", cfg.kind);
+    fn build(&self) -> Result<Core, SeriesError> {
+        let core = core!(self, "ratio-bounds", self.kind);
         let bounds = [
-            ("min", cfg.min),
-            ("max", cfg.max),
-            ("min_relative", cfg.min_relative),
-            ("max_relative", cfg.max_relative),
+            ("min", self.min),
+            ("max", self.max),
+            ("min_relative", self.min_relative),
+            ("max_relative", self.max_relative),
         ];
         if bounds.iter().all(|(_, b)| b.is_none()) {
             return Err(core.param("min", "no bound: set at least one of min, max, min_relative, max_relative"));
@@ -1278,138 +1267,89 @@ impl RatioBoundsDetector {
                 return Err(core.param(field, format!("must be finite, is {b}")));
             }
         }
-        if let (Some(lo), Some(hi)) = (cfg.min, cfg.max) {
+        if let (Some(lo), Some(hi)) = (self.min, self.max) {
             if lo > hi {
                 return Err(core.param("max", format!("{hi} is below min {lo}")));
             }
         }
-        if let (Some(lo), Some(hi)) = (cfg.min_relative, cfg.max_relative) {
+        if let (Some(lo), Some(hi)) = (self.min_relative, self.max_relative) {
             if lo > hi {
                 return Err(core.param("max_relative", format!("{hi} is below min_relative {lo}")));
             }
         }
-        Ok(Self { cfg, core, history: History::default() })
-    }
-}
-
-impl Detector for RatioBoundsDetector {
-    fn name(&self) -> &str {
-        &self.cfg.name
+        Ok(core)
     }
 
-    fn probes(&self) -> Vec<Probe> {
-        self.core.probes(None)
-    }
-
-    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
-        let block = bundle.block_ref();
-        let mut start = self.history.before(block.number);
-        let value = self.core.value(&self.core.series, bundle)?;
-        let mut findings = Vec::new();
-        let c = &self.cfg;
-        if let Some(x) = value {
-            let first = *start.get_or_insert(x);
-            let lower = [c.min, c.min_relative.map(|m| m * first)].into_iter().flatten().reduce(f64::max);
-            let upper = [c.max, c.max_relative.map(|m| m * first)].into_iter().flatten().reduce(f64::min);
-            let below = lower.is_some_and(|l| x < l);
-            let above = upper.is_some_and(|u| x > u);
-            if below || above {
-                let (word, bound) = if below { ("below", lower) } else { ("above", upper) };
-                findings.push(self.core.finding(
-                    block,
-                    format!("{} is {word} its bound {:.6}", self.core.series.describe(), bound.unwrap_or_default()),
-                    serde_json::json!({
-                        "value": x,
-                        "start": first,
-                        "lower": lower,
-                        "upper": upper,
-                        "min": c.min,
-                        "max": c.max,
-                        "min_relative": c.min_relative,
-                        "max_relative": c.max_relative,
-                    }),
-                ));
-            }
+    fn step(&self, core: &Core, start: &mut Option<f64>, x: f64, _: Option<f64>) -> Option<Found> {
+        let c = self;
+        let first = *start.get_or_insert(x);
+        let lower = [c.min, c.min_relative.map(|m| m * first)].into_iter().flatten().reduce(f64::max);
+        let upper = [c.max, c.max_relative.map(|m| m * first)].into_iter().flatten().reduce(f64::min);
+        let below = lower.is_some_and(|l| x < l);
+        let above = upper.is_some_and(|u| x > u);
+        if !(below || above) {
+            return None;
         }
-        self.history.push(block, start);
-        Ok(findings)
-    }
-
-    fn revert_to(&mut self, ancestor: BlockRef) {
-        self.history.revert_to(ancestor);
+        let (word, bound) = if below { ("below", lower) } else { ("above", upper) };
+        Some((
+            format!("{} is {word} its bound {:.6}", core.series.describe(), bound.unwrap_or_default()),
+            serde_json::json!({
+                "value": x,
+                "start": first,
+                "lower": lower,
+                "upper": upper,
+                "min": c.min,
+                "max": c.max,
+                "min_relative": c.min_relative,
+                "max_relative": c.max_relative,
+            }),
+        ))
     }
 }
 
 // ------------------------------------------------------------------------------------------------ jump
 
-/// The `jump` detector.
-pub struct JumpDetector {
-    cfg: JumpConfig,
-    core: Core,
-    /// The last defined value, after each block.
-    history: History<Option<f64>>,
-}
+/// State: the last defined value.
+impl Method for JumpConfig {
+    type State = Option<f64>;
 
-impl JumpDetector {
-    /// A detector from its configuration.
-    pub fn new(cfg: JumpConfig) -> Result<Self, SeriesError> {
-        let core = core!(cfg, "jump", FindingKind::Exploit);
-        check_nonnegative(&core, "max_jump_bps", cfg.max_jump_bps)?;
-        check_nonnegative(&core, "min_abs_change", cfg.min_abs_change)?;
-        Ok(Self { cfg, core, history: History::default() })
-    }
-}
-
-impl Detector for JumpDetector {
-    fn name(&self) -> &str {
-        &self.cfg.name
+    fn build(&self) -> Result<Core, SeriesError> {
+        let core = core!(self, "jump", FindingKind::Exploit);
+        core.check(&[
+            Check::NonNegative("max_jump_bps", self.max_jump_bps),
+            Check::NonNegative("min_abs_change", self.min_abs_change),
+        ])?;
+        Ok(core)
     }
 
-    fn probes(&self) -> Vec<Probe> {
-        self.core.probes(None)
-    }
-
-    fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
-        let block = bundle.block_ref();
-        let mut last = self.history.before(block.number);
-        let value = self.core.value(&self.core.series, bundle)?;
-        let mut findings = Vec::new();
-        let c = &self.cfg;
-        if let Some(x) = value {
-            if let Some(p) = last.filter(|p| *p != 0.0) {
-                let change_bps = (x - p) / p.abs() * 10_000.0;
-                let watched = match c.direction {
-                    Direction::Both => true,
-                    Direction::Up => change_bps > 0.0,
-                    Direction::Down => change_bps < 0.0,
-                };
-                if watched && change_bps.abs() > c.max_jump_bps && (x - p).abs() >= c.min_abs_change {
-                    findings.push(self.core.finding(
-                        block,
-                        format!(
-                            "{} jumped {} by {:.0} bps in one block",
-                            self.core.series.describe(),
-                            if change_bps > 0.0 { "up" } else { "down" },
-                            change_bps.abs()
-                        ),
-                        serde_json::json!({
-                            "value": x,
-                            "previous": p,
-                            "change_bps": finite(change_bps),
-                            "max_jump_bps": c.max_jump_bps,
-                            "direction": match c.direction { Direction::Both => "both", Direction::Up => "up", Direction::Down => "down" },
-                        }),
-                    ));
-                }
-            }
-            last = Some(x);
+    fn step(&self, core: &Core, last: &mut Option<f64>, x: f64, _: Option<f64>) -> Option<Found> {
+        let c = self;
+        let previous = last.replace(x);
+        let p = previous.filter(|p| *p != 0.0)?;
+        let change_bps = (x - p) / p.abs() * 10_000.0;
+        let watched = match c.direction {
+            Direction::Both => true,
+            Direction::Up => change_bps > 0.0,
+            Direction::Down => change_bps < 0.0,
+        };
+        if !(watched && change_bps.abs() > c.max_jump_bps && (x - p).abs() >= c.min_abs_change) {
+            return None;
         }
-        self.history.push(block, last);
-        Ok(findings)
-    }
-
-    fn revert_to(&mut self, ancestor: BlockRef) {
-        self.history.revert_to(ancestor);
+        Some((
+            format!(
+                "{} jumped {} by {:.0} bps in one block",
+                core.series.describe(),
+                if change_bps > 0.0 { "up" } else { "down" },
+                change_bps.abs()
+            ),
+            serde_json::json!({
+                "value": x,
+                "previous": p,
+                "change_bps": finite(change_bps),
+                "max_jump_bps": c.max_jump_bps,
+                "direction": match c.direction { Direction::Both => "both", Direction::Up => "up", Direction::Down => "down" },
+            }),
+        ))
     }
 }
 
@@ -2427,14 +2367,7 @@ series.denominator = {{ to = "{USDC_WETH}", function = "getReserves() returns (u
 
     #[test]
     fn every_toml_example_of_the_module_doc_parses_and_builds() {
-        let source = include_str!("series.rs");
-        let start = source.find("//! ```toml\n").expect("a TOML example") + "//! ```toml\n".len();
-        let end = start + source[start..].find("//! ```\n").expect("its end");
-        let text: String = source[start..end]
-            .lines()
-            .map(|l| l.strip_prefix("//!").unwrap_or(l).strip_prefix(' ').unwrap_or(""))
-            .collect::<Vec<_>>()
-            .join("\n");
+        let text = crate::testdata::doc_toml(include_str!("series.rs"));
         let doc: toml::Table = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
         let types: Vec<&str> =
             doc["detector"].as_array().unwrap().iter().map(|d| d["type"].as_str().unwrap()).collect();

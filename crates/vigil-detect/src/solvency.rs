@@ -77,18 +77,9 @@ impl SolvencyDetector {
     }
 
     fn finding(&self, block: BlockRef, scope: u64, title: String, evidence: serde_json::Value) -> Finding {
-        Finding {
-            detector: self.cfg.name.clone(),
-            protocol: self.cfg.protocol.clone(),
-            scope: Scope::segment(self.cfg.pool, scope),
-            severity: self.cfg.severity,
-            kind: FindingKind::Degraded,
-            block,
-            tx: None,
-            title,
-            evidence,
-            labels: [("rule".to_string(), "solvency".to_string())].into_iter().collect(),
-        }
+        let class = (Scope::segment(self.cfg.pool, scope), self.cfg.severity, FindingKind::Degraded);
+        let labels = [("rule", "solvency".to_string())];
+        crate::finding((&self.cfg.name, &self.cfg.protocol), block, None, class, title, evidence, &labels)
     }
 }
 

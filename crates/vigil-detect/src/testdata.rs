@@ -1,15 +1,28 @@
-//! Real mainnet blocks for detector tests (test builds only): every detector must stay silent on normal traffic.
+//! What detector tests share (test builds only).
+//!
+//! Real mainnet blocks, on which every detector must stay silent on normal traffic:
 //!
 //! - [`mainnet_block`]: block 18,000,000 with its 94 transactions and receipts (291 logs), no traces, no probes;
 //! - [`mainnet_traced_block`]: block 24,298,763's 361 callTracer traces, with a header of that block and no
-//!   transactions or receipts (the recording has only the traces).
+//!   transactions or receipts (the recording has only the traces);
+//! - [`call_frames`] and [`busiest`]: the busiest contracts of such a block, to watch as if they were a protocol.
 //!
 //! The files are in `crates/vigil-core/tests/fixtures/mainnet` (sources and licence in its README).
+//!
+//! Proving-ground scenarios: [`run_scenario`] runs one with traces through a detector and keeps its findings per
+//! block. And [`doc_toml`]: a module documentation's TOML example, to check that it parses.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use alloy::rpc::types::trace::geth::TraceResult;
-use vigil_core::{BlockPart, Bundle, Probe, ReceiptsPart};
+use alloy::{
+    primitives::{Address, B256},
+    rpc::types::trace::geth::{CallFrame, GethTrace, TraceResult},
+};
+use vigil_core::{BlockPart, Bundle, Detector, Finding, Probe, ReceiptsPart};
+use vigil_sim::{
+    scenario::{find, RunOptions, ScenarioRun},
+    Venue,
+};
 
 fn result(name: &str) -> String {
     let path = format!("{}/../vigil-core/tests/fixtures/mainnet/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -42,6 +55,93 @@ pub fn mainnet_traced_block() -> Bundle {
     let block = BlockPart::from_json(&header.to_string()).expect("a header-only block decodes");
     let receipts = ReceiptsPart::from_json("[]").expect("no receipts");
     Bundle::from_parts(block, receipts, Some(traces), BTreeMap::new())
+}
+
+/// Every `CALL` frame of the bundle's callTracer traces.
+pub fn call_frames(b: &Bundle) -> impl Iterator<Item = &CallFrame> {
+    b.traces
+        .iter()
+        .flatten()
+        .flat_map(|t| match t {
+            TraceResult::Success { result: GethTrace::CallTracer(f), .. } => {
+                Some(f.iter().filter(|fr| fr.typ == "CALL"))
+            }
+            _ => None,
+        })
+        .flatten()
+}
+
+/// The `n` addresses that occur most often in `addresses`, busiest first (ties by address).
+pub fn busiest(addresses: impl IntoIterator<Item = Address>, n: usize) -> Vec<Address> {
+    let mut counts: HashMap<Address, usize> = HashMap::new();
+    for a in addresses {
+        *counts.entry(a).or_default() += 1;
+    }
+    let mut top: Vec<_> = counts.into_iter().collect();
+    top.sort_by_key(|(a, n)| (std::cmp::Reverse(*n), *a));
+    top.into_iter().take(n).map(|(a, _)| a).collect()
+}
+
+/// Adds a block's stats `$s` into the run's `$total`: the counts listed are summed, those after `max;` keep their
+/// largest value.
+macro_rules! add_stats {
+    ($total:expr, $s:expr; $($sum:ident),* $(; max $($max:ident),*)?) => {{
+        let s = $s;
+        $($total.$sum += s.$sum;)*
+        $($($total.$max = $total.$max.max(s.$max);)*)?
+    }};
+}
+pub(crate) use add_stats;
+
+/// Per produced block: number, malicious transaction hashes, findings.
+pub type Seen = Vec<(u64, Vec<B256>, Vec<Finding>)>;
+
+/// Runs scenario `name` (seed 1, with traces; `blocks` blocks when given) through the detector `make` builds for
+/// its venue, with the probes it declares, calling `each` with the detector after every block (to add up its
+/// stats). The finished run, and what the detector saw.
+pub fn run_scenario<D: Detector>(
+    name: &str,
+    blocks: Option<u64>,
+    make: impl FnOnce(&Venue) -> D,
+    mut each: impl FnMut(&D),
+) -> (ScenarioRun, Seen) {
+    let opts = RunOptions { seed: 1, tracing: true, blocks, ..Default::default() };
+    let mut run = ScenarioRun::start(find(name).unwrap(), opts).unwrap();
+    let mut det = make(&run.venue);
+    let probes: BTreeSet<_> = det.probes().into_iter().collect();
+    let mut seen = Vec::new();
+    while let Some(block) = run.next_block(vec![]).unwrap() {
+        let bundle = run.chain.bundle(&block, &probes);
+        let findings = det.on_block(&bundle).unwrap();
+        each(&det);
+        let malicious =
+            block.labels.iter().zip(&bundle.transactions).filter(|(l, _)| l.malicious).map(|(_, t)| t.hash).collect();
+        seen.push((block.number(), malicious, findings));
+    }
+    (run, seen)
+}
+
+/// The text of the first TOML example (```` ```toml ```` … ```` ``` ````) of the module documentation (`//!`
+/// lines) of `source` (the module's `include_str!`).
+pub fn doc_toml(source: &str) -> String {
+    source
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .map(|l| l.strip_prefix(' ').unwrap_or(l))
+        .skip_while(|l| *l != "```toml")
+        .skip(1)
+        .take_while(|l| *l != "```")
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The first `[[detector]]` table of `source`'s documented TOML example, with its `type` checked and removed.
+pub fn doc_detector(source: &str, type_name: &str) -> toml::Value {
+    let mut doc: toml::Table = toml::from_str(&doc_toml(source)).unwrap();
+    let toml::Value::Array(mut tables) = doc.remove("detector").unwrap() else { panic!("[[detector]]") };
+    let toml::Value::Table(mut t) = tables.remove(0) else { panic!("a table") };
+    assert_eq!(t.remove("type").unwrap().as_str(), Some(type_name));
+    toml::Value::Table(t)
 }
 
 #[cfg(test)]
