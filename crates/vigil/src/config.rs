@@ -38,6 +38,7 @@ use vigil_detect::{
     preexploit::{PreExploitConfig, PreExploitDetector},
     price::{PriceDeviationConfig, PriceDeviationDetector},
     reentrancy::{ReentrancyConfig, ReentrancyDetector},
+    rule::{RuleConfig, RuleDetector},
     series::SeriesConfig,
     solvency::{SolvencyConfig, SolvencyDetector},
 };
@@ -213,7 +214,8 @@ struct RawConfig {
 }
 
 /// Detector kinds, as written in `type`.
-const DETECTOR_TYPES: [&str; 13] = [
+const DETECTOR_TYPES: [&str; 14] = [
+    "rule",
     "outflow-rate",
     "price-deviation",
     "admin-change",
@@ -267,6 +269,8 @@ pub enum DetectorConfig {
     PreExploit(PreExploitConfig),
     /// Statistics on a probe series: EWMA z-score, CUSUM, deviation from a reference, bounds, jumps.
     Series(SeriesConfig),
+    /// A declarative rule: an event, call, transaction or probe, a Rhai condition, an optional windowed aggregate.
+    Rule(RuleConfig),
 }
 
 impl DetectorConfig {
@@ -282,12 +286,17 @@ impl DetectorConfig {
             DetectorConfig::FlashLoan(c) => &c.name,
             DetectorConfig::PreExploit(c) => &c.name,
             DetectorConfig::Series(c) => c.name(),
+            DetectorConfig::Rule(c) => &c.name,
         }
     }
 
     /// Whether the detector reads call traces.
     pub fn needs_traces(&self) -> bool {
-        matches!(self, DetectorConfig::Reentrancy(_) | DetectorConfig::FlashLoan(_))
+        match self {
+            DetectorConfig::Reentrancy(_) | DetectorConfig::FlashLoan(_) => true,
+            DetectorConfig::Rule(c) => RuleDetector::new(c.clone()).is_ok_and(|r| r.needs_traces()),
+            _ => false,
+        }
     }
 
     /// Builds the detector: signatures parsed, ABIs loaded and expressions compiled here, once. The error says
@@ -303,6 +312,7 @@ impl DetectorConfig {
             DetectorConfig::FlashLoan(c) => Box::new(FlashLoanDetector::new(c.clone())),
             DetectorConfig::PreExploit(c) => Box::new(PreExploitDetector::new(c.clone())),
             DetectorConfig::Series(c) => c.clone().build().map_err(|e| e.to_string())?,
+            DetectorConfig::Rule(c) => Box::new(RuleDetector::new(c.clone()).map_err(|e| e.to_string())?),
         })
     }
 }
@@ -467,7 +477,8 @@ impl Config {
                 | DetectorConfig::Reentrancy(_)
                 | DetectorConfig::FlashLoan(_)
                 | DetectorConfig::PreExploit(_)
-                | DetectorConfig::Series(_) => {}
+                | DetectorConfig::Series(_)
+                | DetectorConfig::Rule(_) => {}
             }
         }
         Ok(())
@@ -548,6 +559,15 @@ fn detector_from(
         "reentrancy" => typed(t).map(DetectorConfig::Reentrancy),
         "flash-loan" => typed(t).map(DetectorConfig::FlashLoan),
         "pre-exploit" => typed(t).map(DetectorConfig::PreExploit),
+        "rule" => typed::<RuleConfig>(t).map(|mut c| {
+            // A relative ABI path is read from the configuration file's folder.
+            if let (Some(abi), Some(dir)) = (&c.abi, Path::new(path).parent()) {
+                if abi.is_relative() && !dir.as_os_str().is_empty() {
+                    c.abi = Some(dir.join(abi));
+                }
+            }
+            DetectorConfig::Rule(c)
+        }),
         "ewma-zscore" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::EwmaZscore(c))),
         "cusum" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::Cusum(c))),
         "reference-deviation" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::ReferenceDeviation(c))),
