@@ -2,7 +2,8 @@
 //!
 //! - [`PricePath::synthetic`]: geometric Brownian motion with Poisson jumps (Merton), seeded, per 12-second block;
 //!   an optional crash scales the path down over a window of blocks (the benign stress scenario).
-//! - [`PricePath::from_csv`]: a real market history as `timestamp,price` (UNIX seconds, strictly increasing).
+//! - [`PricePath::from_csv`]: a real market history as `timestamp,price` (UNIX seconds, strictly increasing),
+//!   linear between rows.
 //!   Block `i` takes the last row at or before `first timestamp + i × 12 s × speed`, so minute or hourly data
 //!   drive 12-second blocks in real time (`speed` 1), and daily data can be replayed faster (`speed` 3600 plays
 //!   half a day per block); after the last row the price holds. Bad rows are errors naming file, line and field.
@@ -111,7 +112,9 @@ impl PricePath {
     }
 
     /// A real history from a `timestamp,price` CSV, sampled every `12 × speed` seconds of history for
-    /// `blocks + 1` blocks.
+    /// `blocks + 1` blocks, linearly between rows: a history of daily closes says where the price was at each
+    /// close, not that it jumped there in one block (a feed following the market updates many times a day), so a
+    /// day's move is spread over that day's blocks. After the last row the price stays at its value.
     pub fn from_csv(path: &Path, blocks: u64, speed: u64) -> Result<Self, PriceError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| PriceError::Read { path: name.clone(), source })?;
@@ -124,7 +127,14 @@ impl PricePath {
             while j + 1 < rows.len() && rows[j + 1].0 <= t {
                 j += 1;
             }
-            prices.push(rows[j].1);
+            let price = match rows.get(j + 1) {
+                Some(&(t1, p1)) => {
+                    let (t0, p0) = rows[j];
+                    p0 + (p1 - p0) * (t - t0) as f64 / (t1 - t0) as f64
+                }
+                None => rows[j].1,
+            };
+            prices.push(price);
         }
         let speed = speed.max(1);
         Ok(Self { prices, source: format!("{name} ({} rows, {speed}× real time)", rows.len()) })
@@ -230,9 +240,21 @@ mod tests {
         std::fs::write(&dir, "timestamp,price\n1000,10\n1030,20\n1100,30\n").unwrap();
         let path = PricePath::from_csv(&dir, 10, 1).unwrap();
         std::fs::remove_file(&dir).ok();
-        // blocks at +0, +12, +24 → 10; +36 .. +96 → 20; +108, +120 → 30
+        // Linear between rows: +0 → 10, +12 → 14, +24 → 18; +36 → 20 + 10 × 6/70 …; from +108 on (after the last
+        // row at +100) → 30.
         let got: Vec<f64> = (0..=10).map(|i| path.at(i)).collect();
-        assert_eq!(got, vec![10.0, 10.0, 10.0, 20.0, 20.0, 20.0, 20.0, 20.0, 20.0, 30.0, 30.0]);
+        let expected: Vec<f64> = [0u64, 12, 24, 36, 48, 60, 72, 84, 96, 108, 120]
+            .iter()
+            .map(|&dt| match dt {
+                0..30 => 10.0 + 10.0 * dt as f64 / 30.0,
+                30..100 => 20.0 + 10.0 * (dt - 30) as f64 / 70.0,
+                _ => 30.0,
+            })
+            .collect();
+        for (g, e) in got.iter().zip(&expected) {
+            assert!((g - e).abs() < 1e-9, "{got:?} against {expected:?}");
+        }
+        assert_eq!((got[1], got[8], got[9]), (14.0, 20.0 + 10.0 * 66.0 / 70.0, 30.0));
     }
 
     #[test]
