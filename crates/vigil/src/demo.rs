@@ -59,6 +59,8 @@ pub struct RunResult {
     pub first_malicious_block: Option<u64>,
     /// First block at or after the attack's start with a finding at or above the notify level.
     pub detection_block: Option<u64>,
+    /// The detector behind that first alert.
+    pub detected_by: Option<String>,
     /// Block that included the first pause accepted by the Guardian.
     pub pause_block: Option<u64>,
     /// Dollars the attacker took (chain state, feed prices at the attack's start).
@@ -162,7 +164,8 @@ pub fn run_scenario(
     let total = run.total_blocks();
     let mut next_first: Vec<TxRequest> = Vec::new();
     let mut malicious_blocks = BTreeSet::new();
-    let mut alerts: Vec<(u64, String)> = Vec::new();
+    // (block, title, detector) of each alert.
+    let mut alerts: Vec<(u64, String, String)> = Vec::new();
     let mut liquidity = Vec::new();
     let mut attack_reverted = 0;
     while let Some(block) = run.next_block(std::mem::take(&mut next_first))? {
@@ -178,14 +181,14 @@ pub fn run_scenario(
         let bundle = run.chain.bundle(&block, engine.probes());
         let outcome = engine.process(&bundle)?;
         for action in &outcome.actions {
-            let title = outcome
+            let (title, detector) = outcome
                 .findings
                 .iter()
                 .filter(|f| f.severity >= notify_at && f.scope == incident_scope(&engine, action.incident))
-                .map(|f| format!("block {number}: {} ({})", f.title, f.detector))
+                .map(|f| (format!("block {number}: {} ({})", f.title, f.detector), f.detector.clone()))
                 .next()
-                .unwrap_or_else(|| format!("block {number}: {:?}", action.kind));
-            alerts.push((number, title));
+                .unwrap_or_else(|| (format!("block {number}: {:?}", action.kind), String::new()));
+            alerts.push((number, title, detector));
         }
         for out in outcome.outgoing {
             next_first.push(TxRequest {
@@ -207,7 +210,7 @@ pub fn run_scenario(
         Some(m) => m.saturating_sub(run.number_of(1)),
         None => blocks,
     };
-    let false_alerts = alerts.iter().filter(|(b, _)| first_malicious.is_none_or(|m| *b < m)).count() as u64;
+    let false_alerts = alerts.iter().filter(|(b, ..)| first_malicious.is_none_or(|m| *b < m)).count() as u64;
     let pauses_landed = engine
         .pauses()
         .iter()
@@ -220,15 +223,17 @@ pub fn run_scenario(
         let (target, id) = p.attack.target(&run.venue);
         Scope::segment(target, id)
     });
-    let detection = first_malicious.and_then(|m| alerts.iter().find(|(b, _)| *b >= m).map(|(b, _)| *b));
+    let first_alert = first_malicious.and_then(|m| alerts.iter().find(|(b, ..)| *b >= m));
+    let detection = first_alert.map(|(b, ..)| *b);
+    let detected_by = first_alert.map(|(.., d)| d.clone());
     let pause_block = engine.pauses().iter().find_map(|p| match p.outcome {
         PauseOutcome::Landed { block } => Some(block),
         _ => None,
     });
     let benign: Vec<String> = alerts
         .iter()
-        .filter(|(b, _)| first_malicious.is_none_or(|m| *b < m))
-        .map(|(_, t)| t.clone())
+        .filter(|(b, ..)| first_malicious.is_none_or(|m| *b < m))
+        .map(|(_, t, _)| t.clone())
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
@@ -237,6 +242,7 @@ pub fn run_scenario(
         respond,
         first_malicious_block: first_malicious,
         detection_block: detection,
+        detected_by,
         pause_block,
         lost_usd: gain.to::<u128>() as f64 / 1e6,
         lost_hbtc: hbtc.to::<u128>() as f64 / 1e18,

@@ -87,6 +87,8 @@ pub struct SeedResult {
     pub attack_end_block: Option<u64>,
     /// First alert at or after the first malicious block.
     pub detection_block: Option<u64>,
+    /// The detector behind that alert.
+    pub detected_by: Option<String>,
     /// First pause that landed.
     pub pause_block: Option<u64>,
     /// Whether a pause of the attacked scope landed at or before the attack's end.
@@ -118,6 +120,8 @@ pub struct ScenarioEval {
     pub runs: u64,
     /// Runs where the attack was detected.
     pub detected: u64,
+    /// Which detectors raised the first alert, and in how many runs.
+    pub detected_by: std::collections::BTreeMap<String, u64>,
     /// Median detection delay in blocks.
     pub median_delay: Option<u64>,
     /// Worst detection delay in blocks.
@@ -347,6 +351,7 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
         first_malicious_block: first,
         attack_end_block: end,
         detection_block: with.detection_block,
+        detected_by: with.detected_by.clone(),
         pause_block: with.pause_block,
         paused_before_finish,
         lost_with_usd: with.lost_usd,
@@ -372,6 +377,10 @@ fn summarise(name: &str, class: &str, seeds: Vec<SeedResult>) -> ScenarioEval {
         class: class.to_string(),
         runs: seeds.len() as u64,
         detected: seeds.iter().filter(|s| s.detection_block.is_some()).count() as u64,
+        detected_by: seeds.iter().filter_map(|s| s.detected_by.clone()).fold(Default::default(), |mut m, d| {
+            *m.entry(d).or_default() += 1;
+            m
+        }),
         median_delay: delays.get(delays.len() / 2).copied(),
         max_delay: delays.last().copied(),
         paused_before_finish: seeds.iter().filter(|s| s.paused_before_finish).count() as u64,
@@ -447,6 +456,15 @@ pub fn table(r: &EvalReport) -> String {
         ));
     }
     let t = &r.total;
+    let first_alerts: Vec<String> = r
+        .scenarios
+        .iter()
+        .filter(|e| !e.detected_by.is_empty())
+        .map(|e| {
+            let by: Vec<String> = e.detected_by.iter().map(|(d, n)| format!("{d} ×{n}")).collect();
+            format!("  {:<24} {}\n", e.scenario, by.join(", "))
+        })
+        .collect();
     s.push_str(&format!(
         "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>8} {:>11.2} {:>6}\n",
         "total",
@@ -460,6 +478,8 @@ pub fn table(r: &EvalReport) -> String {
         t.false_alerts_per_1000,
         t.false_pauses
     ));
+    s.push_str("\nfirst alert raised by:\n");
+    s.push_str(&first_alerts.concat());
     s.push_str(&format!(
         "\n{} seeds per scenario (from seed {}), benign prices: {}; {} false alerts on {} blocks of benign runs \
          ({} alerts on {} blocks before attacks); ${:.0} saved of ${:.0} at stake; {} blocks in {:.0} s\n",
