@@ -112,3 +112,149 @@ impl Detector for AdminChangeDetector {
 
     fn revert_to(&mut self, _ancestor: BlockRef) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{address, keccak256, LogData, B256};
+    use vigil_contracts::MarginPool;
+    use vigil_sim::Venue;
+
+    use super::*;
+    use crate::testdata::{busiest, mainnet_block, run_scenario, synthetic_block, USDC, WETH};
+
+    const WATCHED: Address = address!("00000000000000000000000000000000000000c0");
+    const UNWATCHED: Address = address!("00000000000000000000000000000000000000c1");
+    const A: Address = address!("00000000000000000000000000000000000000b0");
+    const B: Address = address!("00000000000000000000000000000000000000b1");
+
+    fn cfg(contracts: Vec<Address>, privilege_severity: Severity) -> AdminChangeConfig {
+        AdminChangeConfig { name: "admin".into(), protocol: "test".into(), contracts, privilege_severity }
+    }
+
+    /// Each administrative event, and the event it is reported as.
+    fn events() -> Vec<(LogData, &'static str)> {
+        let role = keccak256("UPGRADER_ROLE");
+        vec![
+            (RoleGranted { role, account: A, sender: B }.encode_log_data(), "RoleGranted"),
+            (Upgraded { implementation: A }.encode_log_data(), "Upgraded"),
+            (OwnershipTransferred { previousOwner: A, newOwner: B }.encode_log_data(), "OwnershipTransferred"),
+            (RoleRevoked { role, account: A, sender: B }.encode_log_data(), "RoleRevoked"),
+            (AdminChanged { previousAdmin: A, newAdmin: B }.encode_log_data(), "AdminChanged"),
+            (KeeperChanged { previousKeeper: A, newKeeper: B }.encode_log_data(), "KeeperChanged"),
+            (
+                MarginPool::MarketParamsUpdated {
+                    marketId: alloy::primitives::U256::from(2),
+                    oldParams: Default::default(),
+                    newParams: Default::default(),
+                }
+                .encode_log_data(),
+                "MarketParamsUpdated",
+            ),
+        ]
+    }
+
+    #[test]
+    fn role_grants_and_upgrades_take_the_privilege_severity_and_other_changes_are_medium() {
+        let logs: Vec<(Address, LogData)> = events().into_iter().map(|(d, _)| (WATCHED, d)).collect();
+        let bundle = synthetic_block(7, 0, &[(true, logs)], Default::default());
+        let tx = bundle.transactions[0].hash;
+        for privilege in [Severity::Critical, Severity::High] {
+            let f = AdminChangeDetector::new(cfg(vec![WATCHED], privilege)).on_block(&bundle).unwrap();
+            let severities: Vec<Severity> = f.iter().map(|f| f.severity).collect();
+            let mut expected = vec![privilege, privilege];
+            expected.extend([Severity::Medium; 5]);
+            assert_eq!(severities, expected);
+            for f in &f {
+                assert_eq!(
+                    (f.kind, f.scope, f.tx, f.block.number),
+                    (FindingKind::Suspicious, Scope::whole(WATCHED), Some(tx), 7)
+                );
+                assert_eq!(f.labels["contract"], WATCHED.to_string());
+            }
+            // The decoded events say who and what.
+            assert_eq!(f[0].evidence["event"], "RoleGranted");
+            assert_eq!(f[0].evidence["account"], serde_json::json!(A));
+            assert_eq!(f[0].evidence["role"], serde_json::json!(keccak256("UPGRADER_ROLE")));
+            assert_eq!(f[1].evidence, serde_json::json!({"event": "Upgraded", "implementation": A}));
+            assert_eq!(f[2].evidence, serde_json::json!({"event": "OwnershipTransferred", "from": A, "to": B}));
+            for (f, (data, _)) in f[3..].iter().zip(&events()[3..]) {
+                assert_eq!(f.evidence["topic0"], serde_json::json!(data.topics()[0]));
+            }
+        }
+        // The default privilege severity is high.
+        let c: AdminChangeConfig =
+            serde_json::from_value(serde_json::json!({"name": "a", "protocol": "p", "contracts": [WATCHED]})).unwrap();
+        assert_eq!(c.privilege_severity, Severity::High);
+    }
+
+    #[test]
+    fn the_same_events_elsewhere_or_reverted_and_other_events_are_ignored() {
+        let elsewhere: Vec<(Address, LogData)> = events().into_iter().map(|(d, _)| (UNWATCHED, d)).collect();
+        let reverted: Vec<(Address, LogData)> = events().into_iter().map(|(d, _)| (WATCHED, d)).collect();
+        // A transfer, and a log with RoleGranted's topic that does not decode as one (a topic short).
+        let transfer = vigil_contracts::IERC20::Transfer { from: A, to: B, value: Default::default() };
+        let short = LogData::new_unchecked(vec![RoleGranted::SIGNATURE_HASH, B256::ZERO], Default::default());
+        let other = vec![(WATCHED, transfer.encode_log_data()), (WATCHED, short)];
+        let bundle = synthetic_block(7, 0, &[(true, elsewhere), (false, reverted), (true, other)], Default::default());
+        let mut det = AdminChangeDetector::new(cfg(vec![WATCHED], Severity::High));
+        assert_eq!(det.on_block(&bundle).unwrap(), vec![]);
+        // Watching the other contract too, its seven changes are found.
+        let mut det = AdminChangeDetector::new(cfg(vec![WATCHED, UNWATCHED], Severity::High));
+        let f = det.on_block(&bundle).unwrap();
+        assert_eq!(f.len(), 7);
+        assert!(f.iter().all(|f| f.scope == Scope::whole(UNWATCHED)));
+    }
+
+    #[test]
+    fn the_admin_key_attack_is_reported_at_the_role_grant_and_the_upgrade() {
+        // demo.toml's "reserve-admin".
+        let make = |v: &Venue| {
+            AdminChangeDetector::new(AdminChangeConfig {
+                name: "reserve-admin".into(),
+                ..cfg(vec![v.reserve], Severity::Critical)
+            })
+        };
+        let (run, seen) = run_scenario("admin-key", None, make, |_| {});
+        let malicious: Vec<u64> = seen.iter().filter(|(_, m, _)| !m.is_empty()).map(|(n, _, _)| *n).collect();
+        // Block 101 grants the upgrader role with the stolen key, 102 deploys the drainer, 103 upgrades and drains.
+        assert_eq!(malicious, vec![101, 102, 103]);
+        let found: Vec<(u64, Severity, &str)> = seen
+            .iter()
+            .flat_map(|(n, _, f)| f.iter().map(move |f| (*n, f.severity, f.evidence["event"].as_str().unwrap())))
+            .collect();
+        assert_eq!(found, vec![(101, Severity::Critical, "RoleGranted"), (103, Severity::Critical, "Upgraded")]);
+        for (n, m, f) in seen.iter().filter(|(_, _, f)| !f.is_empty()) {
+            assert_eq!(f[0].scope, Scope::whole(run.venue.reserve));
+            assert_eq!(f[0].tx.as_ref(), m.last(), "#{n}: the malicious transaction");
+        }
+        let granted = &seen.iter().find(|(n, _, _)| *n == 101).unwrap().2[0];
+        assert_eq!(granted.evidence["account"], serde_json::json!(run.actors.attacker.address()));
+    }
+
+    #[test]
+    fn silent_on_mainnet_block_18000000_watching_its_8_busiest_emitters_and_it_reads_their_logs() {
+        let mut bundle = mainnet_block(Default::default());
+        let top = busiest(bundle.logs().map(|l| l.address()), 8);
+        // WETH, USDT and USDC first.
+        assert_eq!(top[..3], [WETH, address!("dAC17F958D2ee523a2206206994597C13D831ec7"), USDC]);
+        let theirs = bundle.logs().filter(|l| top.contains(&l.address())).count();
+        assert_eq!(theirs, 153);
+        let mut det = AdminChangeDetector::new(cfg(top.clone(), Severity::High));
+        let f = det.on_block(&bundle).unwrap();
+        assert!(f.is_empty(), "{f:#?}");
+        // Every one of their logs is read: given a keeper change's topic, each is a medium finding of its
+        // transaction.
+        let mut txs = Vec::new();
+        for r in &mut bundle.receipts {
+            for l in r.logs.iter_mut().filter(|l| top.contains(&l.address())) {
+                let mut topics = l.topics().to_vec();
+                topics[0] = KeeperChanged::SIGNATURE_HASH;
+                l.inner.data = LogData::new_unchecked(topics, l.inner.data.data.clone());
+                txs.push(l.transaction_hash);
+            }
+        }
+        let f = det.on_block(&bundle).unwrap();
+        assert_eq!(f.iter().map(|f| f.tx).collect::<Vec<_>>(), txs);
+        assert!(f.iter().all(|f| f.severity == Severity::Medium && top.contains(&f.scope.target)));
+    }
+}

@@ -135,3 +135,202 @@ impl Detector for SolvencyDetector {
 
     fn revert_to(&mut self, _ancestor: BlockRef) {}
 }
+
+#[cfg(test)]
+mod tests {
+    use alloy::primitives::{address, Bytes};
+    use vigil_sim::{
+        venue::{MARKET_GOV_FEED, MARKET_WETH_FEED, MARKET_WETH_SPOT},
+        Venue,
+    };
+
+    use super::*;
+    use crate::testdata::{feed_answer, mainnet_block, run_scenario, synthetic_block, Answers, Seen, ETH_USD_FEED};
+
+    const POOL: Address = address!("00000000000000000000000000000000000000c0");
+    const ETH_FEED: Address = address!("00000000000000000000000000000000000000fe");
+    const GOV_FEED: Address = address!("00000000000000000000000000000000000000fd");
+
+    /// Markets 1 (priced by `ETH_FEED`) and 2 (by `GOV_FEED`) of `pool`, with the defaults.
+    fn cfg(pool: Address, feeds: [Address; 2]) -> SolvencyConfig {
+        SolvencyConfig {
+            name: "solvency".into(),
+            protocol: "test".into(),
+            pool,
+            markets: (1..).zip(feeds).map(|(id, feed)| SolvencyMarket { id, feed }).collect(),
+            loan_decimals: 6,
+            min_ratio: 1.0,
+            severity: Severity::High,
+        }
+    }
+
+    /// Market `id` holding `collateral` whole tokens of `decimals` against `debt` whole dollars (6 decimals).
+    fn market(pool: Address, id: u64, collateral: f64, decimals: u8, debt: f64) -> (Probe, Result<Bytes, Bytes>) {
+        let m = MarginPool::Market {
+            collateralScale: U256::from(10u64).pow(U256::from(decimals)),
+            totalCollateral: U256::from((collateral * 10f64.powi(decimals as i32)).round() as u128),
+            totalBorrows: U256::from((debt * 1e6).round() as u128),
+            totalSupplyAssets: U256::from((debt * 2e6) as u128),
+            totalSupplyShares: U256::from((debt * 2e6) as u128),
+            exists: true,
+            ..Default::default()
+        };
+        let data = MarginPool::marketCall { id: U256::from(id) }.abi_encode().into();
+        (Probe { to: pool, data }, Ok(MarginPool::marketCall::abi_encode_returns(&m).into()))
+    }
+
+    /// `feed` answering `price` (8 decimals).
+    fn feed(feed: Address, price: f64) -> (Probe, Result<Bytes, Bytes>) {
+        (SolvencyDetector::feed_probe(feed), Ok(feed_answer(price)))
+    }
+
+    /// ETH at 2,000 and GOV at 10; market 1 holds `eth` WETH for `debt1`, market 2 `gov` GOV for `debt2`.
+    fn pool(eth: f64, debt1: f64, gov: f64, debt2: f64) -> Answers {
+        [
+            market(POOL, 1, eth, 18, debt1),
+            market(POOL, 2, gov, 18, debt2),
+            feed(ETH_FEED, 2_000.0),
+            feed(GOV_FEED, 10.0),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn judge(c: &SolvencyConfig, answers: Answers) -> Vec<Finding> {
+        SolvencyDetector::new(c.clone()).on_block(&synthetic_block(1, 0, &[], answers)).unwrap()
+    }
+
+    #[test]
+    fn an_insolvent_market_is_reported_and_a_solvent_one_is_not() {
+        let c = cfg(POOL, [ETH_FEED, GOV_FEED]);
+        // Market 1: $20,000 for $15,000; market 2: $10,000 for $12,000. The pool: $30,000 for $27,000.
+        let f = judge(&c, pool(10.0, 15_000.0, 1_000.0, 12_000.0));
+        let [f] = f.as_slice() else { panic!("{f:#?}") };
+        assert_eq!((f.severity, f.kind, f.scope), (Severity::High, FindingKind::Degraded, Scope::segment(POOL, 2)));
+        assert_eq!(f.evidence["market"], 2);
+        assert_eq!(f.evidence["collateral_value"].as_f64(), Some(10_000.0));
+        assert_eq!(f.evidence["debt"].as_f64(), Some(12_000.0));
+        assert_eq!(f.evidence["reference_price"].as_f64(), Some(10.0));
+        assert_eq!(f.labels["rule"], "solvency");
+        // Market 1 at $19,000 of debt too: the pool ($30,000 for $31,000) is reported as well, on scope 0.
+        let f = judge(&c, pool(10.0, 19_000.0, 1_000.0, 12_000.0));
+        assert_eq!(f.iter().map(|f| f.scope).collect::<Vec<_>>(), vec![Scope::segment(POOL, 2), Scope::whole(POOL)]);
+        assert_eq!(
+            (f[1].evidence["collateral_value"].as_f64(), f[1].evidence["debt"].as_f64()),
+            (Some(30_000.0), Some(31_000.0))
+        );
+        // Everything solvent, and an empty market (no debt, no collateral): silent.
+        assert_eq!(judge(&c, pool(10.0, 15_000.0, 1_000.0, 9_000.0)), vec![]);
+        assert_eq!(judge(&c, pool(10.0, 15_000.0, 0.0, 0.0)), vec![]);
+        // Collateral is valued with its own scale: 1 token of 8 decimals at $2,000 against $2,100.
+        let mut answers = pool(10.0, 15_000.0, 0.0, 0.0);
+        answers.extend([market(POOL, 1, 1.0, 8, 2_100.0)]);
+        assert_eq!(judge(&c, answers)[0].evidence["collateral_value"].as_f64(), Some(2_000.0));
+    }
+
+    #[test]
+    fn the_bound_is_min_ratio_times_the_debt() {
+        let c = SolvencyConfig { min_ratio: 1.25, severity: Severity::Critical, ..cfg(POOL, [ETH_FEED, GOV_FEED]) };
+        // Market 1: 6.25 WETH ($12,500) for $10,000 is exactly 1.25: silent; 6.2495 WETH ($12,499) is not.
+        assert_eq!(judge(&c, pool(6.25, 10_000.0, 0.0, 0.0)), vec![]);
+        let f = judge(&c, pool(6.249_5, 10_000.0, 0.0, 0.0));
+        assert_eq!(
+            f.iter().map(|f| (f.scope, f.severity)).collect::<Vec<_>>(),
+            vec![(Scope::segment(POOL, 1), Severity::Critical), (Scope::whole(POOL), Severity::Critical)]
+        );
+        assert!((f[0].evidence["ratio"].as_f64().unwrap() - 1.2499).abs() < 1e-9, "{}", f[0].evidence);
+        // Solvent at the default 1.0.
+        assert_eq!(judge(&cfg(POOL, [ETH_FEED, GOV_FEED]), pool(6.249_5, 10_000.0, 0.0, 0.0)), vec![]);
+    }
+
+    fn demo(v: &Venue) -> SolvencyDetector {
+        // demo.toml's "margin-pool-solvency".
+        let mut c = cfg(v.pool, [v.eth_feed, v.eth_feed]);
+        c.markets.push(SolvencyMarket { id: MARKET_GOV_FEED, feed: v.gov_feed });
+        assert_eq!(
+            c.markets.iter().map(|m| m.id).collect::<Vec<_>>(),
+            [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED]
+        );
+        SolvencyDetector::new(c)
+    }
+
+    /// (block, scope id) of each finding, with its severity checked.
+    fn fired(seen: &Seen) -> Vec<(u64, u64)> {
+        let findings = seen.iter().flat_map(|(n, _, f)| f.iter().map(move |f| (n, f)));
+        findings
+            .inspect(|(_, f)| assert_eq!((f.severity, f.kind), (Severity::High, FindingKind::Degraded)))
+            .map(|(n, f)| (*n, f.scope.id.to::<u64>()))
+            .collect()
+    }
+
+    #[test]
+    fn the_spot_pump_borrow_leaves_the_spot_market_and_the_pool_insolvent_at_the_feed_price() {
+        let (run, seen) = run_scenario("spot-pump", None, demo, |_| {});
+        // Block 103 borrows against WETH valued at the pumped spot; at the feed's price the market holds
+        // about half its debt, and nothing repays it until the run ends (block 201).
+        let last = seen.last().unwrap().0;
+        assert_eq!(last, 201);
+        let expected: Vec<(u64, u64)> = (103..=last).flat_map(|n| [(n, MARKET_WETH_SPOT), (n, 0)]).collect();
+        assert_eq!(fired(&seen), expected);
+        let first = &seen.iter().find(|(n, _, _)| *n == 103).unwrap().2[0];
+        assert_eq!(first.scope, Scope::segment(run.venue.pool, MARKET_WETH_SPOT));
+        let ratio = first.evidence["ratio"].as_f64().unwrap();
+        assert!((0.53..0.54).contains(&ratio), "{}", first.evidence);
+        assert_eq!(first.evidence["reference_price"].as_f64(), Some(2_983.748_664_81));
+    }
+
+    #[test]
+    fn silent_on_the_euler_donation_and_the_benign_crash() {
+        // The donation attack drains the legacy market, not the pool; the crash's liquidations keep the pool's
+        // markets solvent at the feed price.
+        for (name, blocks) in [("euler-donation", Some(120)), ("benign-crash", None)] {
+            let (_, seen) = run_scenario(name, blocks, demo, |_| {});
+            assert_eq!(fired(&seen), vec![], "{name}");
+        }
+    }
+
+    #[test]
+    fn silent_on_mainnet_block_18000000_with_solvent_answers_and_it_reads_its_probes() {
+        // Aave v3's pool as if it were a MarginPool: a WETH market (Chainlink ETH/USD) and a WBTC one (BTC/USD).
+        const AAVE: Address = address!("87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2");
+        const BTC_USD: Address = address!("F4030086522a5bEEa4988F8cA5B36dbC97BeE88c");
+        let c = cfg(AAVE, [ETH_USD_FEED, BTC_USD]);
+        let answers = |eth: f64| -> Answers {
+            [
+                market(AAVE, 1, 800_000.0, 18, 900_000_000.0),
+                market(AAVE, 2, 40_000.0, 8, 500_000_000.0),
+                feed(ETH_USD_FEED, eth),
+                feed(BTC_USD, 25_950.0),
+            ]
+            .into_iter()
+            .collect()
+        };
+        let f = SolvencyDetector::new(c.clone()).on_block(&mainnet_block(answers(1_650.5))).unwrap();
+        assert!(f.is_empty(), "{f:#?}");
+        // It read them: at $1,100 an ether, the WETH market ($880M for $900M) is insolvent.
+        let f = SolvencyDetector::new(c.clone()).on_block(&mainnet_block(answers(1_100.0))).unwrap();
+        assert_eq!(f.iter().map(|f| f.scope).collect::<Vec<_>>(), vec![Scope::segment(AAVE, 1)]);
+        assert_eq!(f[0].block.number, 18_000_000);
+        // Without any one answer, or with a reverted one, the block is an error naming what is missing.
+        let det = SolvencyDetector::new(c.clone());
+        let reasons = [
+            "no state of market 1 at this block".to_string(),
+            format!("no answer of feed {ETH_USD_FEED} at this block"),
+            "no state of market 2 at this block".to_string(),
+            format!("no answer of feed {BTC_USD} at this block"),
+        ];
+        assert_eq!(det.probes().len(), reasons.len());
+        for (probe, reason) in det.probes().into_iter().zip(reasons) {
+            for answer in [None, Some(Err(Bytes::new()))] {
+                let mut partial = answers(1_650.5);
+                partial.remove(&probe);
+                partial.extend(answer.map(|a| (probe.clone(), a)));
+                let e = SolvencyDetector::new(c.clone()).on_block(&mainnet_block(partial)).unwrap_err();
+                assert_eq!(
+                    (e.detector.as_str(), e.block, e.reason.as_str()),
+                    ("solvency", 18_000_000, reason.as_str())
+                );
+            }
+        }
+    }
+}

@@ -7,6 +7,9 @@
 //!   transactions or receipts (the recording has only the traces);
 //! - [`call_frames`] and [`busiest`]: the busiest contracts of such a block, to watch as if they were a protocol.
 //!
+//! Hand-made blocks: [`synthetic_block`], with the logs and probe answers a test needs; [`feed_answer`] for a
+//! Chainlink-style feed's answer.
+//!
 //! The files are in `crates/vigil-core/tests/fixtures/mainnet` (sources and licence in its README).
 //!
 //! Proving-ground scenarios: [`run_scenario`] runs one with traces through a detector and keeps its findings per
@@ -15,9 +18,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use alloy::{
-    primitives::{Address, B256},
+    primitives::{address, aliases::U80, keccak256, Address, Bytes, LogData, B256, I256, U256},
     rpc::types::trace::geth::{CallFrame, GethTrace, TraceResult},
+    sol_types::{SolCall, SolEvent},
 };
+use vigil_contracts::{PriceFeed, VenuePair};
 use vigil_core::{BlockPart, Bundle, Detector, Finding, Probe, ReceiptsPart};
 use vigil_sim::{
     scenario::{find, RunOptions, ScenarioRun},
@@ -31,8 +36,44 @@ fn result(name: &str) -> String {
     pairs[0]["response"]["result"].to_string()
 }
 
+/// Mainnet USDC (6 decimals).
+pub const USDC: Address = address!("A0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48");
+/// Mainnet WETH.
+pub const WETH: Address = address!("C02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2");
+/// Uniswap v2's USDC/WETH pair (token0 USDC, token1 WETH).
+pub const USDC_WETH_PAIR: Address = address!("B4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc");
+/// Chainlink's ETH/USD feed (8 decimals).
+pub const ETH_USD_FEED: Address = address!("5f4eC3Df9cbd43714FE2740f5E3616155c5b8419");
+
+/// The USDC/WETH pair's reserves (USDC, WETH) after block `b`: those of its last `Sync` in the block.
+pub fn usdc_weth_reserves(b: &Bundle) -> (u128, u128) {
+    let sync = b
+        .logs()
+        .filter(|l| l.address() == USDC_WETH_PAIR)
+        .filter_map(|l| VenuePair::Sync::decode_log(&l.inner).ok())
+        .last()
+        .expect("the pair trades in the block");
+    (sync.reserve0.to(), sync.reserve1.to())
+}
+
+/// A Chainlink-style `latestRoundData` answer of `price` with 8 decimals (round 1, no timestamps).
+pub fn feed_answer(price: f64) -> Bytes {
+    let answer = I256::try_from((price * 1e8).round() as i128).expect("a price fits");
+    let round = PriceFeed::latestRoundDataReturn {
+        _0: U80::from(1),
+        _1: answer,
+        _2: U256::ZERO,
+        _3: U256::ZERO,
+        _4: U80::from(1),
+    };
+    PriceFeed::latestRoundDataCall::abi_encode_returns(&round).into()
+}
+
+/// Probe answers: return data, or revert data.
+pub type Answers = BTreeMap<Probe, Result<Bytes, Bytes>>;
+
 /// Mainnet block 18,000,000 with its receipts; `probes` answered as given.
-pub fn mainnet_block(probes: BTreeMap<Probe, Result<alloy::primitives::Bytes, alloy::primitives::Bytes>>) -> Bundle {
+pub fn mainnet_block(probes: Answers) -> Bundle {
     let block = BlockPart::from_json(&result("block-18000000.json")).expect("block 18,000,000 decodes");
     let receipts = ReceiptsPart::from_json(&result("receipts-18000000.json")).expect("its receipts decode");
     Bundle::from_parts(block, receipts, None, probes)
@@ -55,6 +96,51 @@ pub fn mainnet_traced_block() -> Bundle {
     let block = BlockPart::from_json(&header.to_string()).expect("a header-only block decodes");
     let receipts = ReceiptsPart::from_json("[]").expect("no receipts");
     Bundle::from_parts(block, receipts, Some(traces), BTreeMap::new())
+}
+
+/// A hand-made transaction of a [`synthetic_block`]: whether it succeeded, and its logs as (emitter, data).
+pub type SynthTx = (bool, Vec<(Address, LogData)>);
+
+/// A hand-made block `number` on branch `fork` (the hash differs per branch; the parent is the same branch's block
+/// before): one transaction per entry of `txs` (hashes from the block, the branch and the index), and `probes`
+/// answered as given.
+pub fn synthetic_block(number: u64, fork: u8, txs: &[SynthTx], probes: Answers) -> Bundle {
+    let hash = |n: u64, tx: Option<usize>| {
+        let tx = tx.map_or([0xff; 8], |i| (i as u64).to_be_bytes());
+        keccak256([&n.to_be_bytes()[..], &[fork], &tx].concat())
+    };
+    let block_hash = hash(number, None);
+    let transactions: Vec<_> = (0..txs.len())
+        .map(|i| {
+            serde_json::json!({"hash": hash(number, Some(i)), "from": Address::ZERO, "to": Address::ZERO,
+                "value": "0x0", "input": "0x", "nonce": format!("{i:#x}"), "gas": "0x5208"})
+        })
+        .collect();
+    let header = serde_json::json!({
+        "number": format!("{number:#x}"), "hash": block_hash, "parentHash": hash(number.saturating_sub(1), None),
+        "timestamp": format!("{:#x}", 1_700_000_000 + number * 12), "miner": Address::ZERO,
+        "gasLimit": "0x1c9c380", "gasUsed": "0x0", "transactions": transactions,
+    });
+    let receipts: Vec<_> = txs
+        .iter()
+        .enumerate()
+        .map(|(i, (success, logs))| {
+            let logs: Vec<_> = logs
+                .iter()
+                .enumerate()
+                .map(|(k, (emitter, data))| {
+                    serde_json::json!({"address": emitter, "topics": data.topics(), "data": data.data,
+                        "transactionHash": hash(number, Some(i)), "logIndex": format!("{k:#x}")})
+                })
+                .collect();
+            serde_json::json!({"transactionHash": hash(number, Some(i)), "blockHash": block_hash,
+                "from": Address::ZERO, "to": Address::ZERO, "status": if *success { "0x1" } else { "0x0" },
+                "gasUsed": "0x5208", "logs": logs})
+        })
+        .collect();
+    let block = BlockPart::from_json(&header.to_string()).expect("a synthetic block decodes");
+    let receipts = ReceiptsPart::from_json(&serde_json::Value::from(receipts).to_string()).expect("its receipts");
+    Bundle::from_parts(block, receipts, None, probes)
 }
 
 /// Every `CALL` frame of the bundle's callTracer traces.
