@@ -117,17 +117,17 @@ fn rules_toml() -> String {
     let pair = PAIRS[0];
     rule("pair0-weth-net-outflow", &format!("event = \"{TRANSFER}\"\naddress = \"{WETH}\"\ncondition = \"from == \\\"{pair}\\\" || to == \\\"{pair}\\\"\"\n[rule.aggregate]\nwindow_blocks = 25\nsum = \"if from == \\\"{pair}\\\" {{ value }} else {{ -value }}\"\nabove = 1e21"));
     // Top-level calls.
-    rule("universal-router-execute", "function = \"execute(bytes commands, bytes[] inputs, uint256 deadline)\"\naddress = \"0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad\"\ncondition = \"deadline > block.timestamp && msg.value > 1e17\"\nseverity = \"info\"");
-    rule("v2-router-eth-swap", "function = \"swapExactETHForTokensSupportingFeeOnTransferTokens(uint256 amountOutMin, address[] path, address to, uint256 deadline)\"\naddress = \"0x7a250d5630b4cf539739df2c5dacb4c659f2488d\"\ncondition = \"msg.value > 1e18 && to == tx.from && path.len() == 2\"\nseverity = \"info\"");
-    rule("usdt-transfer-call", &format!("function = \"transfer(address to, uint256 value)\"\naddress = \"{USDT}\"\ncondition = \"value > 1e9\"\nseverity = \"info\""));
-    rule("approve-call", &format!("function = \"approve(address spender, uint256 value)\"\naddress = \"{}\"\ncondition = \"value > 1e30\"\nseverity = \"info\"", TOKENS[1]));
-    rule("aave-borrow", "function = \"borrow(address asset, uint256 amount, uint256 interestRateMode, uint16 referralCode, address onBehalfOf)\"\naddress = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\ncondition = \"amount > 0 && onBehalfOf == tx.from\"\nseverity = \"info\"");
-    rule("oneinch-swap", "function = \"swap(address executor, (address,address,address,address,uint256,uint256,uint256) desc, bytes permit, bytes data)\"\naddress = \"0x1111111254eeb25477b68fb85ed929f73a960582\"\ncondition = \"desc[4] > 0\"\nseverity = \"info\"");
+    rule("universal-router-execute", "function = \"execute(bytes commands, bytes[] inputs, uint256 deadline)\"\ncalls = \"top\"\naddress = \"0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad\"\ncondition = \"deadline > block.timestamp && msg.value > 1e17\"\nseverity = \"info\"");
+    rule("v2-router-eth-swap", "function = \"swapExactETHForTokensSupportingFeeOnTransferTokens(uint256 amountOutMin, address[] path, address to, uint256 deadline)\"\ncalls = \"top\"\naddress = \"0x7a250d5630b4cf539739df2c5dacb4c659f2488d\"\ncondition = \"msg.value > 1e18 && to == tx.from && path.len() == 2\"\nseverity = \"info\"");
+    rule("usdt-transfer-call", &format!("function = \"transfer(address to, uint256 value)\"\ncalls = \"top\"\naddress = \"{USDT}\"\ncondition = \"value > 1e9\"\nseverity = \"info\""));
+    rule("approve-call", &format!("function = \"approve(address spender, uint256 value)\"\ncalls = \"top\"\naddress = \"{}\"\ncondition = \"value > 1e30\"\nseverity = \"info\"", TOKENS[1]));
+    rule("aave-borrow", "function = \"borrow(address asset, uint256 amount, uint256 interestRateMode, uint16 referralCode, address onBehalfOf)\"\ncalls = \"top\"\naddress = \"0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2\"\ncondition = \"amount > 0 && onBehalfOf == tx.from\"\nseverity = \"info\"");
+    rule("oneinch-swap", "function = \"swap(address executor, (address,address,address,address,uint256,uint256,uint256) desc, bytes permit, bytes data)\"\ncalls = \"top\"\naddress = \"0x1111111254eeb25477b68fb85ed929f73a960582\"\ncondition = \"desc[4] > 0\"\nseverity = \"info\"");
     rule(
         "claim-call",
-        "function = \"claim()\"\naddress = \"0x486c280024b5428459ec3360f99183a61d41d9a3\"\nseverity = \"info\"",
+        "function = \"claim()\"\ncalls = \"top\"\naddress = \"0x486c280024b5428459ec3360f99183a61d41d9a3\"\nseverity = \"info\"",
     );
-    rule("router-calls-per-sender", "function = \"execute(bytes commands, bytes[] inputs, uint256 deadline)\"\naddress = \"0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad\"\n[rule.aggregate]\nwindow_blocks = 10\ngroup_by = \"tx.from\"\ncount = true\nabove = 5");
+    rule("router-calls-per-sender", "function = \"execute(bytes commands, bytes[] inputs, uint256 deadline)\"\ncalls = \"top\"\naddress = \"0x3fc91a3afd70395cd496c647d5a6cc9d4b2b7fad\"\n[rule.aggregate]\nwindow_blocks = 10\ngroup_by = \"tx.from\"\ncount = true\nabove = 5");
     // Transactions.
     rule("failed-fresh-big", "condition = \"!tx.status && tx.gas_used > 1_000_000 && tx.nonce == 0\"");
     rule("creation-with-value", "condition = \"tx.created != \\\"\\\" && tx.value > 1000e18\"");
