@@ -5,7 +5,9 @@
 //! Probes: the pair's `getReserves` and the feed's `latestRoundData`. A spot price more than
 //! `max_deviation_bps` away from the feed is an exploit finding on the configured scope (the market that prices
 //! collateral from this pair); a log return whose |z| exceeds `max_zscore` once the EWMA has `warmup_blocks` of
-//! history is a suspicious finding (medium by default: `zscore_severity`). The EWMA state is kept per block, so a reorg restores it exactly.
+//! history is a suspicious finding (medium by default: `zscore_severity`). A feed answering zero or less is a
+//! broken feed: a high degraded finding, not an exploit. The EWMA state is kept per block, so a reorg restores it
+//! exactly.
 
 use crate::history::History;
 
@@ -160,6 +162,17 @@ impl Detector for PriceDeviationDetector {
         let answer: i128 = round._1.try_into().map_err(|_| self.err(block.number, "feed answer out of range"))?;
         let feed = answer as f64 / 1e8;
         let mut findings = Vec::new();
+        if answer <= 0 {
+            // A broken feed, not a manipulated pair: the market that trusts it is degraded.
+            findings.push(self.finding(
+                block,
+                Severity::High,
+                FindingKind::Degraded,
+                format!("the feed answers {answer}, not a price"),
+                serde_json::json!({"spot": spot, "feed_answer": answer.to_string()}),
+            ));
+            return Ok(findings);
+        }
         let deviation_bps = ((spot / feed - 1.0).abs() * 10_000.0).round() as u64;
         if deviation_bps > self.cfg.max_deviation_bps {
             findings.push(self.finding(
@@ -268,6 +281,17 @@ mod tests {
     /// The findings of a fresh detector on one block at `spot` against a feed of 2,000.
     fn once(c: &PriceDeviationConfig, spot: f64) -> Vec<Finding> {
         PriceDeviationDetector::new(c.clone()).on_block(&at(c, 1, 0, spot, 2_000.0)).unwrap()
+    }
+
+    #[test]
+    fn a_feed_answering_zero_or_less_is_a_broken_feed_not_an_exploit() {
+        let c = cfg();
+        for feed in [0.0, -1.0] {
+            let f = PriceDeviationDetector::new(c.clone()).on_block(&at(&c, 1, 0, 2_000.0, feed)).unwrap();
+            let [f] = f.as_slice() else { panic!("feed {feed}: {f:?}") };
+            assert_eq!((f.severity, f.kind), (Severity::High, FindingKind::Degraded), "feed {feed}");
+            assert!(f.title.starts_with("the feed answers "), "{}", f.title);
+        }
     }
 
     #[test]
