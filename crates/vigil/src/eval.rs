@@ -91,6 +91,8 @@ pub struct SeedResult {
     pub detected_by: Option<String>,
     /// First pause that landed.
     pub pause_block: Option<u64>,
+    /// Every pause that landed: (block, scope).
+    pub pauses: Vec<(u64, String)>,
     /// Whether a pause of the attacked scope landed at or before the attack's end.
     pub paused_before_finish: bool,
     /// Dollars lost with Vigil responding.
@@ -353,6 +355,7 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
         detection_block: with.detection_block,
         detected_by: with.detected_by.clone(),
         pause_block: with.pause_block,
+        pauses: with.pauses_landed.iter().map(|(b, s)| (*b, s.to_string())).collect(),
         paused_before_finish,
         lost_with_usd: with.lost_usd,
         lost_without_usd: without.map_or(0.0, |w| w.lost_usd),

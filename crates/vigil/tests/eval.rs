@@ -30,6 +30,14 @@ fn eval_measures_detection_savings_and_false_alarms() {
         let (first, detected) = (seed["first_malicious_block"].as_u64().unwrap(), seed["detection_block"].as_u64());
         assert!(detected.is_some_and(|d| d >= first && d <= seed["attack_end_block"].as_u64().unwrap()), "{seed}");
     }
+    // Each pause covers the attacked scope only: the spot-priced market (margin pool market 2) for the pump, the
+    // legacy vault after the re-entry; other markets stay open.
+    let scopes = |name: &str| -> Vec<String> {
+        let seeds = scenario(name)["seeds"].as_array().unwrap().clone();
+        seeds.iter().flat_map(|s| s["pauses"].as_array().unwrap().iter().map(|p| p[1].to_string())).collect()
+    };
+    assert_eq!(scopes("spot-pump"), vec!["\"0xA51c1fc2f0D1a1b8494Ed1FE312d7C3a78Ed91C0/2\""; 2]);
+    assert_eq!(scopes("reentrancy"), vec!["\"0x9A676e781A523b5d0C0e43731313A708CB607508/*\""; 2]);
     assert_eq!(scenario("reentrancy")["class"], "single-tx");
     let benign = scenario("benign-crash");
     assert_eq!((benign["runs"].as_u64(), benign["benign_blocks"].as_u64()), (Some(2), Some(600)));
