@@ -345,6 +345,14 @@ fn default_kind() -> FindingKind {
     FindingKind::Suspicious
 }
 
+impl RuleConfig {
+    /// Whether the rule reads call traces: a function rule (`function` or `function_name`) whose `calls` is
+    /// `"internal"` or `"all"` (the default). Known from the configuration alone, without building the rule.
+    pub fn needs_traces(&self) -> bool {
+        (self.function.is_some() || self.function_name.is_some()) && self.calls != Some(CallSites::Top)
+    }
+}
+
 fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Address>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
@@ -1750,9 +1758,9 @@ impl RuleDetector {
         }
     }
 
-    /// Whether the rule reads call traces (a function rule with `calls = "internal"` or `"all"`).
+    /// Whether the rule reads call traces (see [`RuleConfig::needs_traces`]).
     pub fn needs_traces(&self) -> bool {
-        matches!(self.matcher, Matcher::Call { internal: true, .. })
+        self.config().needs_traces()
     }
 
     /// The rule's configuration.
@@ -2557,10 +2565,12 @@ calls = "{calls}"
 "#
             ));
             assert!(internal.needs_traces());
+            assert!(matches!(internal.matcher, Matcher::Call { internal: true, .. }), "the built rule reads traces");
             let err = internal.on_block(&bundle).expect_err("traces are required").to_string();
             assert!(err.contains("traces are required") && err.contains(&format!("calls = \"{calls}\"")), "{err}");
         }
         assert!(!d.needs_traces());
+        assert!(matches!(d.matcher, Matcher::Call { internal: false, .. }));
     }
 
     #[test]

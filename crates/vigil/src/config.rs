@@ -294,7 +294,7 @@ impl DetectorConfig {
     pub fn needs_traces(&self) -> bool {
         match self {
             DetectorConfig::Reentrancy(_) | DetectorConfig::FlashLoan(_) => true,
-            DetectorConfig::Rule(c) => RuleDetector::new(c.clone()).is_ok_and(|r| r.needs_traces()),
+            DetectorConfig::Rule(c) => c.needs_traces(),
             _ => false,
         }
     }

@@ -246,10 +246,11 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     };
     tracing::info!(event = "NodeStarting", chain_id, head, start, store = %config.node.store.display(), "starting at block #{start}");
 
+    let traces = config.fetch_traces();
     // Refill the detectors' windows with the blocks before the start.
     let warm_from = start.saturating_sub(source.warm_up_blocks);
     for n in warm_from..start {
-        let bundle = retry_fetch(&fetcher, n, &probes, config.fetch_traces(), &engine).await?;
+        let bundle = retry_fetch(&fetcher, n, &probes, traces, &engine).await?;
         for e in engine.warm_up(&bundle) {
             tracing::debug!(event = "WarmUpSkipped", block = n, "{e}");
         }
@@ -261,7 +262,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let mut summary = RunSummary::default();
     settle_pauses(&client, &mut engine, wallet.as_ref(), chain_id, head, &metrics, &mut summary).await?;
 
-    let mut follower = Follower::new(fetcher, start, recent, source.reorg_depth, probes, config.fetch_traces());
+    let mut follower = Follower::new(fetcher, start, recent, source.reorg_depth, probes, traces);
     let mut heads = source.ws.clone().map(|url| vigil_chain::head::spawn_ws_heads(url, metrics.source.clone()));
     let poll = Duration::from_millis(source.poll_interval_ms);
     let mut held: Vec<Held> = Vec::new();
