@@ -182,7 +182,7 @@ use alloy::{
     dyn_abi::{DynSolCall, DynSolEvent, DynSolType, DynSolValue, DynToken, Specifier},
     json_abi::{Event, Function, JsonAbi},
     primitives::{hex, Address, Bytes, B256, U256},
-    rpc::types::trace::geth::{CallFrame, GethTrace, TraceResult},
+    rpc::types::trace::geth::CallFrame,
 };
 use rhai::{Array, Dynamic, Engine, Map, OptimizationLevel, Scope, AST};
 use serde::{Deserialize, Deserializer};
@@ -192,7 +192,7 @@ use vigil_core::{
     BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope as GuardianScope, Severity,
 };
 
-use crate::trace::TraceError;
+use crate::trace::{call_traces, TraceError, TxTrace};
 
 /// Operations one expression evaluation may take before it is stopped (an error at that block).
 pub const MAX_OPERATIONS: u64 = 10_000;
@@ -2195,18 +2195,16 @@ fn scan(
             }
         }
         Matcher::Call { call, selector, top, internal, words } => {
-            if *internal && bundle.traces.is_none() {
-                // Internal calls are only seen in traces: reading the block without them would miss matches.
-                return Err(DetectorError {
-                    detector: eval.cfg.name.clone(),
-                    block: n,
-                    reason: format!(
-                        "calls = \"{}\": {}",
-                        if *top { "all" } else { "internal" },
-                        TraceError::TracesRequired
-                    ),
-                });
-            }
+            // Internal calls are only seen in traces: a block without them, or with a trace that failed, would
+            // miss matches, so either is an error (as for every trace detector).
+            let sites = if *top { "all" } else { "internal" };
+            let name = eval.cfg.name.clone();
+            let traced = |e: TraceError| DetectorError {
+                detector: name.clone(),
+                block: n,
+                reason: format!("calls = \"{sites}\": {e}"),
+            };
+            let traces = if *internal { Some(call_traces(bundle).map_err(traced)?) } else { None };
             let include_failed = eval.cfg.include_failed;
             let mut values = Vec::new();
             let decode = |input: &[u8], values: &mut Vec<DynSolValue>| -> bool {
@@ -2251,38 +2249,36 @@ fn scan(
                     eval.on_hit(hit, block, block_ref, out)?;
                 }
             }
-            if *internal {
-                for (i, trace) in bundle.traces.iter().flatten().enumerate() {
-                    let TraceResult::Success { result: GethTrace::CallTracer(root), tx_hash } = trace else { continue };
-                    let mut stack: Vec<(&CallFrame, i64, bool)> = Vec::new();
-                    let root_failed = root.error.is_some();
-                    stack.extend(root.calls.iter().rev().map(|c| (c, 1, root_failed)));
-                    while let Some((frame, depth, parent_reverted)) = stack.pop() {
-                        let reverted = parent_reverted || frame.error.is_some();
-                        stack.extend(frame.calls.iter().rev().map(|c| (c, depth + 1, reverted)));
-                        let Some(to) = frame.to else { continue };
-                        if frame.input.get(..4) != Some(selector.as_slice()) || !address_ok(filter, to) {
-                            continue;
-                        }
-                        if reverted && !include_failed {
-                            continue;
-                        }
-                        if !decode(&frame.input[4..], &mut values) {
-                            continue;
-                        }
-                        let tx = trace_tx(bundle, i, *tx_hash).unwrap_or_else(|| TxView::of_frame(root, *tx_hash, i));
-                        let view = CallView {
-                            from: frame.from,
-                            to,
-                            value: frame.value.unwrap_or_default(),
-                            depth,
-                            kind: frame.typ.clone(),
-                            reverted,
-                            gas_used: frame.gas_used.saturating_to(),
-                        };
-                        let hit = Hit { target: to, tx: Some(tx), log: None, call: Some(view), values: &values };
-                        eval.on_hit(hit, block, block_ref, out)?;
+            for trace in traces.into_iter().flatten() {
+                let TxTrace { index: i, hash: tx_hash, top: root } = trace.map_err(traced)?;
+                let mut stack: Vec<(&CallFrame, i64, bool)> = Vec::new();
+                let root_failed = root.error.is_some();
+                stack.extend(root.calls.iter().rev().map(|c| (c, 1, root_failed)));
+                while let Some((frame, depth, parent_reverted)) = stack.pop() {
+                    let reverted = parent_reverted || frame.error.is_some();
+                    stack.extend(frame.calls.iter().rev().map(|c| (c, depth + 1, reverted)));
+                    let Some(to) = frame.to else { continue };
+                    if frame.input.get(..4) != Some(selector.as_slice()) || !address_ok(filter, to) {
+                        continue;
                     }
+                    if reverted && !include_failed {
+                        continue;
+                    }
+                    if !decode(&frame.input[4..], &mut values) {
+                        continue;
+                    }
+                    let tx = trace_tx(bundle, i, tx_hash).unwrap_or_else(|| TxView::of_frame(root, tx_hash, i));
+                    let view = CallView {
+                        from: frame.from,
+                        to,
+                        value: frame.value.unwrap_or_default(),
+                        depth,
+                        kind: frame.typ.clone(),
+                        reverted,
+                        gas_used: frame.gas_used.saturating_to(),
+                    };
+                    let hit = Hit { target: to, tx: Some(tx), log: None, call: Some(view), values: &values };
+                    eval.on_hit(hit, block, block_ref, out)?;
                 }
             }
         }
@@ -2735,6 +2731,22 @@ condition = "ret[0] > 0"
         let fs = d.on_block(&bundle).expect("runs");
         assert_eq!(fs.len(), 1);
         assert_eq!((fs[0].tx, fs[0].scope.target), (Some(bundle.transactions[0].hash), created));
+    }
+
+    #[test]
+    fn an_internal_call_rule_refuses_a_failed_trace() {
+        let mut bundle = crate::testdata::mainnet_traced_block();
+        let mut d = rule("function = \"transfer(address to, uint256 value)\"\ncalls = \"internal\"");
+        assert!(d.on_block(&bundle).is_ok(), "the recorded traces read");
+        bundle.traces.as_mut().expect("traced")[3] =
+            alloy::rpc::types::trace::geth::TraceResult::Error { error: "execution timeout".into(), tx_hash: None };
+        let e = d.on_block(&bundle).expect_err("a failed trace is not skipped");
+        assert!(
+            e.reason.contains("calls = \"internal\"")
+                && e.reason.contains("#3")
+                && e.reason.contains("execution timeout"),
+            "{e}"
+        );
     }
 
     #[test]
