@@ -395,4 +395,21 @@ impl Bundle {
     pub fn probe(&self, probe: &Probe) -> Option<&Bytes> {
         self.probes.get(probe).and_then(|r| r.as_ref().ok())
     }
+
+    /// The answer to `probe` decoded as call `C`'s return value; `what` names the value in errors. A probe the
+    /// source did not read is [`DetectorCause::MissingInput`] (fetching again can help); one that reverted or
+    /// does not decode is [`DetectorCause::Data`].
+    pub fn decode_probe<C: alloy::sol_types::SolCall>(
+        &self,
+        probe: &Probe,
+        what: &str,
+    ) -> Result<C::Return, crate::detector::DetectorCause> {
+        use crate::detector::DetectorCause;
+        match self.probes.get(probe) {
+            None => Err(DetectorCause::MissingInput(format!("no {what} at this block (the source did not read it)"))),
+            Some(Err(revert)) => Err(DetectorCause::Data(format!("{what}: the read reverted with {revert}"))),
+            Some(Ok(data)) => C::abi_decode_returns(data)
+                .map_err(|e| DetectorCause::Data(format!("{what}: the answer does not decode: {e}"))),
+        }
+    }
 }

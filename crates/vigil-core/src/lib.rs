@@ -15,7 +15,7 @@ pub mod scope;
 pub mod suggest;
 
 pub use bundle::{BlockHeader, BlockPart, Bundle, ChainEvent, Probe, Receipt, ReceiptsPart, Tx};
-pub use detector::{Detector, DetectorError};
+pub use detector::{Detector, DetectorCause, DetectorError};
 pub use finding::{BlockRef, Finding, FindingKind, Severity};
 pub use quorum::{guardian_domain, sign_report, PauseReport, QuorumError};
 pub use scope::Scope;

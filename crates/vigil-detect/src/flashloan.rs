@@ -300,7 +300,7 @@ impl Detector for FlashLoanDetector {
         let block = bundle.block_ref();
         self.stats = FlashLoanStats::default();
         let name = self.cfg.name.clone();
-        let err = |e: TraceError| e.at(&name, block.number);
+        let err = |e: TraceError| e.at(&name, block);
         let traces = call_traces(bundle).map_err(err)?;
         // Reserves at the end of the previous block, then after each transaction.
         let mut current: Vec<Option<Reserves>> =
@@ -585,7 +585,7 @@ mod tests {
             report_loans: false,
         };
         let e = FlashLoanDetector::new(cfg).on_block(&b).unwrap_err();
-        assert!(e.reason.contains("traces are required"), "{e}");
+        assert!(e.cause.to_string().contains("traces are required"), "{e}");
     }
 
     #[test]

@@ -113,13 +113,8 @@ impl Detector for OutflowRateDetector {
         for (i, asset) in self.cfg.assets.iter().enumerate() {
             let probe = self.balance_probe(*asset);
             let balance = bundle
-                .probe(&probe)
-                .and_then(|b| IERC20::balanceOfCall::abi_decode_returns(b).ok())
-                .ok_or_else(|| DetectorError {
-                    detector: self.cfg.name.clone(),
-                    block: block.number,
-                    reason: format!("no balance of {asset} for {me} at this block"),
-                })?;
+                .decode_probe::<IERC20::balanceOfCall>(&probe, &format!("balance of {asset} for {me}"))
+                .map_err(|cause| DetectorError::new(&self.cfg.name, block, cause))?;
             let net: I256 = in_window().map(|(_, f)| f[i]).fold(I256::ZERO, |a, b| a + b);
             let balance = I256::try_from(balance).unwrap_or(I256::MAX);
             let start = balance - net;
@@ -424,10 +419,14 @@ mod tests {
             for answer in [None, Some(Err(Bytes::new()))] {
                 let mut partial = answers(weth);
                 partial.remove(&probe);
-                partial.extend(answer.map(|a| (probe.clone(), a)));
+                partial.extend(answer.clone().map(|a| (probe.clone(), a)));
                 let e = OutflowRateDetector::new(c.clone()).on_block(&mainnet_block(partial)).unwrap_err();
-                assert_eq!((e.detector.as_str(), e.block), ("outflow", 18_000_000));
-                assert_eq!(e.reason, format!("no balance of {asset} for {PAIR} at this block"));
+                assert_eq!((e.detector.as_str(), e.block.number), ("outflow", 18_000_000));
+                let expected = match answer {
+                    None => format!("no balance of {asset} for {PAIR} at this block (the source did not read it)"),
+                    Some(_) => format!("balance of {asset} for {PAIR}: the read reverted with 0x"),
+                };
+                assert_eq!((e.cause.to_string(), e.retryable()), (expected, answer.is_none()));
             }
         }
     }

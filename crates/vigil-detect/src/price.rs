@@ -14,7 +14,9 @@ use crate::history::History;
 use alloy::{primitives::Address, sol_types::SolCall};
 use serde::Deserialize;
 use vigil_contracts::{PriceFeed, VenuePair};
-use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity};
+use vigil_core::{
+    BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe, Scope, Severity,
+};
 
 /// Configuration of a price-deviation detector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -114,8 +116,8 @@ impl PriceDeviationDetector {
         Probe { to: self.cfg.feed, data: PriceFeed::latestRoundDataCall {}.abi_encode().into() }
     }
 
-    fn err(&self, block: u64, reason: impl Into<String>) -> DetectorError {
-        DetectorError { detector: self.cfg.name.clone(), block, reason: reason.into() }
+    fn err(&self, block: BlockRef, cause: DetectorCause) -> DetectorError {
+        DetectorError::new(&self.cfg.name, block, cause)
     }
 
     fn finding(
@@ -144,22 +146,21 @@ impl Detector for PriceDeviationDetector {
     fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
         let block = bundle.block_ref();
         let reserves = bundle
-            .probe(&self.reserves_probe())
-            .and_then(|b| VenuePair::getReservesCall::abi_decode_returns(b).ok())
-            .ok_or_else(|| self.err(block.number, "no reserves of the pair at this block"))?;
+            .decode_probe::<VenuePair::getReservesCall>(&self.reserves_probe(), "reserves of the pair")
+            .map_err(|c| self.err(block, c))?;
         let round = bundle
-            .probe(&self.feed_probe())
-            .and_then(|b| PriceFeed::latestRoundDataCall::abi_decode_returns(b).ok())
-            .ok_or_else(|| self.err(block.number, "no feed answer at this block"))?;
+            .decode_probe::<PriceFeed::latestRoundDataCall>(&self.feed_probe(), "feed answer")
+            .map_err(|c| self.err(block, c))?;
         let (r0, r1) = (reserves._0.to::<u128>() as f64, reserves._1.to::<u128>() as f64);
         // The pair orders its tokens by address.
         let quote_is_token0 = self.cfg.quote_token < self.cfg.base_token;
         let (q, b) = if quote_is_token0 { (r0, r1) } else { (r1, r0) };
         if q == 0.0 || b == 0.0 {
-            return Err(self.err(block.number, "the pair has no reserves"));
+            return Err(self.err(block, DetectorCause::Data("the pair has no reserves".into())));
         }
         let spot = q / 10f64.powi(self.cfg.quote_decimals as i32) / (b / 10f64.powi(self.cfg.base_decimals as i32));
-        let answer: i128 = round._1.try_into().map_err(|_| self.err(block.number, "feed answer out of range"))?;
+        let answer: i128 =
+            round._1.try_into().map_err(|_| self.err(block, DetectorCause::Data("feed answer out of range".into())))?;
         let feed = answer as f64 / 1e8;
         let mut findings = Vec::new();
         if answer <= 0 {
@@ -492,13 +493,16 @@ mod tests {
         assert_eq!(f[0].evidence["spot"].as_f64(), Some(spot));
         // Without either answer the block is an error.
         for (probe, reason) in [
-            (det.reserves_probe(), "no reserves of the pair at this block"),
-            (det.feed_probe(), "no feed answer at this block"),
+            (det.reserves_probe(), "no reserves of the pair at this block (the source did not read it)"),
+            (det.feed_probe(), "no feed answer at this block (the source did not read it)"),
         ] {
             let mut partial = answers(1_650.5);
             partial.remove(&probe);
             let e = warmed().on_block(&mainnet_block(partial)).unwrap_err();
-            assert_eq!((e.detector.as_str(), e.block, e.reason.as_str()), ("price", 18_000_000, reason));
+            assert_eq!(
+                (e.detector.as_str(), e.block.number, e.cause.to_string().as_str()),
+                ("price", 18_000_000, reason)
+            );
         }
     }
 
@@ -511,6 +515,6 @@ mod tests {
                 .into_iter()
                 .collect();
         let e = PriceDeviationDetector::new(c).on_block(&synthetic_block(1, 0, &[], answers)).unwrap_err();
-        assert_eq!(e.reason, "the pair has no reserves");
+        assert_eq!(e.cause.to_string(), "the pair has no reserves");
     }
 }

@@ -262,7 +262,7 @@ impl Detector for ReentrancyDetector {
         let block: BlockRef = bundle.block_ref();
         self.stats = ReentrancyStats::default();
         let name = self.cfg.name.clone();
-        let err = |e: crate::trace::TraceError| e.at(&name, block.number);
+        let err = |e: crate::trace::TraceError| e.at(&name, block);
         let traces = call_traces(bundle).map_err(err)?;
         let mut findings = Vec::new();
         let mut path = Vec::with_capacity(64);
@@ -404,7 +404,7 @@ mod tests {
         b.traces = None;
         let mut det = ReentrancyDetector::new(cfg(vec![]));
         let e = det.on_block(&b).unwrap_err();
-        assert!(e.reason.contains("traces are required"), "{e}");
+        assert!(e.cause.to_string().contains("traces are required"), "{e}");
         let b = crate::testdata::mainnet_block(Default::default());
         assert!(det.on_block(&b).is_err());
     }

@@ -189,7 +189,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use vigil_core::{
     finding::{Stage, LABEL_ACTOR, LABEL_STAGE},
-    BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope as GuardianScope, Severity,
+    BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe, Scope as GuardianScope,
+    Severity,
 };
 
 use crate::trace::{call_traces, TraceError, TxTrace};
@@ -1781,12 +1782,9 @@ fn run(scope: &mut Scope<'static>, ast: &AST) -> Result<Dynamic, Box<rhai::EvalA
 }
 
 impl Eval {
-    fn err(&self, block: u64, field: &str, hit: &Hit, reason: impl std::fmt::Display) -> DetectorError {
-        DetectorError {
-            detector: self.cfg.name.clone(),
-            block,
-            reason: format!("rule \"{}\": `{field}` failed on {}: {reason}", self.cfg.name, hit.describe()),
-        }
+    fn err(&self, block: BlockRef, field: &str, hit: &Hit, reason: impl std::fmt::Display) -> DetectorError {
+        let reason = format!("rule \"{}\": `{field}` failed on {}: {reason}", self.cfg.name, hit.describe());
+        DetectorError::new(&self.cfg.name, block, DetectorCause::Evaluation(reason))
     }
 
     /// Puts the match's values in scope, once per match.
@@ -1856,7 +1854,7 @@ impl Eval {
         }
         self.fill(filled, hit, block);
         let Some(cond) = &self.condition else { return Ok(true) };
-        let n = block.number;
+        let n = BlockRef { number: block.number, hash: block.hash };
         let v = run(&mut self.scope, &cond.ast).map_err(|e| self.err(n, "condition", hit, e))?;
         v.as_bool().map_err(|t| self.err(n, "condition", hit, format!("gave a {t} ({v}), not a boolean")))
     }
@@ -1873,7 +1871,7 @@ impl Eval {
             return Ok(());
         }
         self.matches += 1;
-        let n = block.number;
+        let n = BlockRef { number: block.number, hash: block.hash };
         let Some(mut agg) = self.agg.take() else {
             let f = self.finding(&mut filled, &hit, block, block_ref, None)?;
             out.push(f);
@@ -1914,7 +1912,7 @@ impl Eval {
                     "matches": matches,
                     "above": agg.above,
                     "window_blocks": agg.window_blocks,
-                    "blocks_in_window": agg.blocks_in_window(n),
+                    "blocks_in_window": agg.blocks_in_window(n.number),
                     "measure": if agg.sum.is_some() { "sum" } else { "count" },
                 });
                 self.fill(&mut filled, &hit, block);
@@ -1940,7 +1938,7 @@ impl Eval {
         block_ref: BlockRef,
         agg: Option<serde_json::Value>,
     ) -> Result<Finding, DetectorError> {
-        let n = block.number;
+        let n = BlockRef { number: block.number, hash: block.hash };
         if self.title.is_some() || self.actor.is_some() {
             self.fill(filled, hit, block);
         }
@@ -2130,7 +2128,6 @@ fn scan(
     block_ref: BlockRef,
     out: &mut Vec<Finding>,
 ) -> Result<(), DetectorError> {
-    let n = block.number;
     match matcher {
         Matcher::Event { event, topic0, topics, indexed, words } => {
             let body_words = indexed.iter().filter(|i| !**i).count();
@@ -2199,10 +2196,12 @@ fn scan(
             // miss matches, so either is an error (as for every trace detector).
             let sites = if *top { "all" } else { "internal" };
             let name = eval.cfg.name.clone();
-            let traced = |e: TraceError| DetectorError {
-                detector: name.clone(),
-                block: n,
-                reason: format!("calls = \"{sites}\": {e}"),
+            let traced = |e: TraceError| {
+                let cause = match e.cause() {
+                    DetectorCause::Config(m) => DetectorCause::Config(format!("calls = \"{sites}\": {m}")),
+                    other => DetectorCause::MissingInput(format!("calls = \"{sites}\": {other}")),
+                };
+                DetectorError::new(&name, block_ref, cause)
             };
             let traces = if *internal { Some(call_traces(bundle).map_err(traced)?) } else { None };
             let include_failed = eval.cfg.include_failed;
@@ -2294,10 +2293,10 @@ fn scan(
             }
         }
         Matcher::Probe { probe, call } => {
-            let answer = bundle.probes.get(probe).ok_or_else(|| DetectorError {
-                detector: eval.cfg.name.clone(),
-                block: n,
-                reason: format!("rule \"{}\": no answer to its probe of {} at this block", eval.cfg.name, probe.to),
+            let answer = bundle.probes.get(probe).ok_or_else(|| {
+                let reason =
+                    format!("rule \"{}\": no answer to its probe of {} at this block", eval.cfg.name, probe.to);
+                DetectorError::new(&eval.cfg.name, block_ref, DetectorCause::MissingInput(reason))
             })?;
             let Ok(data) = answer else { return Ok(()) };
             let Ok(values) = call.abi_decode_output(data) else { return Ok(()) };
@@ -2742,9 +2741,9 @@ condition = "ret[0] > 0"
             alloy::rpc::types::trace::geth::TraceResult::Error { error: "execution timeout".into(), tx_hash: None };
         let e = d.on_block(&bundle).expect_err("a failed trace is not skipped");
         assert!(
-            e.reason.contains("calls = \"internal\"")
-                && e.reason.contains("#3")
-                && e.reason.contains("execution timeout"),
+            e.cause.to_string().contains("calls = \"internal\"")
+                && e.cause.to_string().contains("#3")
+                && e.cause.to_string().contains("execution timeout"),
             "{e}"
         );
     }
@@ -2822,8 +2821,8 @@ condition = "tx.nonce / 0 > 1"
 "#,
         );
         let e = d.on_block(&bundle).expect_err("division by zero");
-        assert_eq!((e.detector.as_str(), e.block), ("test-rule", 42));
-        assert!(e.reason.contains("`condition`") && e.reason.contains("log 0"), "{e}");
+        assert_eq!((e.detector.as_str(), e.block.number), ("test-rule", 42));
+        assert!(e.cause.to_string().contains("`condition`") && e.cause.to_string().contains("log 0"), "{e}");
 
         let mut d = rule(
             r#"
@@ -2832,7 +2831,7 @@ condition = "value"
 "#,
         );
         let e = d.on_block(&bundle).expect_err("not a boolean");
-        assert!(e.reason.contains("not a boolean"), "{e}");
+        assert!(e.cause.to_string().contains("not a boolean"), "{e}");
     }
 
     /// Findings of `condition` as written (simple terms checked natively) and wrapped in parentheses (Rhai only).

@@ -137,7 +137,9 @@ use alloy::{
     primitives::{Address, I256},
 };
 use serde::{Deserialize, Deserializer};
-use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity};
+use vigil_core::{
+    BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe, Scope, Severity,
+};
 
 use crate::history::History;
 use crate::watch::ScopeRef;
@@ -427,22 +429,25 @@ impl Series {
     }
 
     /// The value at this block; `Ok(None)` when undefined (zero denominator, a skipped revert).
-    fn eval(&self, bundle: &Bundle, skip_reverts: bool) -> Result<Option<f64>, String> {
+    fn eval(&self, bundle: &Bundle, skip_reverts: bool) -> Result<Option<f64>, DetectorCause> {
         match self {
             Series::Call(c) => match bundle.probes.get(&c.probe) {
-                None => Err(format!("probe {} was not read at this block", c.label)),
+                None => Err(DetectorCause::MissingInput(format!("probe {} was not read at this block", c.label))),
                 Some(Err(_)) if skip_reverts => Ok(None),
-                Some(Err(revert)) => Err(format!("probe {} reverted with {revert}", c.label)),
+                Some(Err(revert)) => Err(DetectorCause::Data(format!("probe {} reverted with {revert}", c.label))),
                 Some(Ok(data)) => {
                     let values = c.function.abi_decode_output(data).map_err(|e| {
-                        format!("probe {} returned {} bytes that do not decode: {e}", c.label, data.len())
+                        DetectorCause::Data(format!(
+                            "probe {} returned {} bytes that do not decode: {e}",
+                            c.label,
+                            data.len()
+                        ))
                     })?;
                     let mut leaves = Vec::new();
                     values.iter().for_each(|v| value_leaves(v, &mut leaves));
-                    let raw = leaves
-                        .get(c.output)
-                        .and_then(|v| numeric(v))
-                        .ok_or_else(|| format!("probe {} has no numeric output {}", c.label, c.output))?;
+                    let raw = leaves.get(c.output).and_then(|v| numeric(v)).ok_or_else(|| {
+                        DetectorCause::Data(format!("probe {} has no numeric output {}", c.label, c.output))
+                    })?;
                     Ok(Some(raw / c.scale))
                 }
             },
@@ -924,11 +929,9 @@ impl Core {
     }
 
     fn value(&self, series: &Series, bundle: &Bundle) -> Result<Option<f64>, DetectorError> {
-        series.eval(bundle, self.skip_reverts).map_err(|reason| DetectorError {
-            detector: self.name.clone(),
-            block: bundle.header.number,
-            reason,
-        })
+        series
+            .eval(bundle, self.skip_reverts)
+            .map_err(|cause| DetectorError::new(&self.name, bundle.block_ref(), cause))
     }
 
     fn finding(&self, block: BlockRef, title: String, evidence: serde_json::Value) -> Finding {
@@ -1669,13 +1672,13 @@ mod tests {
     fn a_missing_or_reverting_probe_is_an_error_naming_detector_block_and_probe() {
         let mut d = JumpDetector::new(jump_cfg()).unwrap();
         let e = d.on_block(&bundle(12, 0, Answers::new())).unwrap_err();
-        assert_eq!((e.detector.as_str(), e.block), ("j", 12));
-        assert_eq!(e.reason, format!("probe `totalAssets()` on {VAULT} was not read at this block"));
+        assert_eq!((e.detector.as_str(), e.block.number), ("j", 12));
+        assert_eq!(e.cause.to_string(), format!("probe `totalAssets()` on {VAULT} was not read at this block"));
         let reverted: Answers = [(probe_of(VAULT, "totalAssets"), Err(Bytes::from(vec![0xde, 0xad])))].into();
         let e = d.on_block(&bundle(12, 0, reverted.clone())).unwrap_err();
-        assert_eq!(e.reason, format!("probe `totalAssets()` on {VAULT} reverted with 0xdead"));
+        assert_eq!(e.cause.to_string(), format!("probe `totalAssets()` on {VAULT} reverted with 0xdead"));
         let short: Answers = [(probe_of(VAULT, "totalAssets"), Ok(Bytes::from(vec![1u8; 5])))].into();
-        assert!(d.on_block(&bundle(12, 0, short)).unwrap_err().reason.contains("do not decode"));
+        assert!(d.on_block(&bundle(12, 0, short)).unwrap_err().cause.to_string().contains("do not decode"));
         assert!(d.history.entries.is_empty(), "a failed block leaves no state");
 
         // skip_reverts: a revert is an undefined block (the last value is kept), an absent probe still an error.
@@ -2357,8 +2360,12 @@ series.denominator = {{ to = "{USDC_WETH}", function = "getReserves() returns (u
                 let mut partial = answers.clone();
                 partial.remove(&p);
                 let e = d.on_block(&crate::testdata::mainnet_block(partial)).unwrap_err();
-                assert_eq!((e.detector.as_str(), e.block), (d.name(), 18_000_000));
-                assert!(e.reason.contains(&format!("on {}", p.to)) && e.reason.contains("was not read"), "{e}");
+                assert_eq!((e.detector.as_str(), e.block.number), (d.name(), 18_000_000));
+                assert!(
+                    e.cause.to_string().contains(&format!("on {}", p.to))
+                        && e.cause.to_string().contains("was not read"),
+                    "{e}"
+                );
             }
         }
     }

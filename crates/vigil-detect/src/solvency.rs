@@ -12,7 +12,9 @@ use alloy::{
 };
 use serde::Deserialize;
 use vigil_contracts::{MarginPool, PriceFeed};
-use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity};
+use vigil_core::{
+    BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe, Scope, Severity,
+};
 
 /// One market and its reference feed.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -94,20 +96,24 @@ impl Detector for SolvencyDetector {
 
     fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
         let block = bundle.block_ref();
-        let err = |reason: String| DetectorError { detector: self.cfg.name.clone(), block: block.number, reason };
+        let err = |cause: DetectorCause| DetectorError::new(&self.cfg.name, block, cause);
         let loan_unit = 10f64.powi(self.cfg.loan_decimals as i32);
         let (mut total_value, mut total_debt) = (0.0, 0.0);
         let mut findings = Vec::new();
         for m in &self.cfg.markets {
             let market = bundle
-                .probe(&self.market_probe(m.id))
-                .and_then(|b| MarginPool::marketCall::abi_decode_returns(b).ok())
-                .ok_or_else(|| err(format!("no state of market {} at this block", m.id)))?;
+                .decode_probe::<MarginPool::marketCall>(&self.market_probe(m.id), &format!("state of market {}", m.id))
+                .map_err(err)?;
             let round = bundle
-                .probe(&Self::feed_probe(m.feed))
-                .and_then(|b| PriceFeed::latestRoundDataCall::abi_decode_returns(b).ok())
-                .ok_or_else(|| err(format!("no answer of feed {} at this block", m.feed)))?;
-            let price = i128::try_from(round._1).map_err(|_| err("feed answer out of range".into()))? as f64 / 1e8;
+                .decode_probe::<PriceFeed::latestRoundDataCall>(
+                    &Self::feed_probe(m.feed),
+                    &format!("answer of feed {}", m.feed),
+                )
+                .map_err(err)?;
+            let price = i128::try_from(round._1)
+                .map_err(|_| err(DetectorCause::Data("feed answer out of range".into())))?
+                as f64
+                / 1e8;
             let scale = market.collateralScale.to::<u128>() as f64;
             let value = market.totalCollateral.to::<u128>() as f64 / scale * price;
             let debt = market.totalBorrows.to::<u128>() as f64 / loan_unit;
@@ -314,22 +320,25 @@ mod tests {
         // Without any one answer, or with a reverted one, the block is an error naming what is missing.
         let det = SolvencyDetector::new(c.clone());
         let reasons = [
-            "no state of market 1 at this block".to_string(),
-            format!("no answer of feed {ETH_USD_FEED} at this block"),
-            "no state of market 2 at this block".to_string(),
-            format!("no answer of feed {BTC_USD} at this block"),
+            "state of market 1".to_string(),
+            format!("answer of feed {ETH_USD_FEED}"),
+            "state of market 2".to_string(),
+            format!("answer of feed {BTC_USD}"),
         ];
         assert_eq!(det.probes().len(), reasons.len());
         for (probe, reason) in det.probes().into_iter().zip(reasons) {
             for answer in [None, Some(Err(Bytes::new()))] {
                 let mut partial = answers(1_650.5);
                 partial.remove(&probe);
-                partial.extend(answer.map(|a| (probe.clone(), a)));
+                partial.extend(answer.clone().map(|a| (probe.clone(), a)));
                 let e = SolvencyDetector::new(c.clone()).on_block(&mainnet_block(partial)).unwrap_err();
-                assert_eq!(
-                    (e.detector.as_str(), e.block, e.reason.as_str()),
-                    ("solvency", 18_000_000, reason.as_str())
-                );
+                assert_eq!((e.detector.as_str(), e.block.number), ("solvency", 18_000_000));
+                let expected = if answer.is_none() {
+                    format!("no {reason} at this block (the source did not read it)")
+                } else {
+                    format!("{reason}: the read reverted with 0x")
+                };
+                assert_eq!((e.cause.to_string(), e.retryable()), (expected, answer.is_none()));
             }
         }
     }

@@ -7,7 +7,7 @@ use alloy::{
     primitives::B256,
     rpc::types::trace::geth::{call::CallFrameIter, CallFrame, GethTrace, TraceResult},
 };
-use vigil_core::{Bundle, DetectorError, Receipt};
+use vigil_core::{BlockRef, Bundle, DetectorCause, DetectorError, Receipt};
 
 /// Why a block's traces could not be read.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -34,9 +34,21 @@ pub enum TraceError {
 }
 
 impl TraceError {
-    /// The error of detector `detector` at block `block`.
-    pub fn at(&self, detector: &str, block: u64) -> DetectorError {
-        DetectorError { detector: detector.to_string(), block, reason: self.to_string() }
+    /// The error of detector `detector` at block `block`: traces not fetched at all are a configuration error;
+    /// a failed or foreign trace may be fetched again.
+    pub fn at(&self, detector: &str, block: BlockRef) -> DetectorError {
+        DetectorError::new(detector, block, self.cause())
+    }
+
+    /// The cause, classified: traces not fetched at all are a configuration error; a failed or foreign trace may
+    /// be fetched again.
+    pub fn cause(&self) -> DetectorCause {
+        match self {
+            TraceError::TracesRequired => DetectorCause::Config(self.to_string()),
+            TraceError::TraceFailed { .. } | TraceError::NotCallTracer { .. } => {
+                DetectorCause::MissingInput(self.to_string())
+            }
+        }
     }
 }
 
@@ -159,7 +171,10 @@ mod tests {
         ]);
         let errors: Vec<_> = call_traces(&b).unwrap().map(|t| t.unwrap_err()).collect();
         assert_eq!(errors[0], TraceError::NotCallTracer { index: 0 });
-        assert!(errors[1].at("d", 7).reason.contains("#1") && errors[1].at("d", 7).reason.contains("boom"));
+        assert!(
+            errors[1].at("d", BlockRef { number: 7, hash: B256::ZERO }).to_string().contains("#1")
+                && errors[1].cause().to_string().contains("boom")
+        );
         b.traces = None;
         assert_eq!(call_traces(&b).err(), Some(TraceError::TracesRequired));
         assert!(call_trace(&b, 0).is_none());
