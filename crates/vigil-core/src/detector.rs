@@ -36,6 +36,17 @@ impl DetectorCause {
     pub fn retryable(&self) -> bool {
         matches!(self, DetectorCause::MissingInput(_))
     }
+
+    /// The same cause, its message behind `context: ` (the class, and so whether a retry helps, is kept).
+    pub fn prefixed(self, context: &str) -> Self {
+        let with = |m: String| format!("{context}: {m}");
+        match self {
+            DetectorCause::MissingInput(m) => DetectorCause::MissingInput(with(m)),
+            DetectorCause::Data(m) => DetectorCause::Data(with(m)),
+            DetectorCause::Config(m) => DetectorCause::Config(with(m)),
+            DetectorCause::Evaluation(m) => DetectorCause::Evaluation(with(m)),
+        }
+    }
 }
 
 /// A detector failed on a block.
@@ -93,5 +104,9 @@ mod tests {
         assert_eq!(e.to_string(), "detector \"pool-outflow\" failed at block #19000000 (0xabab…abab): no balance read");
         assert!(e.retryable());
         assert!(!DetectorError::new("r", block, DetectorCause::Data("reverted".into())).retryable());
+        assert_eq!(
+            DetectorCause::Config("no traces".into()).prefixed("calls = \"internal\""),
+            DetectorCause::Config("calls = \"internal\": no traces".into())
+        );
     }
 }

@@ -501,6 +501,13 @@ struct BlockView {
     base_fee: u64,
 }
 
+impl BlockView {
+    /// The block, as errors and findings name it.
+    fn block_ref(&self) -> BlockRef {
+        BlockRef { number: self.number, hash: self.hash }
+    }
+}
+
 /// The matched log (`log.address` …).
 #[derive(Debug, Clone)]
 struct LogView {
@@ -1854,7 +1861,7 @@ impl Eval {
         }
         self.fill(filled, hit, block);
         let Some(cond) = &self.condition else { return Ok(true) };
-        let n = BlockRef { number: block.number, hash: block.hash };
+        let n = block.block_ref();
         let v = run(&mut self.scope, &cond.ast).map_err(|e| self.err(n, "condition", hit, e))?;
         v.as_bool().map_err(|t| self.err(n, "condition", hit, format!("gave a {t} ({v}), not a boolean")))
     }
@@ -1871,7 +1878,6 @@ impl Eval {
             return Ok(());
         }
         self.matches += 1;
-        let n = BlockRef { number: block.number, hash: block.hash };
         let Some(mut agg) = self.agg.take() else {
             let f = self.finding(&mut filled, &hit, block, block_ref, None)?;
             out.push(f);
@@ -1886,7 +1892,8 @@ impl Eval {
                 },
                 Some(g) => {
                     self.fill(&mut filled, &hit, block);
-                    let v = run(&mut self.scope, &g.ast).map_err(|e| self.err(n, "aggregate.group_by", &hit, e))?;
+                    let v =
+                        run(&mut self.scope, &g.ast).map_err(|e| self.err(block_ref, "aggregate.group_by", &hit, e))?;
                     GroupKey::from_text(if v.is_string() { v.into_string().unwrap_or_default() } else { v.to_string() })
                 }
             };
@@ -1898,10 +1905,10 @@ impl Eval {
                 },
                 Some(s) => {
                     self.fill(&mut filled, &hit, block);
-                    let v = run(&mut self.scope, &s.ast).map_err(|e| self.err(n, "aggregate.sum", &hit, e))?;
-                    v.as_float()
-                        .or_else(|_| v.as_int().map(|i| i as f64))
-                        .map_err(|t| self.err(n, "aggregate.sum", &hit, format!("gave a {t} ({v}), not a number")))?
+                    let v = run(&mut self.scope, &s.ast).map_err(|e| self.err(block_ref, "aggregate.sum", &hit, e))?;
+                    v.as_float().or_else(|_| v.as_int().map(|i| i as f64)).map_err(|t| {
+                        self.err(block_ref, "aggregate.sum", &hit, format!("gave a {t} ({v}), not a number"))
+                    })?
                 }
             };
             if let Some((total, matches)) = agg.add(&key, amount) {
@@ -1912,7 +1919,7 @@ impl Eval {
                     "matches": matches,
                     "above": agg.above,
                     "window_blocks": agg.window_blocks,
-                    "blocks_in_window": agg.blocks_in_window(n.number),
+                    "blocks_in_window": agg.blocks_in_window(block_ref.number),
                     "measure": if agg.sum.is_some() { "sum" } else { "count" },
                 });
                 self.fill(&mut filled, &hit, block);
@@ -1938,7 +1945,6 @@ impl Eval {
         block_ref: BlockRef,
         agg: Option<serde_json::Value>,
     ) -> Result<Finding, DetectorError> {
-        let n = BlockRef { number: block.number, hash: block.hash };
         if self.title.is_some() || self.actor.is_some() {
             self.fill(filled, hit, block);
         }
@@ -1965,24 +1971,24 @@ impl Eval {
                             Ok(v) => {
                                 let _ = write!(s, "{v}");
                             }
-                            Err(e) => return Err(self.err(n, "title", hit, e)),
+                            Err(e) => return Err(self.err(block_ref, "title", hit, e)),
                         },
                     }
                 }
                 s
             }
         };
-        let actor = match &self.actor {
-            None => hit.tx.as_ref().map(|t| t.from),
-            Some(ast) => {
-                let v = run(&mut self.scope, ast).map_err(|e| self.err(n, "actor", hit, e))?;
-                let text = v.to_string();
-                Some(
-                    text.parse::<Address>()
-                        .map_err(|e| self.err(n, "actor", hit, format!("gave \"{text}\", not an address: {e}")))?,
-                )
-            }
-        };
+        let actor =
+            match &self.actor {
+                None => hit.tx.as_ref().map(|t| t.from),
+                Some(ast) => {
+                    let v = run(&mut self.scope, ast).map_err(|e| self.err(block_ref, "actor", hit, e))?;
+                    let text = v.to_string();
+                    Some(text.parse::<Address>().map_err(|e| {
+                        self.err(block_ref, "actor", hit, format!("gave \"{text}\", not an address: {e}"))
+                    })?)
+                }
+            };
         let values: serde_json::Map<String, serde_json::Value> =
             self.params.iter().zip(hit.values).map(|(p, v)| (p.label.clone(), to_json(v))).collect();
         let mut evidence = json!({
@@ -2197,11 +2203,7 @@ fn scan(
             let sites = if *top { "all" } else { "internal" };
             let name = eval.cfg.name.clone();
             let traced = |e: TraceError| {
-                let cause = match e.cause() {
-                    DetectorCause::Config(m) => DetectorCause::Config(format!("calls = \"{sites}\": {m}")),
-                    other => DetectorCause::MissingInput(format!("calls = \"{sites}\": {other}")),
-                };
-                DetectorError::new(&name, block_ref, cause)
+                DetectorError::new(&name, block_ref, e.cause().prefixed(&format!("calls = \"{sites}\"")))
             };
             let traces = if *internal { Some(call_traces(bundle).map_err(traced)?) } else { None };
             let include_failed = eval.cfg.include_failed;
