@@ -1,12 +1,32 @@
 //! Admin changes: ownership, role, implementation, oracle and parameter changes on watched contracts.
 //!
 //! Each watched contract's logs are matched against the events of OpenZeppelin's Ownable, AccessControl and
-//! ERC-1967 proxies, and the venue's own parameter events. Role grants and upgrades are high-severity
-//! suspicious findings (a stolen key's first move); ownership transfers and parameter changes are medium.
+//! ERC-1967 proxies, and the protocol's own administrative events, named by signature in `parameter_events`
+//! (`"MarketParamsUpdated(uint256,(address,uint8),(address,uint8))"`: parameter, oracle and keeper changes). Role
+//! grants and upgrades are high-severity suspicious findings (a stolen key's first move); ownership transfers and
+//! the other changes are medium.
+//!
+//! On the proving ground's reserve vault (`vigil venue` prints the addresses):
+//! ```toml
+//! [[detector]]
+//! type = "admin-change"
+//! name = "reserve-admin"
+//! protocol = "venue"
+//! contracts = ["0x9A9f2CCfdE556A7E9Ff0848998Aa4a0CFD8863AE"]
+//! privilege_severity = "critical"   # role grants and upgrades; default high
+//! parameter_events = []             # the protocol's own events, e.g. "MarketParamsUpdated(uint256,(address,uint8),(address,uint8))"
+//! ```
 
-use alloy::{primitives::Address, sol, sol_types::SolEvent};
+use alloy::{
+    json_abi::Event,
+    primitives::{Address, B256},
+    sol,
+    sol_types::SolEvent,
+};
 use serde::Deserialize;
 use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Scope, Severity};
+
+use crate::registry::{BuildContext, BuildError, ConfigIssue, DetectorKind};
 
 sol! {
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
@@ -30,6 +50,28 @@ pub struct AdminChangeConfig {
     /// Severity of role grants and upgrades. Default high.
     #[serde(default = "default_high")]
     pub privilege_severity: Severity,
+    /// The protocol's own administrative events, as signatures (`Name(type,…)`, tuples in parentheses): each is
+    /// a medium change. Default none.
+    #[serde(default)]
+    pub parameter_events: Vec<String>,
+}
+
+impl AdminChangeConfig {
+    /// The topic of each of `parameter_events`, or the issue with the first that does not parse.
+    fn parameter_topics(&self) -> Result<Vec<B256>, ConfigIssue> {
+        (self.parameter_events.iter().enumerate())
+            .map(|(i, sig)| {
+                let sig = sig.trim();
+                let parsed = Event::parse(sig).or_else(|_| Event::parse(&format!("event {sig}")));
+                parsed.map(|e| e.selector()).map_err(|e| {
+                    ConfigIssue::new(
+                        "parameter_events",
+                        format!("parameter_events[{i}]: cannot parse the event signature `{sig}`: {e}"),
+                    )
+                })
+            })
+            .collect()
+    }
 }
 
 fn default_high() -> Severity {
@@ -39,12 +81,14 @@ fn default_high() -> Severity {
 /// The detector (stateless: every change is a finding of its block).
 pub struct AdminChangeDetector {
     cfg: AdminChangeConfig,
+    /// The topics of `parameter_events`.
+    parameter_topics: Vec<B256>,
 }
 
 impl AdminChangeDetector {
-    /// A detector from its configuration.
-    pub fn new(cfg: AdminChangeConfig) -> Self {
-        Self { cfg }
+    /// A detector from its configuration (its `parameter_events` parsed).
+    pub fn new(cfg: AdminChangeConfig) -> Result<Self, ConfigIssue> {
+        Ok(Self { parameter_topics: cfg.parameter_topics()?, cfg })
     }
 }
 
@@ -87,7 +131,7 @@ impl Detector for AdminChangeDetector {
             } else if topic == RoleRevoked::SIGNATURE_HASH
                 || topic == AdminChanged::SIGNATURE_HASH
                 || topic == KeeperChanged::SIGNATURE_HASH
-                || topic == vigil_contracts::MarginPool::MarketParamsUpdated::SIGNATURE_HASH
+                || self.parameter_topics.contains(&topic)
             {
                 (
                     Severity::Medium,
@@ -113,6 +157,18 @@ impl Detector for AdminChangeDetector {
     fn revert_to(&mut self, _ancestor: BlockRef) {}
 }
 
+impl DetectorKind for AdminChangeConfig {
+    fn validate(&self) -> Vec<ConfigIssue> {
+        let mut issues = ConfigIssue::failing([(!self.contracts.is_empty(), "contracts", "contracts is empty".into())]);
+        issues.extend(self.parameter_topics().err());
+        issues
+    }
+
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        Ok(Box::new(AdminChangeDetector::new(self.clone())?))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloy::primitives::{address, keccak256, LogData, B256};
@@ -127,8 +183,43 @@ mod tests {
     const A: Address = address!("00000000000000000000000000000000000000b0");
     const B: Address = address!("00000000000000000000000000000000000000b1");
 
+    /// The venue's MarginPool parameter event (`MarketParams` is a tuple of seven).
+    const MARKET_PARAMS_UPDATED: &str = "MarketParamsUpdated(uint256 indexed marketId, \
+        (address,uint8,address,uint16,uint16,uint16,uint16) oldParams, \
+        (address,uint8,address,uint16,uint16,uint16,uint16) newParams)";
+
+    /// The conformance suite's mainnet case: block 18,000,000's 8 busiest emitters watched.
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let bundle = mainnet_block(Default::default());
+        let top = busiest(bundle.logs().map(|l| l.address()), 8);
+        let list = top.iter().map(|a| format!("\"{a}\"")).collect::<Vec<_>>().join(", ");
+        (format!("name = \"busiest\"\nprotocol = \"mainnet\"\ncontracts = [{list}]\n"), bundle)
+    }
+
+    crate::conformance::case!(AdminChangeConfig, "admin.rs", "admin-key", 110, mainnet_case);
+
+    #[test]
+    fn the_parameter_event_signature_gives_the_bindings_topic_and_a_bad_one_is_named() {
+        let c = cfg(vec![WATCHED], Severity::High);
+        assert_eq!(c.parameter_topics().unwrap(), vec![MarginPool::MarketParamsUpdated::SIGNATURE_HASH]);
+        let bad = AdminChangeConfig { parameter_events: vec!["Changed(uint256".into()], ..c };
+        let issues = bad.validate();
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].key, "parameter_events");
+        assert!(issues[0]
+            .message
+            .starts_with("parameter_events[0]: cannot parse the event signature `Changed(uint256`"));
+    }
+
     fn cfg(contracts: Vec<Address>, privilege_severity: Severity) -> AdminChangeConfig {
-        AdminChangeConfig { name: "admin".into(), protocol: "test".into(), contracts, privilege_severity }
+        let parameter_events = vec![MARKET_PARAMS_UPDATED.to_string()];
+        AdminChangeConfig {
+            name: "admin".into(),
+            protocol: "test".into(),
+            contracts,
+            privilege_severity,
+            parameter_events,
+        }
     }
 
     /// Each administrative event, and the event it is reported as.
@@ -159,7 +250,7 @@ mod tests {
         let bundle = synthetic_block(7, 0, &[(true, logs)], Default::default());
         let tx = bundle.transactions[0].hash;
         for privilege in [Severity::Critical, Severity::High] {
-            let f = AdminChangeDetector::new(cfg(vec![WATCHED], privilege)).on_block(&bundle).unwrap();
+            let f = AdminChangeDetector::new(cfg(vec![WATCHED], privilege)).unwrap().on_block(&bundle).unwrap();
             let severities: Vec<Severity> = f.iter().map(|f| f.severity).collect();
             let mut expected = vec![privilege, privilege];
             expected.extend([Severity::Medium; 5]);
@@ -196,10 +287,10 @@ mod tests {
         let short = LogData::new_unchecked(vec![RoleGranted::SIGNATURE_HASH, B256::ZERO], Default::default());
         let other = vec![(WATCHED, transfer.encode_log_data()), (WATCHED, short)];
         let bundle = synthetic_block(7, 0, &[(true, elsewhere), (false, reverted), (true, other)], Default::default());
-        let mut det = AdminChangeDetector::new(cfg(vec![WATCHED], Severity::High));
+        let mut det = AdminChangeDetector::new(cfg(vec![WATCHED], Severity::High)).unwrap();
         assert_eq!(det.on_block(&bundle).unwrap(), vec![]);
         // Watching the other contract too, its seven changes are found.
-        let mut det = AdminChangeDetector::new(cfg(vec![WATCHED, UNWATCHED], Severity::High));
+        let mut det = AdminChangeDetector::new(cfg(vec![WATCHED, UNWATCHED], Severity::High)).unwrap();
         let f = det.on_block(&bundle).unwrap();
         assert_eq!(f.len(), 7);
         assert!(f.iter().all(|f| f.scope == Scope::whole(UNWATCHED)));
@@ -213,6 +304,7 @@ mod tests {
                 name: "reserve-admin".into(),
                 ..cfg(vec![v.reserve], Severity::Critical)
             })
+            .unwrap()
         };
         let (run, seen) = run_scenario("admin-key", None, make, |_| {});
         let malicious: Vec<u64> = seen.iter().filter(|(_, m, _)| !m.is_empty()).map(|(n, _, _)| *n).collect();
@@ -239,7 +331,7 @@ mod tests {
         assert_eq!(top[..3], [WETH, address!("dAC17F958D2ee523a2206206994597C13D831ec7"), USDC]);
         let theirs = bundle.logs().filter(|l| top.contains(&l.address())).count();
         assert_eq!(theirs, 153);
-        let mut det = AdminChangeDetector::new(cfg(top.clone(), Severity::High));
+        let mut det = AdminChangeDetector::new(cfg(top.clone(), Severity::High)).unwrap();
         let f = det.on_block(&bundle).unwrap();
         assert!(f.is_empty(), "{f:#?}");
         // Every one of their logs is read: given a keeper change's topic, each is a medium finding of its

@@ -41,25 +41,25 @@
 //! ```toml
 //! [[detector]]
 //! type = "flash-loan"
-//! name = "flash-loans"
+//! name = "flash-loan-price-impact"
 //! protocol = "venue"
-//! lenders = ["0x60744434d6339a6B27d73d9Eda62b6F66a0a04FA"]   # dedicated flash lenders; default none
-//! max_price_impact_bps = 1000                                 # default 1_000 (10 %)
-//! report_loans = false                                        # default false
+//! lenders = []                    # dedicated flash lenders; default none
+//! max_price_impact_bps = 1000     # default 1_000 (10 %)
+//! report_loans = false            # default false
 //! pairs = [
-//!   { address = "0x0165878A594ca255338adfa4d48449f69242Eb8F", scope = { target = "0x610178dA211FEF7D417bC0e6FeD39F05609AD788", id = 2 } },
+//!   { address = "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318", scope = { target = "0xA51c1fc2f0D1a1b8494Ed1FE312d7C3a78Ed91C0", id = 2 } },
 //! ]
 //! protocol_contracts = [
-//!   { address = "0x610178dA211FEF7D417bC0e6FeD39F05609AD788" },   # scope defaults to the whole contract
-//!   { address = "0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e", scope = { target = "0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e", id = 0 } },
+//!   { address = "0xA51c1fc2f0D1a1b8494Ed1FE312d7C3a78Ed91C0" },   # scope defaults to the whole contract
+//!   { address = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82" },
+//!   { address = "0x9A676e781A523b5d0C0e43731313A708CB607508" },
+//!   { address = "0x9A9f2CCfdE556A7E9Ff0848998Aa4a0CFD8863AE", scope = { target = "0x9A9f2CCfdE556A7E9Ff0848998Aa4a0CFD8863AE", id = 0 } },
+//!   { address = "0x68B1D87F95878fE05B998F19b66F4baba5De1aed" },
 //! ]
 //! ```
 
 use std::collections::HashMap;
 
-use crate::history::History;
-use crate::trace::{call_traces, receipt_for, selector_hex, LiveFrames, TraceError, TxTrace};
-use crate::watch::{scope_or_whole, ProtocolContract, ScopeRef};
 use alloy::{
     primitives::{Address, B256, U256},
     rpc::types::trace::geth::{CallFrame, CallLogFrame},
@@ -70,6 +70,11 @@ use serde::Deserialize;
 use vigil_core::{
     finding::Stage, BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity,
 };
+
+use crate::history::History;
+use crate::registry::{BuildContext, BuildError, DetectorKind};
+use crate::trace::{call_traces, receipt_for, selector_hex, LiveFrames, TraceError, TxTrace};
+use crate::watch::{scope_or_whole, ProtocolContract, ScopeRef};
 
 sol! {
     interface IERC3156FlashBorrower {
@@ -234,7 +239,13 @@ impl FlashLoanDetector {
         for c in &cfg.protocol_contracts {
             protocol.entry(c.address).or_insert(scope_or_whole(c.address, c.scope));
         }
-        Self { cfg, pairs, protocol, history: Default::default(), stats: FlashLoanStats::default() }
+        Self { cfg, pairs, protocol, history: History::new(1), stats: FlashLoanStats::default() }
+    }
+
+    /// The same detector, its reserves kept `reorg_depth` blocks deep (the source's).
+    pub fn with_reorg_depth(mut self, reorg_depth: u64) -> Self {
+        self.history = self.history.with_reorg_depth(reorg_depth);
+        self
     }
 
     /// What the detector saw in the last block it read.
@@ -303,8 +314,11 @@ impl Detector for FlashLoanDetector {
         let err = |e: TraceError| e.at(&name, block);
         let traces = call_traces(bundle).map_err(err)?;
         // Reserves at the end of the previous block, then after each transaction.
-        let mut current: Vec<Option<Reserves>> =
-            self.history.last().cloned().unwrap_or_else(|| vec![None; self.cfg.pairs.len()]);
+        // (A block read again, the engine's retry, starts from the block before it.)
+        let mut current: Vec<Option<Reserves>> = self.history.before(block.number);
+        if current.is_empty() {
+            current = vec![None; self.cfg.pairs.len()];
+        }
         let mut findings = Vec::new();
         let mut loans = Vec::new();
         let mut trace_log_buf = Vec::new();
@@ -459,6 +473,12 @@ impl Detector for FlashLoanDetector {
     }
 }
 
+impl DetectorKind for FlashLoanConfig {
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        Ok(Box::new(FlashLoanDetector::new(self.clone()).with_reorg_depth(ctx.reorg_depth)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -471,6 +491,21 @@ mod tests {
 
     use super::*;
     use crate::testdata::{add_stats, busiest, call_frames, run_scenario, Seen};
+
+    /// The conformance suite's mainnet case: block 24,298,763's 20 most-called contracts as the protocol, Maker's
+    /// DssFlash as a lender, Uniswap v2's USDC/WETH pair watched.
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let b = crate::testdata::mainnet_traced_block();
+        let top = busiest(call_frames(&b).map(|fr| fr.to.unwrap_or_default()), 20);
+        let list = top.iter().map(|a| format!("{{ address = \"{a}\" }}")).collect::<Vec<_>>().join(", ");
+        let table = format!(
+            "name = \"f\"\nprotocol = \"mainnet\"\nlenders = [\"0x60744434d6339a6B27d73d9Eda62b6F66a0a04FA\"]\n\
+             pairs = [{{ address = \"0xB4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc\" }}]\nprotocol_contracts = [{list}]\n"
+        );
+        (table, b)
+    }
+
+    crate::conformance::case!(FlashLoanConfig, "flashloan.rs", "flash-loan-oracle", 110, mainnet_case);
 
     fn venue_cfg(v: &Venue, report_loans: bool) -> FlashLoanConfig {
         let protocol = [v.pool, v.legacy_market, v.legacy_vault, v.legacy_governance, v.reserve, v.options];
@@ -747,7 +782,7 @@ mod tests {
     fn the_documented_example_parses() {
         let t = crate::testdata::doc_detector(include_str!("flashloan.rs"), "flash-loan");
         let c: FlashLoanConfig = t.try_into().unwrap();
-        assert_eq!((c.lenders.len(), c.pairs.len(), c.protocol_contracts.len()), (1, 1, 2));
+        assert_eq!((c.lenders.len(), c.pairs.len(), c.protocol_contracts.len()), (0, 1, 5));
         assert_eq!(c.pairs[0].scope.unwrap().id, 2);
         assert_eq!(c.protocol_contracts[0].scope, None);
         let t: toml::Table = toml::from_str("name = \"f\"\nprotocol = \"p\"").unwrap();

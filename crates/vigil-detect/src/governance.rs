@@ -47,34 +47,32 @@
 //! (default none), `fresh_power_blocks` (default 50), `fresh_power_share_bps` (default 5_000),
 //! `proposal_severity` (default high).
 //!
-//! State: `DelegateVotesChanged` of `token` per block, for `fresh_power_blocks` plus [`REORG_DEPTH`] blocks, so
+//! State: `DelegateVotesChanged` of `token` per block, for `fresh_power_blocks` plus the reorg depth, so
 //! `revert_to` forgets orphaned blocks exactly.
 //!
 //! ```toml
+//! [[detector]]
 //! type = "governance"
-//! name = "legacy-governance"
+//! name = "governance"
 //! protocol = "venue"
-//! token = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-//! lenders = ["0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"]
-//! treasuries = ["0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"]
+//! token = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+//! lenders = ["0xB7f8BC63BbcaD18155201308C8f3540b07f84F5e"]
+//! treasuries = ["0x9A9f2CCfdE556A7E9Ff0848998Aa4a0CFD8863AE"]
 //! fresh_power_blocks = 50
 //! fresh_power_share_bps = 5000
 //! proposal_severity = "high"
 //!
-//! [[governors]]
-//! address = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9"
+//! [[detector.governors]]
+//! address = "0x68B1D87F95878fE05B998F19b66F4baba5De1aed"
 //! flavour = "venue"
-//! scope = { target = "0xCf7Ed3AccA5a467e9e704C703E8D87F634fB0Fc9", id = 0 }
 //!
-//! [[governors]]
-//! address = "0xc0Da02939E1441F497fd74F78cE7Decb17B66529"
-//! flavour = "compound-bravo"
+//! [[detector.governors]]
+//! address = "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707"
+//! flavour = "oz-governor"
 //! ```
 
 use std::collections::BTreeMap;
 
-use crate::history::History;
-use crate::watch::ScopeRef;
 use alloy::{
     primitives::{keccak256, Address, Bytes, FixedBytes, B256, U256},
     rpc::types::Log,
@@ -83,6 +81,10 @@ use alloy::{
 };
 use serde::Deserialize;
 use vigil_core::{finding::Stage, BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Scope, Severity};
+
+use crate::history::History;
+use crate::registry::{BuildContext, BuildError, ConfigIssue, DetectorKind};
+use crate::watch::ScopeRef;
 
 sol! {
     event Proposed(uint256 indexed id, address indexed proposer, address[] targets, bytes[] calldatas, string description);
@@ -167,9 +169,6 @@ fn default_fresh_share() -> u64 {
 fn default_high() -> Severity {
     Severity::High
 }
-
-/// Blocks of vote-power history kept beyond `fresh_power_blocks`, so a reorg up to this depth is exact.
-pub const REORG_DEPTH: u64 = 64;
 
 /// What a dangerous call does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -312,7 +311,7 @@ pub struct GovernanceStats {
 /// The detector.
 pub struct GovernanceDetector {
     cfg: GovernanceConfig,
-    /// Vote-power changes of recent blocks that had any, oldest first.
+    /// Vote-power changes of recent blocks that had any, oldest first: `fresh_power_blocks` plus the reorg depth.
     history: History<Powers>,
     stats: GovernanceStats,
 }
@@ -320,7 +319,14 @@ pub struct GovernanceDetector {
 impl GovernanceDetector {
     /// A detector from its configuration.
     pub fn new(cfg: GovernanceConfig) -> Self {
-        Self { cfg, history: History::unbounded(), stats: GovernanceStats::default() }
+        let history = History::new(cfg.fresh_power_blocks);
+        Self { cfg, history, stats: GovernanceStats::default() }
+    }
+
+    /// The same detector, its vote-power history kept `reorg_depth` blocks deeper (the source's).
+    pub fn with_reorg_depth(mut self, reorg_depth: u64) -> Self {
+        self.history = self.history.with_reorg_depth(reorg_depth);
+        self
     }
 
     /// What the last block's processing read.
@@ -500,7 +506,7 @@ impl Detector for GovernanceDetector {
     fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
         let block = bundle.block_ref();
         // A block at or below one already seen replaces it (the engine should have called `revert_to`).
-        self.history.forget_from(block.number);
+        self.history.start(block.number);
         self.stats = GovernanceStats::default();
         let mut running = Powers::new();
         let mut findings = Vec::new();
@@ -608,13 +614,29 @@ impl Detector for GovernanceDetector {
         if !running.is_empty() {
             self.history.push(block, running);
         }
-        let keep = self.cfg.fresh_power_blocks.saturating_add(REORG_DEPTH);
-        self.history.forget_before(block.number.saturating_sub(keep));
         Ok(findings)
     }
 
     fn revert_to(&mut self, ancestor: BlockRef) {
         self.history.revert_to(ancestor);
+    }
+}
+
+impl DetectorKind for GovernanceConfig {
+    fn validate(&self) -> Vec<ConfigIssue> {
+        let share = self.fresh_power_share_bps;
+        ConfigIssue::failing([
+            (!self.governors.is_empty(), "governors", "governors is empty: watch at least one governor".into()),
+            (
+                (1..=10_000).contains(&share),
+                "fresh_power_share_bps",
+                format!("fresh_power_share_bps must be between 1 and 10000, found {share}"),
+            ),
+        ])
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        Ok(Box::new(GovernanceDetector::new(self.clone()).with_reorg_depth(ctx.reorg_depth)))
     }
 }
 
@@ -626,6 +648,32 @@ mod tests {
     use alloy::sol_types::SolCall;
 
     use super::*;
+
+    /// The conformance suite's mainnet case: block 18,000,000 with Compound's two governors watched, the token
+    /// with the most transfers in the block as the governance token, Balancer's vault and Aave v3's pool as lenders.
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let bundle = crate::testdata::mainnet_block(Default::default());
+        let mut counts: BTreeMap<Address, u64> = BTreeMap::new();
+        for log in bundle.logs().filter(|l| l.topic0() == Some(&Transfer::SIGNATURE_HASH)) {
+            *counts.entry(log.address()).or_default() += 1;
+        }
+        let (token, _) = counts.into_iter().max_by_key(|(_, c)| *c).unwrap();
+        let table = format!(
+            r#"name = "dao"
+protocol = "mainnet"
+token = "{token}"
+lenders = ["0xBA12222222228d8Ba445958a75a0704d566BF2C8", "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2"]
+treasuries = ["0x6d903f6003cca6255D85CcA4D3B5E5146dC33925"]
+governors = [
+  {{ address = "0xc0Da02939E1441F497fd74F78cE7Decb17B66529", flavour = "compound-bravo" }},
+  {{ address = "0x408ED6354d4973f66138C91495F2f2FCbd8724C3", flavour = "compound-bravo" }},
+]
+"#
+        );
+        (table, bundle)
+    }
+
+    crate::conformance::case!(GovernanceConfig, "governance.rs", "governance-takeover", 402, mainnet_case);
 
     const GOVERNOR: Address = address!("00000000000000000000000000000000000000a1");
     const TOKEN: Address = address!("00000000000000000000000000000000000000a2");
@@ -713,18 +761,13 @@ mod tests {
         (TOKEN, Transfer { from, to, value: U256::from(value) }.encode_log_data())
     }
 
-    fn module_doc_toml() -> String {
-        crate::testdata::doc_toml(include_str!("governance.rs"))
-    }
-
     #[test]
     fn the_toml_example_parses() {
-        let mut table: toml::Table = toml::from_str(&module_doc_toml()).unwrap();
-        assert_eq!(table.remove("type").and_then(|t| t.as_str().map(String::from)).as_deref(), Some("governance"));
-        let cfg: GovernanceConfig = table.try_into().unwrap();
+        let cfg: GovernanceConfig =
+            crate::testdata::doc_detector(include_str!("governance.rs"), "governance").try_into().unwrap();
         assert_eq!(cfg.governors.len(), 2);
         assert_eq!(cfg.governors[0].flavour, Flavour::Venue);
-        assert_eq!(cfg.governors[1].flavour, Flavour::CompoundBravo);
+        assert_eq!(cfg.governors[1].flavour, Flavour::OzGovernor);
         assert_eq!(cfg.governors[1].scope, None);
         assert_eq!((cfg.fresh_power_blocks, cfg.fresh_power_share_bps), (50, 5_000));
         // Defaults, and unknown keys refused.

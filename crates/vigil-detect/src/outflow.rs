@@ -4,8 +4,20 @@
 //! block (successful transactions only). The liquidity at the start of the window is the contract's balance now
 //! (a `balanceOf` probe) minus the window's net flow. A block that makes the window trip yields one finding per
 //! asset, with the window's numbers as evidence.
-
-use std::collections::VecDeque;
+//!
+//! On the proving ground's legacy market (`vigil venue` prints the addresses):
+//! ```toml
+//! [[detector]]
+//! type = "outflow-rate"
+//! name = "legacy-market-outflow"
+//! protocol = "venue"
+//! contract = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82"   # the contract holding the funds
+//! assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]  # ERC-20s watched (balanceOf probes)
+//! scope = 0                # Guardian scope of the findings; default 0 (the whole contract)
+//! window_blocks = 50       # default 50
+//! min_retained_bps = 9500  # default 9_500: trip at a 5 % net outflow
+//! severity = "critical"    # default
+//! ```
 
 use alloy::{
     primitives::{Address, I256, U256},
@@ -14,6 +26,9 @@ use alloy::{
 use serde::Deserialize;
 use vigil_contracts::IERC20;
 use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Probe, Scope, Severity};
+
+use crate::history::History;
+use crate::registry::{BuildContext, BuildError, ConfigIssue, DetectorKind};
 
 /// Configuration of an outflow-rate detector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -52,21 +67,24 @@ fn default_severity() -> Severity {
     Severity::Critical
 }
 
-/// Samples kept beyond the window, so that a reorg up to this depth leaves a full window behind.
-pub const REORG_DEPTH: u64 = 64;
-
 /// The detector.
 pub struct OutflowRateDetector {
     cfg: OutflowConfig,
-    /// Per block: the block and the net flow of each asset (inflow positive); the window plus
-    /// [`REORG_DEPTH`] blocks.
-    window: VecDeque<(BlockRef, Vec<I256>)>,
+    /// Per block: the net flow of each asset (inflow positive), for the window plus the reorg depth.
+    window: History<Vec<I256>>,
 }
 
 impl OutflowRateDetector {
     /// A detector from its configuration.
     pub fn new(cfg: OutflowConfig) -> Self {
-        Self { cfg, window: VecDeque::new() }
+        let window = History::new(cfg.window_blocks);
+        Self { cfg, window }
+    }
+
+    /// The same detector, its window kept `reorg_depth` blocks deeper (the source's).
+    pub fn with_reorg_depth(mut self, reorg_depth: u64) -> Self {
+        self.window = self.window.with_reorg_depth(reorg_depth);
+        self
     }
 
     fn balance_probe(&self, asset: Address) -> Probe {
@@ -98,13 +116,7 @@ impl Detector for OutflowRateDetector {
         }
         let block = bundle.block_ref();
         // A block read again (the engine retries a block after an error) replaces its first reading.
-        while self.window.back().is_some_and(|(b, _)| b.number >= block.number) {
-            self.window.pop_back();
-        }
-        self.window.push_back((block, flows));
-        while self.window.len() as u64 > self.cfg.window_blocks + REORG_DEPTH {
-            self.window.pop_front();
-        }
+        self.window.push(block, flows);
         let first_in_window = block.number.saturating_sub(self.cfg.window_blocks - 1);
         let in_window = || self.window.iter().filter(move |(b, _)| b.number >= first_in_window);
         let window_len = in_window().count();
@@ -150,9 +162,26 @@ impl Detector for OutflowRateDetector {
     }
 
     fn revert_to(&mut self, ancestor: BlockRef) {
-        while self.window.back().is_some_and(|(b, _)| b.number > ancestor.number) {
-            self.window.pop_back();
-        }
+        self.window.revert_to(ancestor);
+    }
+}
+
+impl DetectorKind for OutflowConfig {
+    fn validate(&self) -> Vec<ConfigIssue> {
+        let (window, retained) = (self.window_blocks, self.min_retained_bps);
+        ConfigIssue::failing([
+            (window > 0, "window_blocks", "window_blocks must be at least 1".into()),
+            (
+                (1..10_000).contains(&retained),
+                "min_retained_bps",
+                format!("min_retained_bps must be between 1 and 9999, found {retained}"),
+            ),
+            (!self.assets.is_empty(), "assets", "assets is empty".into()),
+        ])
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        Ok(Box::new(OutflowRateDetector::new(self.clone()).with_reorg_depth(ctx.reorg_depth)))
     }
 }
 
@@ -173,6 +202,21 @@ mod tests {
     const OTHER_ASSET: Address = address!("00000000000000000000000000000000000000a1");
     const USER: Address = address!("00000000000000000000000000000000000000b0");
     const USER2: Address = address!("00000000000000000000000000000000000000b1");
+
+    /// The conformance suite's mainnet case: the USDC/WETH pair at its strictest (99.99 % retained), its balances
+    /// after block 18,000,000 those of its reserves.
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let (usdc, weth) = usdc_weth_reserves(&mainnet_block(Default::default()));
+        let answers =
+            [balance(USDC_WETH_PAIR, USDC, U256::from(usdc)), balance(USDC_WETH_PAIR, WETH, U256::from(weth))];
+        let table = format!(
+            "name = \"usdc-weth-outflow\"\nprotocol = \"uniswap-v2\"\ncontract = \"{USDC_WETH_PAIR}\"\n\
+             assets = [\"{USDC}\", \"{WETH}\"]\nwindow_blocks = 50\nmin_retained_bps = 9999\n"
+        );
+        (table, mainnet_block(answers.into_iter().collect()))
+    }
+
+    crate::conformance::case!(OutflowConfig, "outflow.rs", "legacy-borrow-drain", 141, mainnet_case);
 
     fn cfg(contract: Address, assets: Vec<Address>) -> OutflowConfig {
         OutflowConfig {

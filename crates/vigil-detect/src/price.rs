@@ -8,8 +8,27 @@
 //! history is a suspicious finding (medium by default: `zscore_severity`). A feed answering zero or less is a
 //! broken feed: a high degraded finding, not an exploit. The EWMA state is kept per block, so a reorg restores it
 //! exactly.
-
-use crate::history::History;
+//!
+//! On the proving ground's spot-priced market (`vigil venue` prints the addresses):
+//! ```toml
+//! [[detector]]
+//! type = "price-deviation"
+//! name = "spot-market-oracle"
+//! protocol = "venue"
+//! pair = "0x8A791620dd6260079BF849Dc5567aDC3F2FdC318"         # Uniswap-v2-style pair (getReserves)
+//! base_token = "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512"   # the price is quote per base
+//! quote_token = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+//! base_decimals = 18                                          # default 18
+//! quote_decimals = 6                                          # default 6
+//! feed = "0xa513E6E4b8f2a923D98304ec87F64353C4D5C853"         # AggregatorV3Interface (latestRoundData)
+//! target = "0xA51c1fc2f0D1a1b8494Ed1FE312d7C3a78Ed91C0"       # the contract that prices from the pair
+//! scope = 2                                                   # its Guardian scope; default 0
+//! max_deviation_bps = 1000                                    # default 1_000
+//! max_zscore = 8.0                                            # default 6
+//! ewma_lambda = 0.97                                          # default 0.97
+//! warmup_blocks = 30                                          # default 30
+//! zscore_severity = "medium"                                  # default
+//! ```
 
 use alloy::{primitives::Address, sol_types::SolCall};
 use serde::Deserialize;
@@ -17,6 +36,10 @@ use vigil_contracts::{PriceFeed, VenuePair};
 use vigil_core::{
     BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe, Scope, Severity,
 };
+
+use crate::ewma::Ewma;
+use crate::history::History;
+use crate::registry::{BuildContext, BuildError, ConfigIssue, DetectorKind};
 
 /// Configuration of a price-deviation detector.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -87,25 +110,30 @@ fn default_warmup() -> u64 {
     30
 }
 
+/// What the z-score remembers after a block: the log price, and an EWMA of log returns.
 #[derive(Debug, Clone, Copy, Default)]
-struct Ewma {
+struct Returns {
     last_log_price: Option<f64>,
-    mean: f64,
-    var: f64,
-    samples: u64,
+    ewma: Ewma,
 }
 
 /// The detector.
 pub struct PriceDeviationDetector {
     cfg: PriceDeviationConfig,
     /// EWMA state after each recent block.
-    history: History<Ewma>,
+    history: History<Returns>,
 }
 
 impl PriceDeviationDetector {
     /// A detector from its configuration.
     pub fn new(cfg: PriceDeviationConfig) -> Self {
-        Self { cfg, history: History::default() }
+        Self { cfg, history: History::new(1) }
+    }
+
+    /// The same detector, its state kept `reorg_depth` blocks deep (the source's).
+    pub fn with_reorg_depth(mut self, reorg_depth: u64) -> Self {
+        self.history = self.history.with_reorg_depth(reorg_depth);
+        self
     }
 
     fn reserves_probe(&self) -> Probe {
@@ -186,11 +214,12 @@ impl Detector for PriceDeviationDetector {
         }
 
         // A block read again (the engine retries a block after an error) starts from the state before it.
-        let mut ewma = self.history.before(block.number);
+        let mut returns = self.history.before(block.number);
         let log_price = spot.ln();
-        if let Some(last) = ewma.last_log_price {
+        if let Some(last) = returns.last_log_price {
+            let ewma = &mut returns.ewma;
             let r = log_price - last;
-            let sd = ewma.var.sqrt();
+            let sd = ewma.sd();
             if ewma.samples >= self.cfg.warmup_blocks && sd > 0.0 {
                 let z = (r - ewma.mean) / sd;
                 if z.abs() > self.cfg.max_zscore {
@@ -203,19 +232,33 @@ impl Detector for PriceDeviationDetector {
                     ));
                 }
             }
-            let l = self.cfg.ewma_lambda;
-            let d = r - ewma.mean;
-            ewma.mean += (1.0 - l) * d;
-            ewma.var = l * (ewma.var + (1.0 - l) * d * d);
-            ewma.samples += 1;
+            ewma.update(r, self.cfg.ewma_lambda);
         }
-        ewma.last_log_price = Some(log_price);
-        self.history.push(block, ewma);
+        returns.last_log_price = Some(log_price);
+        self.history.push(block, returns);
         Ok(findings)
     }
 
     fn revert_to(&mut self, ancestor: BlockRef) {
         self.history.revert_to(ancestor);
+    }
+}
+
+impl DetectorKind for PriceDeviationConfig {
+    fn validate(&self) -> Vec<ConfigIssue> {
+        let lambda = self.ewma_lambda;
+        ConfigIssue::failing([
+            (
+                0.0 < lambda && lambda < 1.0,
+                "ewma_lambda",
+                format!("ewma_lambda must be strictly between 0 and 1, found {lambda}"),
+            ),
+            (self.max_deviation_bps > 0, "max_deviation_bps", "max_deviation_bps must be above 0".into()),
+        ])
+    }
+
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        Ok(Box::new(PriceDeviationDetector::new(self.clone()).with_reorg_depth(ctx.reorg_depth)))
     }
 }
 
@@ -236,6 +279,29 @@ mod tests {
     const HIGH: Address = address!("00000000000000000000000000000000000000a1");
     const FEED: Address = address!("00000000000000000000000000000000000000fe");
     const TARGET: Address = address!("00000000000000000000000000000000000000c0");
+
+    /// Uniswap v2's USDC/WETH pair against Chainlink's ETH/USD feed.
+    fn mainnet_cfg() -> PriceDeviationConfig {
+        PriceDeviationConfig { pair: USDC_WETH_PAIR, base_token: WETH, quote_token: USDC, feed: ETH_USD_FEED, ..cfg() }
+    }
+
+    /// The conformance suite's mainnet case: the USDC/WETH pair against Chainlink's ETH/USD feed answering
+    /// 1,650.5 (0.05 % from the pair's spot after block 18,000,000).
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let c = mainnet_cfg();
+        let det = PriceDeviationDetector::new(c);
+        let (usdc, weth) = usdc_weth_reserves(&mainnet_block(Default::default()));
+        let answers =
+            [(det.reserves_probe(), Ok(reserves_answer(usdc, weth))), (det.feed_probe(), Ok(feed_answer(1_650.5)))];
+        let table = format!(
+            "name = \"usdc-weth-spot\"\nprotocol = \"uniswap-v2\"\npair = \"{USDC_WETH_PAIR}\"\n\
+             base_token = \"{WETH}\"\nquote_token = \"{USDC}\"\nfeed = \"{ETH_USD_FEED}\"\n\
+             target = \"{USDC_WETH_PAIR}\"\n"
+        );
+        (table, mainnet_block(answers.into_iter().collect()))
+    }
+
+    crate::conformance::case!(PriceDeviationConfig, "price.rs", "spot-pump", 130, mainnet_case);
 
     /// Quote `LOW` (token0, 6 decimals) per base `HIGH` (18 decimals), with the defaults.
     fn cfg() -> PriceDeviationConfig {
@@ -458,13 +524,7 @@ mod tests {
 
     #[test]
     fn silent_on_mainnet_block_18000000_on_the_usdc_weth_pair_and_it_reads_its_probes() {
-        let c = PriceDeviationConfig {
-            pair: USDC_WETH_PAIR,
-            base_token: WETH,
-            quote_token: USDC,
-            feed: ETH_USD_FEED,
-            ..cfg()
-        };
+        let c = mainnet_cfg();
         // The pair's reserves after the block (USDC is token0).
         let (usdc, weth) = usdc_weth_reserves(&mainnet_block(Default::default()));
         let spot = usdc as f64 / 1e6 / (weth as f64 / 1e18);

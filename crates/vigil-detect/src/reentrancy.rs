@@ -48,11 +48,14 @@
 //! ```toml
 //! [[detector]]
 //! type = "reentrancy"
-//! name = "legacy-vault-reentrancy"
+//! name = "reentrancy"
 //! protocol = "venue"
 //! # Watched contracts; leave out (or empty) to watch every contract.
 //! contracts = [
-//!   { address = "0x5FbDB2315678afecb367f032d93F642f64180aa3", scope = 0 },
+//!   { address = "0x9A676e781A523b5d0C0e43731313A708CB607508" },             # scope defaults to 0
+//!   { address = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", scope = 0 },
+//!   { address = "0xA51c1fc2f0D1a1b8494Ed1FE312d7C3a78Ed91C0" },
+//!   { address = "0x9A9f2CCfdE556A7E9Ff0848998Aa4a0CFD8863AE" },
 //! ]
 //! severity = "critical"   # default
 //! ```
@@ -66,6 +69,7 @@ use alloy::{
 use serde::Deserialize;
 use vigil_core::{finding::Stage, BlockRef, Bundle, Detector, DetectorError, Finding, FindingKind, Scope, Severity};
 
+use crate::registry::{BuildContext, BuildError, DetectorKind};
 use crate::trace::{call_traces, selector_hex, LiveFrames, TxTrace};
 
 /// Configuration of a reentrancy detector.
@@ -307,6 +311,12 @@ impl Detector for ReentrancyDetector {
     fn revert_to(&mut self, _ancestor: BlockRef) {}
 }
 
+impl DetectorKind for ReentrancyConfig {
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        Ok(Box::new(ReentrancyDetector::new(self.clone())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloy::primitives::{Bytes, U256};
@@ -330,6 +340,16 @@ mod tests {
     fn venue_contracts(v: &Venue) -> Vec<WatchedContract> {
         v.protected_scopes().into_iter().map(|(address, scope)| WatchedContract { address, scope }).collect()
     }
+
+    /// The conformance suite's mainnet case: block 24,298,763's 20 most-called contracts watched.
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let b = crate::testdata::mainnet_traced_block();
+        let top = crate::testdata::busiest(crate::testdata::call_frames(&b).map(context), 20);
+        let list = top.iter().map(|a| format!("{{ address = \"{a}\" }}")).collect::<Vec<_>>().join(", ");
+        (format!("name = \"busiest\"\nprotocol = \"mainnet\"\ncontracts = [{list}]\n"), b)
+    }
+
+    crate::conformance::case!(ReentrancyConfig, "reentrancy.rs", "reentrancy", 110, mainnet_case);
 
     fn cfg(contracts: Vec<WatchedContract>) -> ReentrancyConfig {
         ReentrancyConfig {
@@ -567,7 +587,7 @@ mod tests {
     fn the_documented_example_parses() {
         let t = crate::testdata::doc_detector(include_str!("reentrancy.rs"), "reentrancy");
         let c: ReentrancyConfig = t.try_into().unwrap();
-        assert_eq!(c.contracts.len(), 1);
+        assert_eq!(c.contracts.len(), 4);
         assert_eq!(c.severity, Severity::Critical);
         let t: toml::Table = toml::from_str("name = \"r\"\nprotocol = \"p\"").unwrap();
         let c: ReentrancyConfig = toml::Value::Table(t).try_into().unwrap();

@@ -19,26 +19,26 @@
 //! kind = "suspicious"
 //! title = "USDC transfer of {value / 1e6} from {from} to {to}"
 //!
-//! # Many borrows by one caller, top-level or from a contract (through callTracer traces), in 50 blocks.
+//! # Many borrows from the proving ground's legacy market by one caller, top-level or from a contract (through
+//! # callTracer traces), in 50 blocks.
 //! [[detector]]
 //! type = "rule"
 //! name = "legacy-borrow-burst"
 //! protocol = "venue"
 //! function = "borrow(uint256 amount)"
-//! address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+//! address = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82"
 //! calls = "all"
 //! condition = "amount > 0"
 //! actor = "msg.from"
 //! stage = "exploitation"
-//! severity = "critical"
-//! kind = "exploit"
-//! scope = { target = "0x5FbDB2315678afecb367f032d93F642f64180aa3", id = 0 }
-//! title = "{group} borrowed {total} times in {window_blocks} blocks"
+//! severity = "high"
+//! scope = { target = "0x0DCd1Bf9A1b36cE34237eEaFef220932846BCD82", id = 0 }
+//! title = "{group} borrowed from the legacy market {total} times in {window_blocks} blocks"
 //! [detector.aggregate]
 //! window_blocks = 50
 //! group_by = "msg.from"
 //! count = true
-//! above = 10
+//! above = 4
 //!
 //! # The same function taken from a JSON ABI file (an ABI array, or a build artifact with an `abi` key).
 //! [[detector]]
@@ -140,8 +140,8 @@
 //! over blocks `n − window_blocks + 1 ..= n`. A group *fires* on the match that takes its windowed total above
 //! `above`, once; it is *re-armed* at the end of a block after which its windowed total is at or below `above`
 //! (old blocks leaving the window, negative sums), and fires again on its next crossing. The finding names the
-//! crossing match's transaction. Contributions and the armed state are kept per block (the window plus
-//! [`REORG_DEPTH`] blocks), so [`Detector::revert_to`] forgets exactly the orphaned blocks.
+//! crossing match's transaction. Contributions and the armed state are kept per block (the window plus the
+//! source's reorg depth), so [`Detector::revert_to`] forgets exactly the orphaned blocks.
 //!
 //! # Findings
 //!
@@ -193,13 +193,11 @@ use vigil_core::{
     Severity,
 };
 
+use crate::registry::{BuildContext, BuildError, DetectorKind, Reads, TraceUse};
 use crate::trace::{call_traces, TraceError, TxTrace};
 
 /// Operations one expression evaluation may take before it is stopped (an error at that block).
 pub const MAX_OPERATIONS: u64 = 10_000;
-
-/// Blocks of aggregation state kept beyond the window, so that a reorg up to this depth leaves a full window.
-pub const REORG_DEPTH: u64 = 64;
 
 /// Configuration of one rule.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -1428,7 +1426,10 @@ struct Aggregator {
     group_by: Option<Expr>,
     sum: Option<Expr>,
     groups: HashMap<GroupKey, VecDeque<(u64, f64, u64)>>,
+    /// The window plus `reorg_depth` blocks.
     history: VecDeque<AggBlock>,
+    /// The deepest reorg the source replays.
+    reorg_depth: u64,
     /// The block being read and its groups so far.
     current: Option<(BlockRef, HashMap<GroupKey, GroupNow>)>,
 }
@@ -1572,7 +1573,7 @@ impl Aggregator {
             touched.push(key);
         }
         self.history.push_back(AggBlock { block, touched, above });
-        while self.history.len() as u64 > self.window_blocks + REORG_DEPTH {
+        while self.history.len() as u64 > self.window_blocks + self.reorg_depth {
             let Some(old) = self.history.pop_front() else { break };
             for key in old.touched {
                 if let Some(q) = self.groups.get_mut(&key) {
@@ -1713,6 +1714,7 @@ impl RuleDetector {
                     sum: a.sum.as_deref().map(|s| expr("aggregate.sum", s, Ty::Num)).transpose()?,
                     groups: HashMap::new(),
                     history: VecDeque::new(),
+                    reorg_depth: crate::registry::DEFAULT_REORG_DEPTH,
                     current: None,
                 })
             }
@@ -1764,6 +1766,14 @@ impl RuleDetector {
             Matcher::Event { words, .. } | Matcher::Call { words, .. } => words.as_deref(),
             _ => None,
         }
+    }
+
+    /// The same rule, its aggregation state kept `reorg_depth` blocks beyond its window (the source's).
+    pub fn with_reorg_depth(mut self, reorg_depth: u64) -> Self {
+        if let Some(agg) = &mut self.eval.agg {
+            agg.reorg_depth = reorg_depth;
+        }
+        self
     }
 
     /// Whether the rule reads call traces (see [`RuleConfig::needs_traces`]).
@@ -2319,6 +2329,22 @@ fn trace_tx(bundle: &Bundle, i: usize, hash: Option<B256>) -> Option<TxView> {
     TxView::of(bundle, index)
 }
 
+impl DetectorKind for RuleConfig {
+    fn reads(&self) -> Reads {
+        let traces = if self.needs_traces() { TraceUse::Required } else { TraceUse::Unused };
+        Reads { receipts: true, traces }
+    }
+
+    /// A relative `abi` path is read from the configuration file's folder.
+    fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        let mut cfg = self.clone();
+        if let Some(abi) = cfg.abi.as_mut().filter(|a| a.is_relative()) {
+            *abi = ctx.config_dir.join(&*abi);
+        }
+        Ok(Box::new(RuleDetector::new(cfg)?.with_reorg_depth(ctx.reorg_depth)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, BTreeSet};
@@ -2344,6 +2370,26 @@ mod tests {
         let text = format!("name = \"test-rule\"\nprotocol = \"test\"\n{body}");
         toml::from_str(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
     }
+
+    /// The conformance suite's mainnet case: USDT transfers above 1,000 USDT counted per sender over 50 blocks,
+    /// reported above a million: silent on block 18,000,000.
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let table = r#"
+name = "usdt-transfers"
+protocol = "mainnet"
+event = "Transfer(address indexed from, address indexed to, uint256 value)"
+address = "0xdAC17F958D2ee523a2206206994597c13D831ec7"
+condition = "value > 1e9"
+[aggregate]
+window_blocks = 50
+group_by = "from"
+count = true
+above = 1000000
+"#;
+        (table.to_string(), crate::testdata::mainnet_block(Default::default()))
+    }
+
+    crate::conformance::case!(RuleConfig, "rule.rs", "legacy-borrow-drain", 141, mainnet_case);
 
     fn rule(body: &str) -> RuleDetector {
         RuleDetector::new(config(body)).unwrap_or_else(|e| panic!("{e}"))
@@ -2478,7 +2524,7 @@ mod tests {
             probes += d.probes().len();
             if cfg.name == "legacy-borrow-burst" {
                 let a = cfg.aggregate.as_ref().expect("aggregated");
-                assert_eq!((a.window_blocks, a.count, a.above), (50, true, 10.0));
+                assert_eq!((a.window_blocks, a.count, a.above), (50, true, 4.0));
                 assert_eq!(cfg.stage, Some(Stage::Exploitation));
                 assert_eq!(cfg.calls, Some(CallSites::All));
             }

@@ -5,6 +5,23 @@
 //! valued with the market's reference feed (not the market's own oracle, which may be the thing being
 //! manipulated). A market whose collateral value falls below `min_ratio` × its debt is reported as degraded
 //! (high), with the numbers; the pool as a whole (scope 0) likewise.
+//!
+//! On the proving ground's margin pool (`vigil venue` prints the addresses):
+//! ```toml
+//! [[detector]]
+//! type = "solvency"
+//! name = "margin-pool-solvency"
+//! protocol = "venue"
+//! pool = "0xA51c1fc2f0D1a1b8494Ed1FE312d7C3a78Ed91C0"
+//! markets = [
+//!   { id = 1, feed = "0xa513E6E4b8f2a923D98304ec87F64353C4D5C853" },   # WETH at the ETH/USD feed
+//!   { id = 2, feed = "0xa513E6E4b8f2a923D98304ec87F64353C4D5C853" },   # WETH, priced by the market from the pair
+//!   { id = 3, feed = "0x2279B7A0a67DB372996a5FaB50D91eAA73d2eBe6" },   # VGOV at its feed
+//! ]
+//! loan_decimals = 6   # default 6
+//! min_ratio = 1.0     # default 1.0
+//! severity = "high"   # default
+//! ```
 
 use alloy::{
     primitives::{Address, U256},
@@ -15,6 +32,8 @@ use vigil_contracts::{MarginPool, PriceFeed};
 use vigil_core::{
     BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe, Scope, Severity,
 };
+
+use crate::registry::{BuildContext, BuildError, ConfigIssue, DetectorKind};
 
 /// One market and its reference feed.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -142,6 +161,20 @@ impl Detector for SolvencyDetector {
     fn revert_to(&mut self, _ancestor: BlockRef) {}
 }
 
+impl DetectorKind for SolvencyConfig {
+    fn validate(&self) -> Vec<ConfigIssue> {
+        let ratio = self.min_ratio;
+        ConfigIssue::failing([
+            (!self.markets.is_empty(), "markets", "markets must not be empty".into()),
+            (ratio > 0.0, "min_ratio", format!("min_ratio must be above 0, found {ratio}")),
+        ])
+    }
+
+    fn build(&self, _: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
+        Ok(Box::new(SolvencyDetector::new(self.clone())))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use alloy::primitives::{address, Bytes};
@@ -156,6 +189,34 @@ mod tests {
     const POOL: Address = address!("00000000000000000000000000000000000000c0");
     const ETH_FEED: Address = address!("00000000000000000000000000000000000000fe");
     const GOV_FEED: Address = address!("00000000000000000000000000000000000000fd");
+
+    /// Aave v3's pool on mainnet, read as a MarginPool.
+    const AAVE: Address = address!("87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2");
+    /// Chainlink's BTC/USD feed.
+    const BTC_USD: Address = address!("F4030086522a5bEEa4988F8cA5B36dbC97BeE88c");
+
+    /// Solvent answers for a WETH market (ETH/USD at `eth`) and a WBTC one (BTC/USD) of [`AAVE`].
+    fn aave_answers(eth: f64) -> Answers {
+        [
+            market(AAVE, 1, 800_000.0, 18, 900_000_000.0),
+            market(AAVE, 2, 40_000.0, 8, 500_000_000.0),
+            feed(ETH_USD_FEED, eth),
+            feed(BTC_USD, 25_950.0),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    /// The conformance suite's mainnet case: [`aave_answers`] on block 18,000,000 (ETH at the feed's 1,650.5).
+    pub(super) fn mainnet_case() -> (String, Bundle) {
+        let table = format!(
+            "name = \"aave-solvency\"\nprotocol = \"aave-v3\"\npool = \"{AAVE}\"\n\
+             markets = [{{ id = 1, feed = \"{ETH_USD_FEED}\" }}, {{ id = 2, feed = \"{BTC_USD}\" }}]\n"
+        );
+        (table, mainnet_block(aave_answers(1_650.5)))
+    }
+
+    crate::conformance::case!(SolvencyConfig, "solvency.rs", "spot-pump", 130, mainnet_case);
 
     /// Markets 1 (priced by `ETH_FEED`) and 2 (by `GOV_FEED`) of `pool`, with the defaults.
     fn cfg(pool: Address, feeds: [Address; 2]) -> SolvencyConfig {
@@ -298,19 +359,8 @@ mod tests {
     #[test]
     fn silent_on_mainnet_block_18000000_with_solvent_answers_and_it_reads_its_probes() {
         // Aave v3's pool as if it were a MarginPool: a WETH market (Chainlink ETH/USD) and a WBTC one (BTC/USD).
-        const AAVE: Address = address!("87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2");
-        const BTC_USD: Address = address!("F4030086522a5bEEa4988F8cA5B36dbC97BeE88c");
         let c = cfg(AAVE, [ETH_USD_FEED, BTC_USD]);
-        let answers = |eth: f64| -> Answers {
-            [
-                market(AAVE, 1, 800_000.0, 18, 900_000_000.0),
-                market(AAVE, 2, 40_000.0, 8, 500_000_000.0),
-                feed(ETH_USD_FEED, eth),
-                feed(BTC_USD, 25_950.0),
-            ]
-            .into_iter()
-            .collect()
-        };
+        let answers = aave_answers;
         let f = SolvencyDetector::new(c.clone()).on_block(&mainnet_block(answers(1_650.5))).unwrap();
         assert!(f.is_empty(), "{f:#?}");
         // It read them: at $1,100 an ether, the WETH market ($880M for $900M) is insolvent.

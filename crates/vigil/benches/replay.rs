@@ -269,7 +269,7 @@ fn main() {
     });
     line("engine only, a fresh engine every 100 blocks", fresh);
     for cfg in &config.detectors {
-        let mut detector = cfg.build().expect("the detector builds");
+        let mut detector = cfg.build(&config.build_context()).expect("the detector builds");
         let mut bundle = decode_block();
         let mut i = 0u64;
         let timed = measure(1.0, || {

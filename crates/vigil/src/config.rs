@@ -29,18 +29,10 @@ use std::path::Path;
 use alloy::primitives::Address;
 use serde::Deserialize;
 use vigil_core::Detector;
+pub use vigil_detect::DetectorConfig;
 use vigil_detect::{
-    admin::{AdminChangeConfig, AdminChangeDetector},
     correlation::{CorrelationConfig, StageCorrelator},
-    flashloan::{FlashLoanConfig, FlashLoanDetector},
-    governance::{GovernanceConfig, GovernanceDetector},
-    outflow::{OutflowConfig, OutflowRateDetector},
-    preexploit::{PreExploitConfig, PreExploitDetector},
-    price::{PriceDeviationConfig, PriceDeviationDetector},
-    reentrancy::{ReentrancyConfig, ReentrancyDetector},
-    rule::{RuleConfig, RuleDetector},
-    series::SeriesConfig,
-    solvency::{SolvencyConfig, SolvencyDetector},
+    BuildContext, ConfigIssue, DETECTOR_TYPES,
 };
 use vigil_respond::Policy;
 
@@ -63,6 +55,9 @@ pub struct Config {
     pub node: NodeConfig,
     /// Stage correlation of findings by actor (`[correlation]`; off when absent).
     pub correlation: Option<CorrelationConfig>,
+    /// The file's folder: relative paths in the file (a rule's `abi`) are read from it. Empty for the working
+    /// directory.
+    pub dir: std::path::PathBuf,
 }
 
 /// The chain to follow (`[source]`).
@@ -213,24 +208,6 @@ struct RawConfig {
     correlation: Option<CorrelationConfig>,
 }
 
-/// Detector kinds, as written in `type`.
-const DETECTOR_TYPES: [&str; 14] = [
-    "rule",
-    "outflow-rate",
-    "price-deviation",
-    "admin-change",
-    "solvency",
-    "governance",
-    "reentrancy",
-    "flash-loan",
-    "pre-exploit",
-    "ewma-zscore",
-    "cusum",
-    "reference-deviation",
-    "ratio-bounds",
-    "jump",
-];
-
 /// The Guardian.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -246,75 +223,6 @@ pub struct GuardianConfig {
 
 fn default_validity() -> u64 {
     600
-}
-
-/// One detector; `type` picks the kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DetectorConfig {
-    /// ERC-7265 outflow rate.
-    OutflowRate(OutflowConfig),
-    /// AMM spot against a feed, and a z-score of returns.
-    PriceDeviation(PriceDeviationConfig),
-    /// Ownership, role, implementation and parameter changes.
-    AdminChange(AdminChangeConfig),
-    /// Collateral at a reference price against debt.
-    Solvency(SolvencyConfig),
-    /// Proposals carrying fund-moving code, and proposals or votes by borrowed voting power.
-    Governance(GovernanceConfig),
-    /// A watched contract re-entered while an outer frame of it still runs (call traces).
-    Reentrancy(ReentrancyConfig),
-    /// A flash loan with a large price impact in the same transaction (call traces).
-    FlashLoan(FlashLoanConfig),
-    /// Attack contracts deployed, and fresh contracts calling the protocol.
-    PreExploit(PreExploitConfig),
-    /// Statistics on a probe series: EWMA z-score, CUSUM, deviation from a reference, bounds, jumps.
-    Series(SeriesConfig),
-    /// A declarative rule: an event, call, transaction or probe, a Rhai condition, an optional windowed aggregate.
-    Rule(RuleConfig),
-}
-
-impl DetectorConfig {
-    /// The detector's name.
-    pub fn name(&self) -> &str {
-        match self {
-            DetectorConfig::OutflowRate(c) => &c.name,
-            DetectorConfig::PriceDeviation(c) => &c.name,
-            DetectorConfig::AdminChange(c) => &c.name,
-            DetectorConfig::Solvency(c) => &c.name,
-            DetectorConfig::Governance(c) => &c.name,
-            DetectorConfig::Reentrancy(c) => &c.name,
-            DetectorConfig::FlashLoan(c) => &c.name,
-            DetectorConfig::PreExploit(c) => &c.name,
-            DetectorConfig::Series(c) => c.name(),
-            DetectorConfig::Rule(c) => &c.name,
-        }
-    }
-
-    /// Whether the detector reads call traces.
-    pub fn needs_traces(&self) -> bool {
-        match self {
-            DetectorConfig::Reentrancy(_) | DetectorConfig::FlashLoan(_) => true,
-            DetectorConfig::Rule(c) => c.needs_traces(),
-            _ => false,
-        }
-    }
-
-    /// Builds the detector: signatures parsed, ABIs loaded and expressions compiled here, once. The error says
-    /// which key is wrong.
-    pub fn build(&self) -> Result<Box<dyn Detector>, String> {
-        Ok(match self {
-            DetectorConfig::OutflowRate(c) => Box::new(OutflowRateDetector::new(c.clone())),
-            DetectorConfig::PriceDeviation(c) => Box::new(PriceDeviationDetector::new(c.clone())),
-            DetectorConfig::AdminChange(c) => Box::new(AdminChangeDetector::new(c.clone())),
-            DetectorConfig::Solvency(c) => Box::new(SolvencyDetector::new(c.clone())),
-            DetectorConfig::Governance(c) => Box::new(GovernanceDetector::new(c.clone())),
-            DetectorConfig::Reentrancy(c) => Box::new(ReentrancyDetector::new(c.clone())),
-            DetectorConfig::FlashLoan(c) => Box::new(FlashLoanDetector::new(c.clone())),
-            DetectorConfig::PreExploit(c) => Box::new(PreExploitDetector::new(c.clone())),
-            DetectorConfig::Series(c) => c.clone().build().map_err(|e| e.to_string())?,
-            DetectorConfig::Rule(c) => Box::new(RuleDetector::new(c.clone()).map_err(|e| e.to_string())?),
-        })
-    }
 }
 
 /// A configuration that could not be used.
@@ -349,6 +257,12 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+    /// More than one of the above, in the order of the file: every error is reported at once.
+    #[error("{}", errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many {
+        /// The errors.
+        errors: Vec<ConfigError>,
+    },
 }
 
 impl Config {
@@ -359,7 +273,9 @@ impl Config {
         Self::parse(&name, &text)
     }
 
-    /// Parses and validates `text`, naming it `name` in errors.
+    /// Parses and validates `text`, naming it `name` in errors. Every error of the file is reported (one error as
+    /// itself, several as [`ConfigError::Many`]), except TOML syntax and the keys outside `[[detector]]`, which
+    /// stop at the first.
     pub fn parse(name: &str, text: &str) -> Result<Self, ConfigError> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let start = e.span().map(|s| s.start).unwrap_or(0);
@@ -367,8 +283,16 @@ impl Config {
             let line = key_line(text, start, &message);
             ConfigError::Invalid { path: name.to_string(), line, hint: suggestion(&message), message }
         })?;
-        let detectors =
-            raw.detectors.iter().enumerate().map(|(i, t)| detector_from(name, text, i, t)).collect::<Result<_, _>>()?;
+        let dir = Path::new(name).parent().map(Path::to_path_buf).unwrap_or_default();
+        let ctx = BuildContext { reorg_depth: reorg_depth(raw.source.as_ref()), config_dir: dir.clone() };
+        let mut errors = Vec::new();
+        let mut detectors = Vec::new();
+        for (i, table) in raw.detectors.iter().enumerate() {
+            match detector_from(name, text, i, table, &ctx) {
+                Ok(d) => detectors.push(d),
+                Err(e) => errors.extend(e),
+            }
+        }
         let config = Config {
             guardian: raw.guardian,
             policy: raw.policy,
@@ -378,115 +302,77 @@ impl Config {
             source: raw.source,
             node: raw.node,
             correlation: raw.correlation,
+            dir,
         };
-        config.validate(name)?;
-        Ok(config)
+        config.validate(name, &mut errors);
+        match errors.len() {
+            0 => Ok(config),
+            1 => Err(errors.remove(0)),
+            _ => Err(ConfigError::Many { errors }),
+        }
     }
 
-    fn validate(&self, name: &str) -> Result<(), ConfigError> {
-        let inconsistent = |message: String| ConfigError::Inconsistent { path: name.to_string(), message };
+    /// Adds every inconsistency between the pieces to `errors`.
+    fn validate(&self, name: &str, errors: &mut Vec<ConfigError>) {
+        let mut inconsistent =
+            |message: String| errors.push(ConfigError::Inconsistent { path: name.to_string(), message });
         if let Some(c) = &self.correlation {
-            c.validate().map_err(|e| inconsistent(format!("[correlation] {e}")))?;
+            if let Err(e) = c.validate() {
+                inconsistent(format!("[correlation] {e}"));
+            }
         }
         if self.responder.as_ref().is_some_and(|r| r.keys.is_empty()) {
-            return Err(inconsistent("[responder] keys is empty".into()));
+            inconsistent("[responder] keys is empty".into());
         }
         for n in &self.notifiers {
             if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
-                return Err(inconsistent(format!("notifier url `{}` is not an http(s) URL", n.url)));
+                inconsistent(format!("notifier url `{}` is not an http(s) URL", n.url));
             }
         }
         if let Some(source) = &self.source {
             if source.rpc.is_empty() {
-                return Err(inconsistent("[source] rpc is empty: give at least one HTTP endpoint".into()));
+                inconsistent("[source] rpc is empty: give at least one HTTP endpoint".into());
             }
             for url in &source.rpc {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(inconsistent(format!("[source] rpc `{url}` is not an http(s) URL")));
+                    inconsistent(format!("[source] rpc `{url}` is not an http(s) URL"));
                 }
             }
             if let Some(ws) = &source.ws {
                 if !(ws.starts_with("ws://") || ws.starts_with("wss://")) {
-                    return Err(inconsistent(format!("[source] ws `{ws}` is not a ws(s) URL")));
+                    inconsistent(format!("[source] ws `{ws}` is not a ws(s) URL"));
                 }
             }
-            if source.traces == Some(false) && self.needs_traces() {
-                let readers: Vec<&str> =
-                    self.detectors.iter().filter(|d| d.needs_traces()).map(DetectorConfig::name).collect();
-                return Err(inconsistent(format!(
+            let readers: Vec<&str> =
+                self.detectors.iter().filter(|d| d.reads().requires_traces()).map(DetectorConfig::name).collect();
+            if source.traces == Some(false) && !readers.is_empty() {
+                inconsistent(format!(
                     "[source] traces = false, but detectors {} read call traces: set traces = true (the node must \
                      serve debug_traceBlockByHash or trace_block) or remove them",
                     readers.join(", ")
-                )));
+                ));
             }
             if source.reorg_depth == 0 || source.max_attempts == 0 || source.poll_interval_ms == 0 {
-                return Err(inconsistent(
-                    "[source] reorg_depth, max_attempts and poll_interval_ms must be at least 1".into(),
-                ));
+                inconsistent("[source] reorg_depth, max_attempts and poll_interval_ms must be at least 1".into());
             }
         }
         let mut names = std::collections::BTreeSet::new();
         for d in &self.detectors {
             if !names.insert(d.name()) {
-                return Err(inconsistent(format!("two detectors are named \"{}\"; names must be unique", d.name())));
-            }
-            match d {
-                DetectorConfig::OutflowRate(c) => {
-                    if c.window_blocks == 0 {
-                        return Err(inconsistent(format!("detector \"{}\": window_blocks must be at least 1", c.name)));
-                    }
-                    if c.min_retained_bps == 0 || c.min_retained_bps >= 10_000 {
-                        return Err(inconsistent(format!(
-                            "detector \"{}\": min_retained_bps must be between 1 and 9999, found {}",
-                            c.name, c.min_retained_bps
-                        )));
-                    }
-                    if c.assets.is_empty() {
-                        return Err(inconsistent(format!("detector \"{}\": assets is empty", c.name)));
-                    }
-                }
-                DetectorConfig::PriceDeviation(c) => {
-                    if !(0.0 < c.ewma_lambda && c.ewma_lambda < 1.0) {
-                        return Err(inconsistent(format!(
-                            "detector \"{}\": ewma_lambda must be strictly between 0 and 1, found {}",
-                            c.name, c.ewma_lambda
-                        )));
-                    }
-                    if c.max_deviation_bps == 0 {
-                        return Err(inconsistent(format!(
-                            "detector \"{}\": max_deviation_bps must be above 0",
-                            c.name
-                        )));
-                    }
-                }
-                DetectorConfig::Solvency(c) => {
-                    if c.markets.is_empty() || c.min_ratio <= 0.0 {
-                        return Err(inconsistent(format!(
-                            "detector \"{}\": markets must not be empty and min_ratio must be above 0",
-                            c.name
-                        )));
-                    }
-                }
-                DetectorConfig::AdminChange(c) => {
-                    if c.contracts.is_empty() {
-                        return Err(inconsistent(format!("detector \"{}\": contracts is empty", c.name)));
-                    }
-                }
-                // The other kinds check their keys when built (`DetectorConfig::build`, run by `parse`).
-                DetectorConfig::Governance(_)
-                | DetectorConfig::Reentrancy(_)
-                | DetectorConfig::FlashLoan(_)
-                | DetectorConfig::PreExploit(_)
-                | DetectorConfig::Series(_)
-                | DetectorConfig::Rule(_) => {}
+                inconsistent(format!("two detectors are named \"{}\"; names must be unique", d.name()));
             }
         }
-        Ok(())
     }
 
-    /// Whether a detector reads call traces (the source must then trace every block).
+    /// Whether a detector requires call traces (the source must then trace every block).
     pub fn needs_traces(&self) -> bool {
-        self.detectors.iter().any(DetectorConfig::needs_traces)
+        self.detectors.iter().any(|d| d.reads().requires_traces())
+    }
+
+    /// What every detector's build shares: the source's reorg depth (the default without `[source]`) and the
+    /// file's folder.
+    pub fn build_context(&self) -> BuildContext {
+        BuildContext { reorg_depth: reorg_depth(self.source.as_ref()), config_dir: self.dir.clone() }
     }
 
     /// Whether `vigil run` fetches traces: `[source] traces` when given, else whether a detector reads them.
@@ -500,7 +386,11 @@ impl Config {
     /// When a detector cannot be built: [`Config::parse`] builds each once to refuse such a file, so this happens
     /// only for a `Config` assembled by hand.
     pub fn build_detectors(&self) -> Vec<Box<dyn Detector>> {
-        self.detectors.iter().map(|d| d.build().unwrap_or_else(|e| panic!("detector \"{}\": {e}", d.name()))).collect()
+        let ctx = self.build_context();
+        self.detectors
+            .iter()
+            .map(|d| d.build(&ctx).unwrap_or_else(|e| panic!("detector \"{}\": {e}", d.name())))
+            .collect()
     }
 
     /// The stage correlator, when `[correlation]` is configured.
@@ -509,13 +399,19 @@ impl Config {
     }
 }
 
-/// Builds detector `index` from its table, naming its own key and line in errors.
+/// The reorg depth detectors are built for: `[source] reorg_depth`, or its default without a source.
+fn reorg_depth(source: Option<&SourceConfig>) -> u64 {
+    source.map_or(vigil_detect::registry::DEFAULT_REORG_DEPTH, |s| s.reorg_depth)
+}
+
+/// Reads detector `index` from its table, validates and builds it, naming its own key and line in every error.
 fn detector_from(
     path: &str,
     text: &str,
     index: usize,
     table: &toml::Spanned<toml::Table>,
-) -> Result<DetectorConfig, ConfigError> {
+    ctx: &BuildContext,
+) -> Result<DetectorConfig, Vec<ConfigError>> {
     let start = table.span().start;
     let mut t = table.get_ref().clone();
     let label = t
@@ -532,69 +428,47 @@ fn detector_from(
     let kind = match t.remove("type") {
         Some(toml::Value::String(k)) => k,
         Some(other) => {
-            return Err(invalid(
-                key_line(text, start, "`type`"),
-                format!("{label}: type: expected a string, found {other}"),
-                None,
-            ))
+            let line = key_line(text, start, "`type`");
+            return Err(vec![invalid(line, format!("{label}: type: expected a string, found {other}"), None)]);
         }
         None => {
-            return Err(invalid(
-                line_of(text, start),
-                format!("{label}: missing key `type` (one of {})", DETECTOR_TYPES.join(", ")),
-                None,
-            ))
+            let message = format!("{label}: missing key `type` (one of {})", DETECTOR_TYPES.join(", "));
+            return Err(vec![invalid(line_of(text, start), message, None)]);
         }
     };
-    fn typed<T: serde::de::DeserializeOwned>(t: toml::Table) -> Result<T, (String, String)> {
-        serde_path_to_error::deserialize(toml::Value::Table(t))
-            .map_err(|e| (e.path().to_string(), e.into_inner().message().trim().to_string()))
-    }
-    let built = match kind.as_str() {
-        "outflow-rate" => typed(t).map(DetectorConfig::OutflowRate),
-        "price-deviation" => typed(t).map(DetectorConfig::PriceDeviation),
-        "admin-change" => typed(t).map(DetectorConfig::AdminChange),
-        "solvency" => typed(t).map(DetectorConfig::Solvency),
-        "governance" => typed(t).map(DetectorConfig::Governance),
-        "reentrancy" => typed(t).map(DetectorConfig::Reentrancy),
-        "flash-loan" => typed(t).map(DetectorConfig::FlashLoan),
-        "pre-exploit" => typed(t).map(DetectorConfig::PreExploit),
-        "rule" => typed::<RuleConfig>(t).map(|mut c| {
-            // A relative ABI path is read from the configuration file's folder.
-            if let (Some(abi), Some(dir)) = (&c.abi, Path::new(path).parent()) {
-                if abi.is_relative() && !dir.as_os_str().is_empty() {
-                    c.abi = Some(dir.join(abi));
-                }
-            }
-            DetectorConfig::Rule(c)
-        }),
-        "ewma-zscore" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::EwmaZscore(c))),
-        "cusum" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::Cusum(c))),
-        "reference-deviation" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::ReferenceDeviation(c))),
-        "ratio-bounds" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::RatioBounds(c))),
-        "jump" => typed(t).map(|c| DetectorConfig::Series(SeriesConfig::Jump(c))),
-        other => {
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(toml::Value::Table(t), &mut track);
+    let built = match DetectorConfig::deserialize_typed(&kind, de) {
+        Ok(Some(built)) => built,
+        Ok(None) => {
             let message = format!(
-                "{label}: type: unknown detector type `{other}`, expected one of `{}`",
+                "{label}: type: unknown detector type `{kind}`, expected one of `{}`",
                 DETECTOR_TYPES.join("`, `")
             );
-            return Err(invalid(
-                key_line(text, start, "`type`"),
-                message.clone(),
-                suggestion(&format!("`{other}` expected {}", DETECTOR_TYPES.map(|d| format!("`{d}`")).join(", "))),
-            ));
+            let expected = DETECTOR_TYPES.iter().map(|d| format!("`{d}`")).collect::<Vec<_>>().join(", ");
+            let hint = suggestion(&format!("`{kind}` expected {expected}"));
+            return Err(vec![invalid(key_line(text, start, "`type`"), message, hint)]);
+        }
+        Err(e) => {
+            let key = track.path().to_string();
+            let message = e.message().trim().to_string();
+            let key = if key == "." { message.split('`').nth(1).unwrap_or_default().to_string() } else { key };
+            let line = key_line(text, start, &format!("`{key}`"));
+            let hint = suggestion(&message);
+            return Err(vec![invalid(line, format!("{label}: {key}: {message}"), hint)]);
         }
     };
-    let built = built.map_err(|(key, message)| {
-        let key = if key == "." { message.split('`').nth(1).unwrap_or_default().to_string() } else { key };
-        let line = key_line(text, start, &format!("`{key}`"));
-        let hint = suggestion(&message);
-        invalid(line, format!("{label}: {key}: {message}"), hint)
-    })?;
+    // Every error of the configuration, each at its key's line.
+    let issues = built.validate();
+    if !issues.is_empty() {
+        let at = |i: &ConfigIssue| key_line(text, start, &format!("`{}`", i.key));
+        return Err(issues.iter().map(|i| invalid(at(i), format!("{label}: {i}"), None)).collect());
+    }
     // Signatures, ABIs and expressions are checked here, so that a bad one is refused with its place in the file.
-    if let Err(message) = built.build() {
+    if let Err(e) = built.build(ctx) {
+        let message = e.to_string();
         let message = if message.starts_with(&label) { message } else { format!("{label}: {message}") };
-        return Err(invalid(key_line(text, start, &message), message, None));
+        return Err(vec![invalid(key_line(text, start, &message), message, None)]);
     }
     Ok(built)
 }
@@ -731,13 +605,34 @@ assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
     }
 
     #[test]
+    fn every_error_of_the_file_is_reported_each_at_its_line() {
+        let second = GOOD[GOOD.find("[[detector]]").unwrap()..]
+            .replace("legacy-outflow", "second")
+            .replace("assets = [\"0x5FbDB2315678afecb367f032d93F642f64180aa3\"]", "assets = []\nwindow_blocks = 0");
+        let text = format!("{GOOD}min_retained_bps = 0\n{second}\n[source]\nrpc = []\n");
+        let e = Config::parse("vigil.toml", &text).unwrap_err();
+        let ConfigError::Many { errors } = &e else { panic!("{e}") };
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            lines,
+            [
+                "vigil.toml: line 12: detector \"legacy-outflow\": min_retained_bps must be between 1 and 9999, found 0",
+                "vigil.toml: line 19: detector \"second\": window_blocks must be at least 1",
+                "vigil.toml: line 18: detector \"second\": assets is empty",
+                "vigil.toml: [source] rpc is empty: give at least one HTTP endpoint",
+            ]
+        );
+        assert_eq!(e.to_string(), lines.join("\n"));
+    }
+
+    #[test]
     fn a_missing_key_and_inconsistent_values_are_named() {
         let e = err(&GOOD.replace("protocol = \"venue\"\n", ""));
         assert!(e.contains("missing field `protocol`"), "{e}");
         let e = err(&format!("{GOOD}min_retained_bps = 10000\n"));
         assert_eq!(
             e,
-            "vigil.toml: detector \"legacy-outflow\": min_retained_bps must be between 1 and 9999, found 10000"
+            "vigil.toml: line 12: detector \"legacy-outflow\": min_retained_bps must be between 1 and 9999, found 10000"
         );
         let twice = format!("{GOOD}{}", &GOOD[GOOD.find("[[detector]]").unwrap()..]);
         assert_eq!(err(&twice), "vigil.toml: two detectors are named \"legacy-outflow\"; names must be unique");

@@ -56,7 +56,7 @@ pub fn replay(config: &Config, mut recorded: Recorded, mut on_finding: impl FnMu
             // Decide once, on the first block, which detectors the recording can feed.
             let mut kept = Vec::new();
             for (d, dc) in all.into_iter().zip(&config.detectors) {
-                if dc.needs_traces() && bundle.traces.is_none() {
+                if dc.reads().requires_traces() && bundle.traces.is_none() {
                     report.left_out.push((d.name().to_string(), "needs call traces the recording lacks".into()));
                     continue;
                 }

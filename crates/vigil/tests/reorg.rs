@@ -29,7 +29,7 @@ fn bundles(config: &Config) -> Vec<Bundle> {
 }
 
 fn findings_of(d: &DetectorConfig, bundles: &[Bundle], revert: Option<(usize, usize)>) -> Vec<Finding> {
-    let mut detector = d.build().unwrap();
+    let mut detector = d.build(&Default::default()).unwrap();
     let mut out = Vec::new();
     let mut i = 0;
     let mut reverted = false;
