@@ -28,6 +28,7 @@ mod history;
 pub mod outflow;
 pub mod preexploit;
 pub mod price;
+pub mod probe;
 pub mod reentrancy;
 pub mod registry;
 pub mod rule;

@@ -5,10 +5,10 @@
 //!
 //! A [`SeriesSpec`] is either a **call** or a **ratio** of two series:
 //!
-//! - call: `{ to = "0x…", function = "totalAssets() returns (uint256)", output = 0, decimals = 18, args = [] }`.
-//!   `function` is a Solidity signature with its return types (parsed once, at construction, with
-//!   [`alloy::json_abi::Function::parse`]); `args` are its arguments as strings (`"1"`, `"0xabc…"`, `"true"`),
-//!   coerced to the parameter types; `output` (default 0) picks a return value, counted after flattening tuples
+//! - call: `{ to = "0x…", function = "totalAssets() returns (uint256)", output = 0, decimals = 18, args = [] }`:
+//!   `to`, `function` and `args` are the probe declaration every state-reading detector shares ([`crate::probe`]:
+//!   a signature with its return types, arguments as strings, integers or booleans coerced to the input types,
+//!   compiled once at construction); `output` (default 0) picks a return value, counted after flattening tuples
 //!   and fixed arrays depth-first (so `market(uint256) returns ((address,uint8),uint256,uint256)` has outputs
 //!   0..=3); it must be an integer or a bool. The value is `raw / 10^decimals` (default 0 decimals).
 //! - ratio: `{ numerator = <series>, denominator = <series> }` (share price = totalAssets / totalSupply,
@@ -135,7 +135,7 @@
 use std::collections::BTreeSet;
 
 use alloy::{
-    dyn_abi::{DynSolType, DynSolValue, FunctionExt, JsonAbiExt, Specifier},
+    dyn_abi::{DynSolType, DynSolValue, FunctionExt, Specifier},
     json_abi::Function,
     primitives::{Address, I256},
 };
@@ -227,9 +227,9 @@ pub struct SeriesSpec {
     /// Call: the value is `raw / 10^decimals`. Default 0.
     #[serde(default)]
     pub decimals: Option<u8>,
-    /// Call: arguments as strings (addresses, integers, bools). Default none.
+    /// Call: arguments, one per input, as in every probe declaration (`crate::probe`). Default none.
     #[serde(default)]
-    pub args: Option<Vec<String>>,
+    pub args: Option<Vec<crate::probe::ProbeArg>>,
     /// Ratio: the numerator.
     #[serde(default)]
     pub numerator: Option<Box<SeriesSpec>>,
@@ -341,36 +341,19 @@ impl Series {
             (true, false) => {
                 let to = spec.to.ok_or_else(|| shape("a call needs `to`".into()))?;
                 let signature = spec.function.as_deref().ok_or_else(|| shape("a call needs `function`".into()))?;
-                let function = Function::parse(signature).map_err(|e| SeriesError::Signature {
-                    detector: detector.into(),
-                    field: format!("{field}.function"),
-                    signature: signature.into(),
-                    reason: e.to_string(),
-                })?;
                 let args = spec.args.clone().unwrap_or_default();
-                let arg_err = |reason: String| SeriesError::Argument {
-                    detector: detector.into(),
-                    field: format!("{field}.args"),
-                    reason,
-                };
-                if args.len() != function.inputs.len() {
-                    return Err(arg_err(format!(
-                        "`{}` takes {} argument(s), {} given",
-                        function.signature(),
-                        function.inputs.len(),
-                        args.len()
-                    )));
-                }
-                let mut values = Vec::with_capacity(args.len());
-                for (i, (param, arg)) in function.inputs.iter().zip(&args).enumerate() {
-                    let ty = param.resolve().map_err(|e| arg_err(format!("parameter {i}: {e}")))?;
-                    values.push(
-                        ty.coerce_str(arg).map_err(|e| {
-                            arg_err(format!("argument {i} `{arg}` is not a {}: {e}", ty.sol_type_name()))
-                        })?,
-                    );
-                }
-                let data = function.abi_encode_input(&values).map_err(|e| arg_err(e.to_string()))?;
+                let compiled = crate::probe::compile(to, signature, &args).map_err(|e| match e {
+                    crate::probe::ProbeError::Function(reason) => SeriesError::Signature {
+                        detector: detector.into(),
+                        field: format!("{field}.function"),
+                        signature: signature.into(),
+                        reason,
+                    },
+                    crate::probe::ProbeError::Args(reason) => {
+                        SeriesError::Argument { detector: detector.into(), field: format!("{field}.args"), reason }
+                    }
+                })?;
+                let function = compiled.function;
                 let mut leaves = Vec::new();
                 for p in &function.outputs {
                     let ty = p.resolve().map_err(|e| SeriesError::Signature {
@@ -401,10 +384,14 @@ impl Series {
                         ty.sol_type_name()
                     )));
                 }
-                let short = format!("{}({})", function.name, args.join(", "));
+                let short = format!(
+                    "{}({})",
+                    function.name,
+                    args.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                );
                 let label = format!("`{short}` on {to}");
                 Ok(Series::Call(Box::new(Call {
-                    probe: Probe { to, data: data.into() },
+                    probe: compiled.probe,
                     function,
                     output,
                     scale: 10f64.powi(spec.decimals.unwrap_or(0) as i32),
@@ -1300,6 +1287,9 @@ mod tests {
     use vigil_core::{BlockPart, BlockRef, Bundle, Detector, Finding, FindingKind, Probe, ReceiptsPart, Severity};
 
     use super::*;
+    use alloy::dyn_abi::JsonAbiExt;
+
+    use crate::probe::ProbeArg;
     use crate::DetectorConfig;
 
     type Answers = BTreeMap<Probe, Result<Bytes, Bytes>>;
@@ -1520,7 +1510,7 @@ mod tests {
                  uint256,uint256,uint256,bool)"
                     .into(),
             ),
-            args: Some(vec!["2".into()]),
+            args: Some(vec![ProbeArg::Text("2".into())]),
             output: Some(8),
             decimals: Some(6),
             ..Default::default()
@@ -1568,7 +1558,7 @@ mod tests {
         assert!(e(args).contains("series.args: `balanceOf(address)` takes 1 argument(s), 0 given"));
         let bad_arg = SeriesSpec {
             function: Some("balanceOf(address) returns (uint256)".into()),
-            args: Some(vec!["nope".into()]),
+            args: Some(vec![ProbeArg::Text("nope".into())]),
             ..call(VAULT, "x")
         };
         assert!(e(bad_arg).contains("series.args: argument 0 `nope` is not a address"));

@@ -298,8 +298,11 @@ impl Builder<'_> {
             if !cfg.address.is_empty() {
                 return Err(self.invalid("address", "probe rules read `probe.to`; `address` does not apply"));
             }
-            let function =
-                Function::parse(&p.function).map_err(|e| self.signature_err("probe.function", &p.function, e))?;
+            let compiled = crate::probe::compile(p.to, &p.function, &p.args).map_err(|e| match e {
+                crate::probe::ProbeError::Function(reason) => self.signature_err("probe.function", &p.function, reason),
+                crate::probe::ProbeError::Args(reason) => self.invalid("probe.args", reason),
+            })?;
+            let function = compiled.function;
             if function.outputs.is_empty() {
                 return Err(self.signature_err(
                     "probe.function",
@@ -309,31 +312,10 @@ impl Builder<'_> {
             }
             let call: DynSolCall =
                 function.resolve().map_err(|e| self.signature_err("probe.function", &p.function, e))?;
-            if p.args.len() != call.types().len() {
-                return Err(self.invalid(
-                    "probe.args",
-                    format!("{} takes {} arguments, {} given", function.name, call.types().len(), p.args.len()),
-                ));
-            }
-            let mut values = Vec::new();
-            for (i, (arg, ty)) in p.args.iter().zip(call.types()).enumerate() {
-                let text = match arg {
-                    ProbeArg::Bool(b) => b.to_string(),
-                    ProbeArg::Int(n) => n.to_string(),
-                    ProbeArg::Text(s) => s.clone(),
-                };
-                values.push(ty.coerce_str(&text).map_err(|e| {
-                    self.invalid(
-                        "probe.args",
-                        format!("argument {i} (\"{text}\") is not a {}: {e}", ty.sol_type_name()),
-                    )
-                })?);
-            }
-            let data = call.abi_encode_input(&values).map_err(|e| self.invalid("probe.args", e.to_string()))?;
             let types = call.returns().types().iter().map(native_ty);
             let params = self.params(function.outputs.iter().map(|p| p.name.as_str()).zip(types), false);
             return Ok((
-                Matcher::Probe { probe: Probe { to: p.to, data: Bytes::from(data) }, call: Box::new(call) },
+                Matcher::Probe { probe: compiled.probe, call: Box::new(call) },
                 params,
                 format!("{} probe", function.name),
             ));

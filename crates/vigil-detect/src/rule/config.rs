@@ -87,18 +87,6 @@ pub struct ProbeConfig {
     pub args: Vec<ProbeArg>,
 }
 
-/// One probe argument.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
-#[serde(untagged)]
-pub enum ProbeArg {
-    /// A boolean.
-    Bool(bool),
-    /// An integer.
-    Int(i64),
-    /// Anything else, as text (`"0x…"`, `"1000000000000000000000"`).
-    Text(String),
-}
-
 /// Which calls a function rule reads.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]

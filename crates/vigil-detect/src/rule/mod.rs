@@ -93,8 +93,9 @@
 //!   selector matches and whose callee is in `address`: top-level calldata of the block's transactions and, when
 //!   the bundle has callTracer traces, internal calls (`calls = "top" | "internal" | "all"`, default `"all"`).
 //!   Calls in failed transactions and reverted frames are skipped unless `include_failed = true`;
-//! - `probe = { to = "0x…", function = "totalAssets() returns (uint256)", args = [...] }`: one state read per
-//!   block, declared through [`Detector::probes`]; a probe that reverts or whose answer does not decode skips the
+//! - `probe = { to = "0x…", function = "totalAssets() returns (uint256)", args = [...] }` (the probe
+//!   declaration every state-reading detector shares: [`crate::probe`]): one state read per block, declared
+//!   through [`Detector::probes`]; a probe that reverts or whose answer does not decode skips the
 //!   rule at that block (a paused or upgraded contract must not stop detection);
 //! - none of them: every transaction of the block, failed ones included (`address` then filters on `tx.to`).
 //!
@@ -181,7 +182,7 @@ use std::{
 use alloy::{
     dyn_abi::{DynSolCall, DynSolEvent, DynSolType, DynSolValue, DynToken, Specifier},
     json_abi::{Event, Function, JsonAbi},
-    primitives::{hex, Address, Bytes, B256, U256},
+    primitives::{hex, Address, B256, U256},
     rpc::types::trace::geth::CallFrame,
 };
 use rhai::{Array, Dynamic, Engine, Map, OptimizationLevel, Scope, AST};
@@ -193,6 +194,7 @@ use vigil_core::{
     Severity,
 };
 
+pub use crate::probe::ProbeArg;
 use crate::registry::{BuildContext, BuildError, DetectorKind, Reads, TraceUse};
 use crate::trace::{call_traces, TraceError, TxTrace};
 
@@ -210,9 +212,7 @@ use aggregate::*;
 use build::*;
 #[allow(unused_imports)] // the private items of the configuration (its defaults) are the submodules' too
 use config::*;
-pub use config::{
-    AggregateConfig, CallSites, ProbeArg, ProbeConfig, RuleConfig, RuleError, ScopeConfig, MAX_OPERATIONS,
-};
+pub use config::{AggregateConfig, CallSites, ProbeConfig, RuleConfig, RuleError, ScopeConfig, MAX_OPERATIONS};
 use engine::*;
 use eval::*;
 use native::*;
