@@ -283,32 +283,18 @@ pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfi
 
     // Feeds.
     let keeper = actors.keeper.address();
-    let eth_feed = chain.deploy(
-        d,
-        initcode(
-            &PriceFeed::BYTECODE,
-            PriceFeed::constructorCall {
-                owner_: timelock,
-                keeper_: keeper,
-                decimals_: FEED_DECIMALS,
-                description_: "ETH / USD".into(),
-                initialAnswer: feed_answer(cfg.eth_price as f64),
-            },
-        ),
-    )?;
-    let gov_feed = chain.deploy(
-        d,
-        initcode(
-            &PriceFeed::BYTECODE,
-            PriceFeed::constructorCall {
-                owner_: timelock,
-                keeper_: keeper,
-                decimals_: FEED_DECIMALS,
-                description_: "VGOV / USD".into(),
-                initialAnswer: feed_answer(cfg.gov_price as f64),
-            },
-        ),
-    )?;
+    let mut deploy_feed = |description: &str, price: f64| {
+        let constructor = PriceFeed::constructorCall {
+            owner_: timelock,
+            keeper_: keeper,
+            decimals_: FEED_DECIMALS,
+            description_: description.into(),
+            initialAnswer: feed_answer(price),
+        };
+        chain.deploy(d, initcode(&PriceFeed::BYTECODE, constructor))
+    };
+    let eth_feed = deploy_feed("ETH / USD", cfg.eth_price as f64)?;
+    let gov_feed = deploy_feed("VGOV / USD", cfg.gov_price as f64)?;
 
     // Venue contracts.
     let pair = chain.deploy(

@@ -5,17 +5,29 @@ use super::*;
 /// A transaction, as expressions see it (`tx.from`, `tx.gas_used` …).
 #[derive(Debug, Clone)]
 pub(super) struct TxView {
+    /// `tx.hash`.
     pub(super) hash: B256,
+    /// `tx.index`.
     pub(super) index: i64,
+    /// `tx.from`.
     pub(super) from: Address,
+    /// `tx.to`.
     pub(super) to: Option<Address>,
+    /// `tx.value`.
     pub(super) value: U256,
+    /// `tx.gas`.
     pub(super) gas: u64,
+    /// `tx.gas_used`.
     pub(super) gas_used: u64,
+    /// `tx.status`.
     pub(super) status: bool,
+    /// `tx.nonce`.
     pub(super) nonce: i64,
+    /// `tx.created`.
     pub(super) created: Option<Address>,
+    /// `tx.selector`.
     selector: Option<[u8; 4]>,
+    /// `tx.input_len`.
     pub(super) input_len: usize,
 }
 
@@ -61,12 +73,19 @@ impl TxView {
 /// The block (`block.number` …).
 #[derive(Debug, Clone)]
 pub(super) struct BlockView {
+    /// `block.number`.
     pub(super) number: u64,
+    /// `block.timestamp`.
     pub(super) timestamp: u64,
+    /// `block.hash`.
     pub(super) hash: B256,
+    /// `block.miner`.
     pub(super) miner: Address,
+    /// `block.gas_used`.
     pub(super) gas_used: u64,
+    /// `block.gas_limit`.
     pub(super) gas_limit: u64,
+    /// `block.base_fee`.
     pub(super) base_fee: u64,
 }
 
@@ -80,20 +99,30 @@ impl BlockView {
 /// The matched log (`log.address` …).
 #[derive(Debug, Clone)]
 pub(super) struct LogView {
+    /// `log.address`.
     pub(super) address: Address,
+    /// `log.index`.
     pub(super) index: u64,
+    /// `log.topic0`.
     pub(super) topic0: Option<B256>,
 }
 
 /// The matched call (`msg.from` …).
 #[derive(Debug, Clone)]
 pub(super) struct CallView {
+    /// `msg.from`.
     pub(super) from: Address,
+    /// `msg.to`.
     pub(super) to: Address,
+    /// `msg.value`.
     pub(super) value: U256,
+    /// `msg.depth`.
     pub(super) depth: i64,
+    /// `msg.kind` (`CALL`, `DELEGATECALL` …).
     pub(super) kind: String,
+    /// `msg.reverted`.
     pub(super) reverted: bool,
+    /// `msg.gas_used`.
     pub(super) gas_used: u64,
 }
 

@@ -6,11 +6,17 @@ use super::*;
 /// Which views the rule's expressions mention.
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct Needs {
+    /// `tx.…`.
     pub(super) tx: bool,
+    /// `block.…`.
     pub(super) block: bool,
+    /// `log.…`.
     pub(super) log: bool,
+    /// `msg.…`.
     pub(super) call: bool,
+    /// A decoded parameter by name.
     pub(super) named: bool,
+    /// A probe's return values.
     pub(super) ret: bool,
 }
 
