@@ -12,8 +12,7 @@ use std::path::Path;
 use alloy::primitives::{Bytes, B256};
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
-use vigil_core::{BlockRef, Finding, Scope};
-use vigil_respond::{Action, ActionKind, Incident};
+use vigil_core::{Action, ActionKind, BlockRef, Finding, Incident, Scope};
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
