@@ -137,7 +137,7 @@ pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine 
             config.guardian.report_validity_seconds,
         )
     });
-    let store = vigil_store::Store::in_memory().expect("an in-memory SQLite database opens");
+    let store = vigil_store::SqliteStore::in_memory().expect("an in-memory SQLite database opens");
     Engine::resume(config.build_detectors(), config.policy, responder, store)
         .expect("an empty store resumes")
         .with_correlator(config.build_correlator())

@@ -38,7 +38,7 @@ use prometheus_client::{
 use serde_json::json;
 use vigil_chain::{fetch::Fetcher, rpc::RpcClient, Follower, RetryPolicy, SourceMetrics};
 use vigil_contracts::Guardian;
-use vigil_core::{BlockRef, ChainEvent};
+use vigil_core::{BlockRef, ChainEvent, Store};
 use vigil_respond::{webhook::Notification, Action, ActionKind, PauseResponder, WebhookNotifier};
 
 use crate::{
@@ -234,7 +234,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         })
         .collect::<Result<_>>()?;
 
-    let store = vigil_store::Store::open(&config.node.store)?;
+    let store = vigil_store::SqliteStore::open(&config.node.store)?;
     let recent = store.recent_blocks(source.reorg_depth)?;
     let mut engine = Engine::resume(config.build_detectors(), config.policy, responder, store)?
         .with_correlator(config.build_correlator());
@@ -603,5 +603,5 @@ pub fn stored_cursor(config: &Config) -> Result<Option<BlockRef>> {
     if !config.node.store.exists() {
         return Ok(None);
     }
-    Ok(vigil_store::Store::open(&config.node.store)?.cursor()?)
+    Ok(vigil_store::SqliteStore::open(&config.node.store)?.cursor()?)
 }
