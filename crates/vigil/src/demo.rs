@@ -24,8 +24,7 @@ use vigil_sim::{
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, PauseOutcome};
 
-/// The demo's configuration, embedded.
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+pub use crate::DEMO_CONFIG;
 
 /// The attack scenarios the demo runs: a multi-block price manipulation, a slow drain, an attack whose contract
 /// is deployed before use, and a stolen admin key.

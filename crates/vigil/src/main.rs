@@ -3,14 +3,23 @@
 //! - `vigil sim` runs a named scenario on the in-process chain and writes it as JSON Lines;
 //! - `vigil venue` deploys the Guardian and the reference venue on the in-process chain (or, with `--rpc`, on a
 //!   development node such as anvil) and prints their addresses and state.
+//!
+//! `demo`, `eval`, `sim` and `venue` need the feature `sim` (on by default).
 
+#[cfg(feature = "sim")]
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+#[cfg(feature = "sim")]
+use std::path::Path;
+use std::path::PathBuf;
+#[cfg(feature = "sim")]
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use vigil::{config::Config, demo};
+#[cfg(feature = "sim")]
+use vigil::demo;
+use vigil::{config::Config, DEMO_CONFIG};
+#[cfg(feature = "sim")]
 use vigil_sim::{
     deploy_venue, jsonl,
     scenario::{self, RunOptions, ScenarioReport, ScenarioRun, SCENARIOS},
@@ -31,6 +40,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    #[cfg(feature = "sim")]
     /// The end-to-end demo: attacks among ordinary traffic on the in-process chain, with and without Vigil's
     /// pauses; prints a table and writes a Markdown report with a liquidity chart.
     Demo {
@@ -44,6 +54,7 @@ enum Command {
         #[arg(long, default_value = "vigil-demo")]
         report: PathBuf,
     },
+    #[cfg(feature = "sim")]
     /// Measure detection: every attack scenario over many seeds with and without Vigil's pauses, and long benign
     /// runs (a crash on the synthetic path, or a real price history); prints detection, delay, pauses before the
     /// attack finished, funds saved, false alerts per 1,000 benign blocks and false pauses.
@@ -81,6 +92,7 @@ enum Command {
         /// The TOML file.
         config: PathBuf,
     },
+    #[cfg(feature = "sim")]
     /// Run a scenario on the in-process chain: the venue, seeded traffic on a price path, and (except
     /// benign-crash) one attack; write the chain as JSON Lines and print what happened.
     Sim {
@@ -159,6 +171,7 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    #[cfg(feature = "sim")]
     /// Deploy the Guardian and the reference venue, and print their addresses and state.
     Venue {
         /// Deploy to this development node (HTTP JSON-RPC, e.g. anvil's http://127.0.0.1:8545) instead of the
@@ -183,11 +196,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        #[cfg(feature = "sim")]
         Command::Demo { seed, json, report } => run_demo(seed, json.as_deref(), &report),
+        #[cfg(feature = "sim")]
         Command::Eval { seeds, first_seed, price_csv, price_speed, benign_blocks, attacks, config, json, threads } => {
             let (config, name) = match &config {
                 Some(path) => (Config::load(path)?, path.display().to_string()),
-                None => (Config::parse("config/demo.toml (embedded)", demo::DEMO_CONFIG)?, "embedded demo".into()),
+                None => (Config::parse("config/demo.toml (embedded)", DEMO_CONFIG)?, "embedded demo".into()),
             };
             let defaults = vigil::eval::EvalOptions::default();
             let opts = vigil::eval::EvalOptions {
@@ -211,6 +226,7 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+        #[cfg(feature = "sim")]
         Command::Sim { list, scenario, seed, blocks, price_csv, price_speed, no_traces, without_attack, out } => {
             if list {
                 for s in SCENARIOS {
@@ -255,7 +271,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Replay { config, sim, pairs, json } => {
             let c = match config {
                 Some(path) => Config::load(&path)?,
-                None => Config::parse("demo.toml (embedded)", demo::DEMO_CONFIG)?,
+                None => Config::parse("demo.toml (embedded)", DEMO_CONFIG)?,
             };
             let recorded = match &sim {
                 Some(path) => vigil_chain::replay::Recorded::sim_file(path)?,
@@ -309,6 +325,7 @@ fn run(cli: Cli) -> Result<()> {
             let rt = tokio::runtime::Runtime::new().context("tokio runtime")?;
             rt.block_on(status(&c, json))
         }
+        #[cfg(feature = "sim")]
         Command::Venue { rpc, json } => {
             let actors = Actors::standard();
             let cfg = VenueConfig::default();
@@ -383,6 +400,7 @@ async fn status(c: &Config, json: bool) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "sim")]
 fn run_demo(seed: u64, json: Option<&Path>, report: &Path) -> Result<()> {
     let started = Instant::now();
     eprintln!(
@@ -419,6 +437,7 @@ fn run_demo(seed: u64, json: Option<&Path>, report: &Path) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "sim")]
 fn run_eval(config: &Config, name: &str, opts: &vigil::eval::EvalOptions, json: Option<&Path>) -> Result<()> {
     eprintln!(
         "Vigil eval: {} attack scenarios × {} seeds with and without Vigil, and {} benign runs of {} blocks ({} threads)",
@@ -442,6 +461,7 @@ fn run_eval(config: &Config, name: &str, opts: &vigil::eval::EvalOptions, json: 
     Ok(())
 }
 
+#[cfg(feature = "sim")]
 fn run_sim(name: &str, opts: RunOptions, out: &Path) -> Result<()> {
     let spec = scenario::find(name)?;
     let started = Instant::now();
@@ -478,6 +498,7 @@ fn run_sim(name: &str, opts: RunOptions, out: &Path) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "sim")]
 fn print_report(r: &ScenarioReport, seconds: f64, out: &Path) {
     println!("scenario      {} (seed {})", r.scenario, r.seed);
     println!(
@@ -515,6 +536,7 @@ fn print_report(r: &ScenarioReport, seconds: f64, out: &Path) {
     println!("written       {} in {seconds:.1} s", out.display());
 }
 
+#[cfg(feature = "sim")]
 fn show_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfig, json: bool, on: &str) -> Result<()> {
     let venue: Venue = deploy_venue(chain, actors, cfg).context("deploying the venue")?;
     let state = VenueState::read(chain, &venue).context("reading the venue's state")?;
