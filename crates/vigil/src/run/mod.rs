@@ -12,39 +12,39 @@
 //! unwinds the engine to the common ancestor (findings of orphaned blocks are marked retracted) and the new
 //! canonical blocks are processed. Responses wait for their confirmation depth (`[source.confirmations]`):
 //! pauses act at depth 0 by default, notifications wait so that a reorg can retract them first.
+//!
+//! This module is the block loop ([`run`]); its helpers each have a module of their own:
+//!
+//! - [`metrics`]: the node's metrics and the `/metrics` and `/health` server;
+//! - [`fetch`]: the RPC client, fetch retries with backoff, waiting for a new head;
+//! - [`dispatch`]: carrying out due actions (pause transactions, notifications);
+//! - [`settle`]: settling, after a restart, pauses decided but not seen landing.
 
-use std::{
-    sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        Arc,
-    },
-    time::{Duration, Instant},
-};
+pub mod dispatch;
+pub mod fetch;
+pub mod metrics;
+pub mod settle;
 
-use alloy::{
-    eips::eip2718::Encodable2718,
-    network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::{Address, Bytes, B256, U256, U64},
-    rpc::types::TransactionRequest,
-    signers::local::PrivateKeySigner,
-    sol_types::SolCall,
-};
+use std::time::{Duration, Instant};
+
+use alloy::{network::EthereumWallet, primitives::U64, signers::local::PrivateKeySigner};
 use anyhow::{bail, Context, Result};
-use prometheus_client::{
-    encoding::EncodeLabelSet,
-    metrics::{counter::Counter, family::Family, histogram::Histogram},
-    registry::Registry,
-};
 use serde_json::json;
-use vigil_chain::{fetch::Fetcher, rpc::RpcClient, Follower, RetryPolicy, SourceMetrics};
-use vigil_contracts::Guardian;
-use vigil_core::{BlockRef, ChainEvent, Store};
-use vigil_respond::{webhook::Notification, Action, ActionKind, PauseResponder, WebhookNotifier};
+use vigil_chain::{fetch::Fetcher, Follower};
+use vigil_core::{ChainEvent, Store};
+use vigil_respond::{ActionKind, PauseResponder, WebhookNotifier};
 
-use crate::{
-    config::{Config, SourceConfig},
-    engine::{Engine, Outgoing},
+pub use self::{
+    dispatch::send_transaction,
+    fetch::rpc_client,
+    metrics::{serve_metrics, NodeMetrics},
 };
+use self::{
+    dispatch::{act, Held},
+    fetch::{backoff, fetch_failed, retry_fetch, wait_for_head},
+    settle::settle_pauses,
+};
+use crate::{config::Config, engine::Engine};
 
 /// Options of a run.
 #[derive(Debug, Clone, Default)]
@@ -70,129 +70,6 @@ pub struct RunSummary {
     pub notifications: u64,
     /// The last block processed.
     pub cursor: Option<u64>,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct SeverityLabel {
-    severity: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ActionLabel {
-    action: String,
-}
-
-/// The node's metrics: the source's plus what the engine produced.
-#[derive(Clone)]
-pub struct NodeMetrics {
-    /// The source's.
-    pub source: SourceMetrics,
-    findings: Family<SeverityLabel, Counter>,
-    actions: Family<ActionLabel, Counter>,
-    blocks: Counter,
-    block_seconds: Histogram,
-    healthy: Arc<AtomicBool>,
-    last_progress: Arc<AtomicU64>,
-}
-
-impl Default for NodeMetrics {
-    fn default() -> Self {
-        Self {
-            source: SourceMetrics::default(),
-            findings: Family::default(),
-            actions: Family::default(),
-            blocks: Counter::default(),
-            block_seconds: Histogram::new([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0]),
-            healthy: Arc::new(AtomicBool::new(false)),
-            last_progress: Arc::new(AtomicU64::new(0)),
-        }
-    }
-}
-
-impl NodeMetrics {
-    /// A registry with every metric.
-    pub fn registry(&self) -> Registry {
-        let mut r = Registry::default();
-        self.source.register(&mut r);
-        r.register("vigil_findings", "Findings by severity", self.findings.clone());
-        r.register("vigil_actions", "Actions taken (pause sent, notification delivered)", self.actions.clone());
-        r.register("vigil_blocks_processed", "Blocks processed and committed", self.blocks.clone());
-        r.register("vigil_block_processing_seconds", "Time to run the engine on a block", self.block_seconds.clone());
-        r
-    }
-
-    fn action(&self, kind: &str) {
-        self.actions.get_or_create(&ActionLabel { action: kind.into() }).inc();
-    }
-
-    fn progress(&self) {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        self.last_progress.store(now, Ordering::Relaxed);
-    }
-}
-
-/// Serves `/metrics` (Prometheus text) and `/health` (200 once following and having made progress within the
-/// last 5 minutes, else 503) on `addr`.
-pub async fn serve_metrics(addr: std::net::SocketAddr, metrics: NodeMetrics) -> Result<tokio::task::JoinHandle<()>> {
-    use axum::{http::StatusCode, routing::get, Router};
-    let registry = Arc::new(metrics.registry());
-    let m = metrics.clone();
-    let app = Router::new()
-        .route(
-            "/metrics",
-            get(move || {
-                let registry = registry.clone();
-                async move {
-                    let mut body = String::new();
-                    match prometheus_client::encoding::text::encode(&mut body, &registry) {
-                        Ok(()) => (StatusCode::OK, body),
-                        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
-                    }
-                }
-            }),
-        )
-        .route(
-            "/health",
-            get(move || {
-                let m = m.clone();
-                async move {
-                    let now = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0);
-                    let last = m.last_progress.load(Ordering::Relaxed);
-                    if m.healthy.load(Ordering::Relaxed) && now.saturating_sub(last) < 300 {
-                        (StatusCode::OK, format!("ok: cursor #{}, lag {}\n", m.source.cursor.get(), m.source.lag.get()))
-                    } else {
-                        (StatusCode::SERVICE_UNAVAILABLE, "starting, or no progress for 5 minutes\n".to_string())
-                    }
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("metrics server on {addr}"))?;
-    tracing::info!(event = "MetricsServing", %addr, "serving /metrics and /health");
-    Ok(tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(event = "MetricsServerFailed", "{e}");
-        }
-    }))
-}
-
-/// The RPC client of a `[source]`.
-pub fn rpc_client(source: &SourceConfig, metrics: SourceMetrics) -> Result<RpcClient> {
-    let policy = RetryPolicy {
-        max_attempts: source.max_attempts,
-        timeout: Duration::from_millis(source.timeout_ms),
-        ..RetryPolicy::default()
-    };
-    Ok(RpcClient::new(&source.rpc, policy, metrics)?)
-}
-
-/// A notification or pause waiting for its confirmations.
-struct Held {
-    action: Action,
-    outgoing: Option<Outgoing>,
-    due: u64,
 }
 
 /// Runs the node until `opts.until` (or for ever).
@@ -269,7 +146,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let mut head = head;
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut failures = 0u32;
-    metrics.healthy.store(true, Ordering::Relaxed);
+    metrics.following();
     metrics.progress();
 
     loop {
@@ -358,8 +235,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                     }
                 };
                 failures = 0;
-                metrics.block_seconds.observe(started.elapsed().as_secs_f64());
-                metrics.blocks.inc();
+                metrics.block_processed(started.elapsed().as_secs_f64());
                 metrics.progress();
                 summary.blocks += 1;
                 summary.cursor = Some(number);
@@ -369,10 +245,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 tracing::debug!(event = "BlockProcessed", block = number, hash = %bundle.block_ref().hash, txs = bundle.receipts.len(), findings = outcome.findings.len());
                 for f in &outcome.findings {
                     summary.findings += 1;
-                    metrics
-                        .findings
-                        .get_or_create(&SeverityLabel { severity: format!("{:?}", f.severity).to_lowercase() })
-                        .inc();
+                    metrics.finding(f.severity);
                     tracing::info!(event = "Finding", block = number, detector = %f.detector, severity = ?f.severity, "{}", f.title);
                 }
                 for action in outcome.actions {
@@ -395,213 +268,4 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         b.finish_and_clear();
     }
     Ok(summary)
-}
-
-/// Carries out an action whose confirmations are in: sends a pause, or delivers a notification. A failure is
-/// logged and counted; the pause stays recorded as submitted and is settled after a restart.
-#[allow(clippy::too_many_arguments)]
-async fn act(
-    client: &RpcClient,
-    engine: &Engine,
-    held: Held,
-    wallet: Option<&EthereumWallet>,
-    chain_id: u64,
-    notifiers: &[WebhookNotifier],
-    metrics: &NodeMetrics,
-    summary: &mut RunSummary,
-) {
-    let block = held.action.block.number;
-    match (held.action.kind, held.outgoing, wallet) {
-        (ActionKind::Pause { scope }, Some(out), Some(wallet)) => {
-            match send_transaction(client, wallet, out.from, out.to, out.data, chain_id).await {
-                Ok(hash) => {
-                    summary.pauses_sent += 1;
-                    metrics.action("pause_sent");
-                    tracing::warn!(event = "PauseSent", block, %scope, tx = %hash, "pause of {scope} sent");
-                }
-                Err(e) => {
-                    metrics.action("pause_failed");
-                    tracing::error!(event = "PauseSendFailed", block, %scope, "{e:#}");
-                }
-            }
-        }
-        (ActionKind::Pause { scope }, _, _) => {
-            tracing::warn!(event = "PauseDue", block, %scope, "a pause of {scope} is due but this node holds no keys");
-        }
-        (ActionKind::Notify, _, _) => {
-            let Some(incident) = engine.incidents().incidents().find(|i| i.id == held.action.incident) else { return };
-            let findings: Vec<_> =
-                incident.findings.iter().filter(|(_, retracted)| !retracted).map(|(f, _)| f.clone()).collect();
-            let note = Notification {
-                incident: incident.id,
-                protocol: &incident.protocol,
-                scope: incident.scope,
-                severity: incident.severity,
-                findings: &findings,
-            };
-            tracing::warn!(event = "NotificationDue", block, incident = %incident.id, severity = ?incident.severity, "{} on {}", incident.protocol, incident.scope);
-            for n in notifiers {
-                match n.send(&note).await {
-                    Ok(_) => {
-                        summary.notifications += 1;
-                        metrics.action("notification_delivered");
-                    }
-                    Err(e) => {
-                        metrics.action("notification_failed");
-                        tracing::error!(event = "NotificationFailed", block, "{e}");
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// After a restart: each pause decided but not seen landing is either in force on the Guardian (recorded as
-/// landed) or sent again with the same signed report.
-async fn settle_pauses(
-    client: &RpcClient,
-    engine: &mut Engine,
-    wallet: Option<&EthereumWallet>,
-    chain_id: u64,
-    head: u64,
-    metrics: &NodeMetrics,
-    summary: &mut RunSummary,
-) -> Result<()> {
-    let guardian = engine.responder_guardian();
-    let unconfirmed: Vec<_> = engine.unconfirmed_pauses().into_iter().cloned().collect();
-    for p in unconfirmed {
-        let Some(guardian) = guardian else { break };
-        let data = Guardian::isPausedCall { target: p.scope.target, scope: p.scope.id }.abi_encode();
-        let raw: Bytes = client
-            .request("eth_call", json!([{"to": guardian, "data": Bytes::from(data)}, "latest"]))
-            .await
-            .context("Guardian.isPaused")?;
-        let paused = Guardian::isPausedCall::abi_decode_returns(&raw).unwrap_or(false);
-        if paused {
-            tracing::info!(event = "PauseSettled", scope = %p.scope, "the pause decided before the restart is in force");
-            engine.confirm_pause(p.scope, head)?;
-        } else if let Some(wallet) = wallet {
-            let from = wallet.default_signer().address();
-            match send_transaction(client, wallet, from, guardian, p.calldata.clone(), chain_id).await {
-                Ok(hash) => {
-                    summary.pauses_sent += 1;
-                    metrics.action("pause_sent");
-                    tracing::warn!(event = "PauseResent", scope = %p.scope, tx = %hash, "pause decided before the restart sent again");
-                }
-                Err(e) => tracing::error!(event = "PauseSendFailed", scope = %p.scope, "{e:#}"),
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Signs and sends a transaction through the client (failover applies; a resend of the same bytes is harmless).
-pub async fn send_transaction(
-    client: &RpcClient,
-    wallet: &EthereumWallet,
-    from: Address,
-    to: Address,
-    data: Bytes,
-    chain_id: u64,
-) -> Result<B256> {
-    let nonce: U64 = client.request("eth_getTransactionCount", json!([from, "pending"])).await?;
-    let gas_price: U256 = client.request("eth_gasPrice", json!([])).await?;
-    let call = json!([{"from": from, "to": to, "data": data}]);
-    let gas: U64 = match client.request("eth_estimateGas", call).await {
-        Ok(g) => g,
-        Err(vigil_chain::RpcError::Call { error, .. }) => {
-            let revert = vigil_chain::fetch::probe_revert(&error)
-                .and_then(|d| vigil_contracts::describe_error(&d))
-                .unwrap_or(error.message.clone());
-            bail!("the transaction would revert: {revert}");
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let fee: u128 = gas_price.saturating_mul(U256::from(2)).to();
-    let tx = TransactionRequest::default()
-        .with_from(from)
-        .with_to(to)
-        .with_input(data)
-        .with_nonce(nonce.to())
-        .with_chain_id(chain_id)
-        .with_gas_limit(gas.to::<u64>() * 12 / 10 + 10_000)
-        .with_max_fee_per_gas(fee.max(1))
-        .with_max_priority_fee_per_gas((fee / 2).max(1));
-    let envelope = tx.build(wallet).await.context("signing the transaction")?;
-    let raw = Bytes::from(envelope.encoded_2718());
-    match client.request::<B256>("eth_sendRawTransaction", json!([raw])).await {
-        Ok(hash) => Ok(hash),
-        Err(vigil_chain::RpcError::Call { error, .. }) if error.message.contains("already known") => {
-            Ok(*envelope.tx_hash())
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn retry_fetch(
-    fetcher: &Fetcher,
-    n: u64,
-    probes: &[vigil_core::Probe],
-    traces: bool,
-    engine: &Engine,
-) -> Result<vigil_core::Bundle> {
-    let mut failures = 0;
-    loop {
-        match fetcher.bundle(n, probes, traces).await {
-            Ok(b) => return Ok(b),
-            Err(e) if e.is_retryable() && failures < 20 => {
-                failures += 1;
-                fetch_failed(engine, n, "warm-up", failures, &e).await?;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
-/// A failed fetch of block `n`: logged, recorded in the store's failure log, then a backoff before the retry.
-async fn fetch_failed(engine: &Engine, n: u64, stage: &str, attempt: u32, e: &dyn std::fmt::Display) -> Result<()> {
-    tracing::warn!(event = "BlockFetchFailed", block = n, attempt, stage, "{e}");
-    if let Some(store) = engine.store() {
-        store.record_failure(n, stage, &e.to_string())?;
-    }
-    tokio::time::sleep(backoff(attempt)).await;
-    Ok(())
-}
-
-/// Waits for a new head: a WebSocket head if one arrives within `poll`, else asks the endpoints.
-async fn wait_for_head(
-    fetcher: &Fetcher,
-    heads: Option<&mut tokio::sync::watch::Receiver<u64>>,
-    poll: Duration,
-    current: u64,
-) -> u64 {
-    if let Some(rx) = heads {
-        if let Ok(Ok(())) = tokio::time::timeout(poll, rx.changed()).await {
-            let h = *rx.borrow_and_update();
-            if h != current {
-                return h;
-            }
-        }
-    } else {
-        tokio::time::sleep(poll).await;
-    }
-    match fetcher.head().await {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::warn!(event = "HeadUnavailable", "{e}");
-            current
-        }
-    }
-}
-
-fn backoff(failures: u32) -> Duration {
-    Duration::from_millis(200u64.saturating_mul(1 << failures.min(8)).min(30_000))
-}
-
-/// The last block a store holds, for `vigil status`.
-pub fn stored_cursor(config: &Config) -> Result<Option<BlockRef>> {
-    if !config.node.store.exists() {
-        return Ok(None);
-    }
-    Ok(vigil_store::SqliteStore::open(&config.node.store)?.cursor()?)
 }
