@@ -3,7 +3,8 @@
 #
 #   - npm packages pinned in contracts/package-lock.json: solc-js (compiler), OpenZeppelin Contracts, anvil
 #   - the committed contract artifacts must equal a fresh compile
-#   - cargo fmt, cargo clippy (warnings are errors), cargo test for the whole workspace
+#   - cargo fmt, cargo clippy (warnings are errors), the node without the simulator, cargo test for the whole
+#     workspace
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,10 @@ cargo fmt --all -- --check
 
 step "cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+
+# The production node builds without the simulator and its attack scenarios (feature `sim` off).
+step "cargo check -p vigil --no-default-features"
+cargo check -p vigil --no-default-features --locked
 
 step "cargo test"
 log=$(mktemp)

@@ -9,6 +9,10 @@
 //! Groups: the Guardian (the door for automated responses), the reference venue (tokens, AMM, price feed,
 //! lending markets, option vault, flash lender, governance, reserve vault, and the deliberately flawed legacy
 //! contracts), and one attack contract per attack scenario.
+//!
+//! `vigil_core::PauseReport`, the report the oracle nodes sign, converts into the binding's
+//! `Guardian::PauseReport` for a `pauseWithQuorum` or `hashReport` call (`From`); both hash to the same EIP-712
+//! digest, so a signature made on one verifies on the other (tested below).
 
 #![allow(clippy::too_many_arguments)]
 #![allow(missing_docs)]
@@ -78,6 +82,14 @@ sol! {
     }
 }
 
+impl From<vigil_core::PauseReport> for Guardian::PauseReport {
+    fn from(r: vigil_core::PauseReport) -> Self {
+        let vigil_core::PauseReport { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion } =
+            r;
+        Self { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion }
+    }
+}
+
 /// Tries each contract's custom errors in turn; the first that decodes is returned.
 macro_rules! describe_with {
     ($data:expr, $($errors:path),* $(,)?) => {{
@@ -120,4 +132,51 @@ pub fn describe_error(data: &[u8]) -> Option<String> {
         ReserveDrainer::ReserveDrainerErrors,
         EulerStyleAttacker::EulerStyleAttackerErrors,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use alloy::{
+        primitives::{Address, B256, U256},
+        signers::{local::PrivateKeySigner, Signature},
+        sol_types::SolStruct,
+    };
+    use vigil_core::{guardian_domain, sign_report, PauseReport};
+
+    use super::Guardian;
+
+    /// A report whose every field differs from the others, so that a field swapped or dropped changes the hash.
+    fn report() -> PauseReport {
+        let n = |i: u64| U256::from(i);
+        PauseReport {
+            target: Address::repeat_byte(0xa1),
+            scope: n(2),
+            incidentId: B256::repeat_byte(0xb3),
+            evidenceHash: B256::repeat_byte(0xc4),
+            observedBlock: n(19_000_005),
+            deadline: n(1_700_000_006),
+            configVersion: n(7),
+        }
+    }
+
+    #[test]
+    fn the_core_report_hashes_as_the_guardian_binding_does() {
+        let core = report();
+        let binding = Guardian::PauseReport::from(core.clone());
+        assert_eq!(PauseReport::eip712_encode_type(), Guardian::PauseReport::eip712_encode_type());
+        assert_eq!(core.eip712_type_hash(), binding.eip712_type_hash());
+        assert_eq!(core.eip712_hash_struct(), binding.eip712_hash_struct());
+        let domain = guardian_domain(31337, Address::repeat_byte(7));
+        assert_eq!(core.eip712_signing_hash(&domain), binding.eip712_signing_hash(&domain));
+    }
+
+    #[test]
+    fn a_signature_on_the_core_report_recovers_from_the_binding_digest() {
+        let key = PrivateKeySigner::random();
+        let domain = guardian_domain(1, Address::repeat_byte(9));
+        let signatures = sign_report(&report(), &domain, &[&key]).unwrap();
+        let digest = Guardian::PauseReport::from(report()).eip712_signing_hash(&domain);
+        let signature = Signature::try_from(signatures[0].as_ref()).unwrap();
+        assert_eq!(signature.recover_address_from_prehash(&digest).unwrap(), key.address());
+    }
 }

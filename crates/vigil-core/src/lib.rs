@@ -4,18 +4,24 @@
 //! - [`quorum`]: the EIP-712 pause report that a quorum of independent Vigil nodes signs;
 //! - [`bundle`]: chain events and block bundles (block, receipts, traces, probe values);
 //! - [`finding`]: findings, severities and kinds;
+//! - [`incident`]: incidents and the actions they take (notify, pause);
 //! - [`detector`]: the trait every detector implements;
+//! - [`store`]: the trait every store implements (cursor, findings, incidents, actions, failures);
 //! - [`suggest`]: "did you mean" for mistyped names.
 
 pub mod bundle;
 pub mod detector;
 pub mod finding;
+pub mod incident;
 pub mod quorum;
 pub mod scope;
+pub mod store;
 pub mod suggest;
 
 pub use bundle::{BlockHeader, BlockPart, Bundle, ChainEvent, Probe, Receipt, ReceiptsPart, Tx};
 pub use detector::{Detector, DetectorCause, DetectorError};
 pub use finding::{BlockRef, Finding, FindingKind, Severity};
+pub use incident::{Action, ActionKind, Incident};
 pub use quorum::{guardian_domain, sign_report, PauseReport, QuorumError};
 pub use scope::Scope;
+pub use store::{Store, StoreError, StoredAction};

@@ -1,7 +1,9 @@
 //! The EIP-712 pause report that a quorum of Vigil nodes signs, and how signatures are produced and ordered.
 //!
-//! The report type is the Guardian contract's own (`vigil_contracts::Guardian::PauseReport`, generated from
-//! its ABI), so the struct hash computed here is the one the contract verifies. The domain is
+//! The report is declared here with `sol!`, field for field as the Guardian contract's `PauseReport` struct
+//! (same name, same fields in the same order, same types), so its EIP-712 type hash and struct hash are the ones
+//! the contract verifies; `vigil_contracts` converts it into the binding's `Guardian::PauseReport` for a call,
+//! and tests there prove that both types sign to the same digest. The domain is
 //! `{name: "Vigil Guardian", version: "1", chainId, verifyingContract: guardian}`: a signature made for one
 //! chain or one Guardian deployment does not verify on another. The Guardian rejects duplicate signers by
 //! requiring signatures ordered by signer address, strictly ascending; [`sign_report`] returns them so.
@@ -10,10 +12,31 @@ use alloy::{
     dyn_abi::Eip712Domain,
     primitives::{Address, Bytes, B256},
     signers::{local::PrivateKeySigner, SignerSync},
+    sol,
     sol_types::{eip712_domain, SolStruct},
 };
 
-pub use vigil_contracts::Guardian::PauseReport;
+sol! {
+    /// What the oracle nodes sign (EIP-712): the Guardian's
+    /// `PauseReport(address target,uint256 scope,bytes32 incidentId,bytes32 evidenceHash,uint256 observedBlock,uint256 deadline,uint256 configVersion)`.
+    #[sol(all_derives)]
+    struct PauseReport {
+        /// The protected contract.
+        address target;
+        /// The Guardian scope of `target` (0 = the whole contract).
+        uint256 scope;
+        /// The incident the pause answers.
+        bytes32 incidentId;
+        /// Hash of the evidence (the findings that led to the pause).
+        bytes32 evidenceHash;
+        /// The block the findings were observed at.
+        uint256 observedBlock;
+        /// Unix time after which the Guardian refuses the report.
+        uint256 deadline;
+        /// The Guardian's oracle-set version the signers belong to.
+        uint256 configVersion;
+    }
+}
 
 /// EIP-712 domain name of the Guardian.
 pub const GUARDIAN_DOMAIN_NAME: &str = "Vigil Guardian";

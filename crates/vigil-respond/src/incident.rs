@@ -1,10 +1,15 @@
 //! Incidents: findings grouped by (protocol, scope), with the actions a policy mandates, each taken once.
+//!
+//! The types an incident is made of ([`Incident`], [`Action`], [`ActionKind`]) live in `vigil_core::incident`,
+//! so that a store can keep them without depending on the responders; they are re-exported here.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use alloy::primitives::{keccak256, B256};
 use serde::{Deserialize, Serialize};
 use vigil_core::{BlockRef, Finding, FindingKind, Scope, Severity};
+
+pub use vigil_core::incident::{Action, ActionKind, Incident};
 
 /// Which findings lead to which actions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,53 +25,6 @@ impl Default for Policy {
     fn default() -> Self {
         Self { notify_at: Severity::Medium, pause_at: Severity::Critical }
     }
-}
-
-/// What to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
-pub enum ActionKind {
-    /// Tell people (webhook).
-    Notify,
-    /// Pause the scope through the Guardian.
-    Pause {
-        /// The scope.
-        scope: Scope,
-    },
-}
-
-/// An action an incident takes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Action {
-    /// The incident.
-    pub incident: B256,
-    /// What to do.
-    pub kind: ActionKind,
-    /// The block whose findings led to it.
-    pub block: BlockRef,
-    /// Hash of the evidence (the findings that led to it), for the pause report.
-    pub evidence_hash: B256,
-}
-
-/// Findings about one protocol scope.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Incident {
-    /// Stable id: keccak of protocol, scope and the first block.
-    pub id: B256,
-    /// The protocol.
-    pub protocol: String,
-    /// The scope.
-    pub scope: Scope,
-    /// The block of its first finding.
-    pub opened_at: BlockRef,
-    /// Highest severity seen.
-    pub severity: Severity,
-    /// Its findings (duplicates suppressed), with whether a reorg retracted them.
-    pub findings: Vec<(Finding, bool)>,
-    /// Actions taken.
-    pub actions: BTreeSet<ActionKind>,
-    /// Findings suppressed as duplicates.
-    pub suppressed: u64,
 }
 
 /// Open incidents, by protocol and scope.

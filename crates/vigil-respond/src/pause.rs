@@ -74,6 +74,6 @@ impl PauseResponder {
         };
         let keys: Vec<&PrivateKeySigner> = self.keys.iter().collect();
         let signatures = sign_report(&report, &guardian_domain(self.chain_id, self.guardian), &keys)?;
-        Ok(Guardian::pauseWithQuorumCall { report, signatures }.abi_encode().into())
+        Ok(Guardian::pauseWithQuorumCall { report: report.into(), signatures }.abi_encode().into())
     }
 }

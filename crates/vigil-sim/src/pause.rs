@@ -49,7 +49,7 @@ pub fn submit_pause<B: Backend>(
     let domain = guardian_domain(CHAIN_ID, guardian);
     let signatures = sign_report(&report, &domain, signers)
         .map_err(|e| ExecError::Invalid { what: "signing the pause report".into(), reason: e.to_string() })?;
-    chain.exec(sender, guardian, Guardian::pauseWithQuorumCall { report, signatures })
+    chain.exec(sender, guardian, Guardian::pauseWithQuorumCall { report: report.into(), signatures })
 }
 
 /// Pauses `scope` of `target` with the first `k` of `oracles`, sent by the first oracle.

@@ -87,7 +87,9 @@ impl Fixture {
 
     fn submit(&mut self, report: PauseReport, signatures: Vec<Bytes>) -> Result<(), ExecError> {
         let sender = test_key(22).address();
-        self.chain.send_call(sender, self.guardian, Guardian::pauseWithQuorumCall { report, signatures }).map(|_| ())
+        self.chain
+            .send_call(sender, self.guardian, Guardian::pauseWithQuorumCall { report: report.into(), signatures })
+            .map(|_| ())
     }
 
     fn first(&self, k: usize) -> Vec<&PrivateKeySigner> {
@@ -144,7 +146,7 @@ fn all_signers_of_a_larger_set_are_accepted_in_any_given_order() {
 fn the_contract_hashes_the_report_as_the_signers_do() {
     let mut f = Fixture::new(3, 2);
     let r = f.report(1);
-    let on_chain = f.chain.view(f.guardian, Guardian::hashReportCall { r: r.clone() }).unwrap();
+    let on_chain = f.chain.view(f.guardian, Guardian::hashReportCall { r: r.clone().into() }).unwrap();
     assert_eq!(on_chain, report_digest(&r, &guardian_domain(CHAIN_ID, f.guardian)));
 }
 
@@ -377,7 +379,7 @@ fn a_pause_emits_an_event_naming_its_signers() {
             test_key(22).address(),
             f.guardian,
             alloy::sol_types::SolCall::abi_encode(&Guardian::pauseWithQuorumCall {
-                report: r.clone(),
+                report: r.clone().into(),
                 signatures: sigs,
             })
             .into(),

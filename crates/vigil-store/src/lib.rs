@@ -1,7 +1,8 @@
 //! Vigil's store: the cursor, findings, incidents and actions, in SQLite (bundled), with migrations.
 //!
-//! Everything a block produced is written in one transaction together with the cursor
-//! ([`Store::commit_block`]), the way reth saves a stage's checkpoint with its data: after a crash the store holds
+//! [`SqliteStore`] implements `vigil_core::Store`, the trait the node works through (a Postgres store can join
+//! behind the same trait). Everything a block produced is written in one transaction together with the cursor
+//! (`Store::commit_block`), the way reth saves a stage's checkpoint with its data: after a crash the store holds
 //! either all of a block's results and the cursor at that block, or none of them and the cursor before it, so a
 //! restarted engine neither skips nor repeats a block. Actions are recorded with their signed calldata before
 //! they are sent; an action whose transaction was never seen on chain is sent again after a restart, and an
@@ -12,50 +13,9 @@ use std::path::Path;
 use alloy::primitives::{Bytes, B256};
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
-use vigil_core::{BlockRef, Finding, Scope};
-use vigil_respond::{Action, ActionKind, Incident};
+use vigil_core::{Action, ActionKind, BlockRef, Finding, Incident, Scope, Store};
 
-/// Errors of the store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// SQLite failed.
-    #[error("store {path}: {source}")]
-    Sqlite {
-        /// The database file.
-        path: String,
-        /// The error.
-        #[source]
-        source: rusqlite::Error,
-    },
-    /// The schema could not be migrated.
-    #[error("store {path}: migration failed: {reason}")]
-    Migration {
-        /// The database file.
-        path: String,
-        /// The error.
-        reason: String,
-    },
-    /// A row does not decode (a corrupt or foreign database).
-    #[error("store {path}: table {table}: {reason}")]
-    Corrupt {
-        /// The database file.
-        path: String,
-        /// The table.
-        table: &'static str,
-        /// What is wrong.
-        reason: String,
-    },
-    /// A block was committed out of order.
-    #[error("store {path}: block #{got} committed after #{cursor}; blocks must be committed in order")]
-    OutOfOrder {
-        /// The database file.
-        path: String,
-        /// The cursor.
-        cursor: u64,
-        /// The block.
-        got: u64,
-    },
-}
+pub use vigil_core::store::{StoreError, StoredAction};
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -100,61 +60,47 @@ fn migrations() -> Migrations<'static> {
     ])
 }
 
-/// A stored action.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoredAction {
-    /// The incident.
-    pub incident: B256,
-    /// What (its JSON form).
-    pub kind: ActionKind,
-    /// The block whose findings led to it.
-    pub block: u64,
-    /// Signed calldata, for transactions.
-    pub calldata: Option<Bytes>,
-    /// `planned`, `landed` or `failed`.
-    pub state: String,
-    /// Block of the last state change.
-    pub state_block: Option<u64>,
-}
-
-/// The store.
-pub struct Store {
+/// The SQLite store.
+pub struct SqliteStore {
     conn: Connection,
     path: String,
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let name = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| StoreError::Sqlite { path: name.clone(), source })?;
+        let conn = Connection::open(path).map_err(|source| backend(name.clone(), source))?;
         Self::init(conn, name)
     }
 
     /// An in-memory store (tests, the demo).
     pub fn in_memory() -> Result<Self, StoreError> {
-        let conn =
-            Connection::open_in_memory().map_err(|source| StoreError::Sqlite { path: ":memory:".into(), source })?;
+        let conn = Connection::open_in_memory().map_err(|source| backend(":memory:".into(), source))?;
         Self::init(conn, ":memory:".into())
     }
 
     fn init(mut conn: Connection, path: String) -> Result<Self, StoreError> {
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|source| StoreError::Sqlite { path: path.clone(), source })?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(|source| backend(path.clone(), source))?;
+        conn.pragma_update(None, "synchronous", "FULL").map_err(|source| backend(path.clone(), source))?;
         migrations()
             .to_latest(&mut conn)
-            .map_err(|e| StoreError::Migration { path: path.clone(), reason: e.to_string() })?;
+            .map_err(|e| StoreError::Migration { store: path.clone(), reason: e.to_string() })?;
         Ok(Self { conn, path })
     }
 
     fn sql(&self, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite { path: self.path.clone(), source }
+        backend(self.path.clone(), source)
     }
+}
 
-    /// The last committed block.
-    pub fn cursor(&self) -> Result<Option<BlockRef>, StoreError> {
+/// A SQLite failure of the database at `store`.
+fn backend(store: String, source: rusqlite::Error) -> StoreError {
+    StoreError::Backend { store, source: Box::new(source) }
+}
+
+impl Store for SqliteStore {
+    fn cursor(&self) -> Result<Option<BlockRef>, StoreError> {
         self.conn
             .query_row("SELECT number, hash FROM cursor WHERE id = 1", [], |r| {
                 Ok(BlockRef { number: r.get::<_, i64>(0)? as u64, hash: B256::from_slice(&r.get::<_, Vec<u8>>(1)?) })
@@ -163,9 +109,7 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
-    /// Writes a block's findings, the incidents they opened and the actions they made due, with their signed
-    /// calldata, and moves the cursor to the block, in one transaction.
-    pub fn commit_block(
+    fn commit_block(
         &mut self,
         block: BlockRef,
         findings: &[(Finding, B256)],
@@ -175,14 +119,14 @@ impl Store {
         if let Some(cursor) = self.cursor()? {
             if block.number != cursor.number + 1 && block.number > cursor.number {
                 return Err(StoreError::OutOfOrder {
-                    path: self.path.clone(),
+                    store: self.path.clone(),
                     cursor: cursor.number,
                     got: block.number,
                 });
             }
         }
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sql = |source| backend(path.clone(), source);
         let tx = self.conn.transaction().map_err(sql)?;
         tx.execute(
             "INSERT INTO processed (number, hash) VALUES (?1, ?2)",
@@ -227,14 +171,7 @@ impl Store {
         tx.commit().map_err(sql)
     }
 
-    /// Records that an action's transaction landed or failed at `block`.
-    pub fn set_action_state(
-        &self,
-        incident: B256,
-        kind: &ActionKind,
-        state: &str,
-        block: u64,
-    ) -> Result<(), StoreError> {
+    fn set_action_state(&self, incident: B256, kind: &ActionKind, state: &str, block: u64) -> Result<(), StoreError> {
         let kind = serde_json::to_string(kind).unwrap_or_default();
         self.conn
             .execute(
@@ -245,8 +182,7 @@ impl Store {
             .map_err(|e| self.sql(e))
     }
 
-    /// Every action.
-    pub fn actions(&self) -> Result<Vec<StoredAction>, StoreError> {
+    fn actions(&self) -> Result<Vec<StoredAction>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT incident, kind, block_number, calldata, state, state_block FROM actions ORDER BY block_number, rowid")
@@ -267,7 +203,7 @@ impl Store {
         for row in rows {
             let (incident, kind, block, calldata, state, state_block) = row.map_err(|e| self.sql(e))?;
             let kind: ActionKind = serde_json::from_str(&kind).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
+                store: self.path.clone(),
                 table: "actions",
                 reason: format!("kind `{kind}`: {e}"),
             })?;
@@ -283,8 +219,7 @@ impl Store {
         Ok(out)
     }
 
-    /// Every incident: id, protocol, scope, first block.
-    pub fn incidents(&self) -> Result<Vec<(B256, String, Scope, BlockRef)>, StoreError> {
+    fn incidents(&self) -> Result<Vec<(B256, String, Scope, BlockRef)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -307,9 +242,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// Block numbers committed, in order, with how many times each was committed (once, unless a reorg
-    /// replaced it).
-    pub fn processed(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+    fn processed(&self) -> Result<Vec<(u64, u64)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT number, COUNT(*) FROM processed GROUP BY number ORDER BY number")
@@ -320,9 +253,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// The canonical blocks committed at or below the cursor, newest last, at most `limit` of them (the follower's
-    /// reorg window after a restart).
-    pub fn recent_blocks(&self, limit: u64) -> Result<Vec<BlockRef>, StoreError> {
+    fn recent_blocks(&self, limit: u64) -> Result<Vec<BlockRef>, StoreError> {
         let Some(cursor) = self.cursor()? else { return Ok(Vec::new()) };
         let mut stmt = self
             .conn
@@ -341,8 +272,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// Records that fetching or processing `block` failed (it is retried, never skipped).
-    pub fn record_failure(&self, block: u64, stage: &str, error: &str) -> Result<(), StoreError> {
+    fn record_failure(&self, block: u64, stage: &str, error: &str) -> Result<(), StoreError> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         self.conn
             .execute(
@@ -353,8 +283,7 @@ impl Store {
         Ok(())
     }
 
-    /// Failures recorded: (block, stage, error).
-    pub fn failures(&self) -> Result<Vec<(u64, String, String)>, StoreError> {
+    fn failures(&self) -> Result<Vec<(u64, String, String)>, StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT block_number, stage, error FROM failures ORDER BY id")
@@ -364,8 +293,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
     }
 
-    /// Findings stored, with whether they are retracted.
-    pub fn findings(&self) -> Result<Vec<(Finding, bool)>, StoreError> {
+    fn findings(&self) -> Result<Vec<(Finding, bool)>, StoreError> {
         let mut stmt =
             self.conn.prepare("SELECT body, retracted FROM findings ORDER BY id").map_err(|e| self.sql(e))?;
         let rows =
@@ -374,7 +302,7 @@ impl Store {
         for row in rows {
             let (body, retracted) = row.map_err(|e| self.sql(e))?;
             let f: Finding = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-                path: self.path.clone(),
+                store: self.path.clone(),
                 table: "findings",
                 reason: e.to_string(),
             })?;
@@ -383,10 +311,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Marks findings of blocks after `ancestor` retracted and moves the cursor back to it.
-    pub fn revert_to(&mut self, ancestor: BlockRef) -> Result<(), StoreError> {
+    fn revert_to(&mut self, ancestor: BlockRef) -> Result<(), StoreError> {
         let path = self.path.clone();
-        let sql = |source| StoreError::Sqlite { path: path.clone(), source };
+        let sql = |source| backend(path.clone(), source);
         let tx = self.conn.transaction().map_err(sql)?;
         tx.execute("UPDATE findings SET retracted = 1 WHERE block_number > ?1", params![ancestor.number as i64])
             .map_err(sql)?;
@@ -430,7 +357,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("vigil.sqlite");
         {
-            let mut s = Store::open(&path).unwrap();
+            let mut s = SqliteStore::open(&path).unwrap();
             assert_eq!(s.cursor().unwrap(), None);
             let a = Action {
                 incident: B256::repeat_byte(9),
@@ -448,7 +375,7 @@ mod tests {
             s.set_action_state(a.incident, &a.kind, "landed", 2).unwrap();
             s.commit_block(block(2), &[], &[], &[]).unwrap();
         }
-        let mut s = Store::open(&path).unwrap();
+        let mut s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.cursor().unwrap(), Some(block(2)));
         let actions = s.actions().unwrap();
         assert_eq!(actions.len(), 1);

@@ -24,8 +24,7 @@ use vigil_sim::{
 use crate::config::Config;
 use crate::engine::{Engine, EngineError, PauseOutcome};
 
-/// The demo's configuration, embedded.
-pub const DEMO_CONFIG: &str = include_str!("../config/demo.toml");
+pub use crate::DEMO_CONFIG;
 
 /// The attack scenarios the demo runs: a multi-block price manipulation, a slow drain, an attack whose contract
 /// is deployed before use, and a stolen admin key.
@@ -137,7 +136,7 @@ pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine 
             config.guardian.report_validity_seconds,
         )
     });
-    let store = vigil_store::Store::in_memory().expect("an in-memory SQLite database opens");
+    let store = vigil_store::SqliteStore::in_memory().expect("an in-memory SQLite database opens");
     Engine::resume(config.build_detectors(), config.policy, responder, store)
         .expect("an empty store resumes")
         .with_correlator(config.build_correlator())

@@ -16,7 +16,7 @@ use alloy::{
 };
 use serde::Serialize;
 use vigil_contracts::Guardian;
-use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, Probe, Scope};
+use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, Probe, Scope, Store, StoreError};
 use vigil_detect::correlation::StageCorrelator;
 use vigil_respond::{Action, ActionKind, IncidentBook, PauseResponder, Policy};
 
@@ -73,7 +73,7 @@ pub struct PauseRecord {
 pub enum EngineError {
     /// The store failed; the block is not committed and must be processed again.
     #[error(transparent)]
-    Store(#[from] vigil_store::StoreError),
+    Store(#[from] StoreError),
     /// A detector failed; the block must be retried, not skipped.
     #[error(transparent)]
     Detector(#[from] DetectorError),
@@ -113,7 +113,7 @@ pub struct Engine {
     pauses: Vec<PauseRecord>,
     findings: Vec<Finding>,
     last: Option<BlockRef>,
-    store: Option<vigil_store::Store>,
+    store: Option<Box<dyn Store>>,
 }
 
 impl Engine {
@@ -144,7 +144,7 @@ impl Engine {
         detectors: Vec<Box<dyn Detector>>,
         policy: Policy,
         responder: Option<PauseResponder>,
-        store: vigil_store::Store,
+        store: impl Store + 'static,
     ) -> Result<Self, EngineError> {
         let mut engine = Self::new(detectors, policy, responder);
         for (id, protocol, scope, opened_at) in store.incidents()? {
@@ -168,7 +168,7 @@ impl Engine {
             }
         }
         engine.last = store.cursor()?;
-        engine.store = Some(store);
+        engine.store = Some(Box::new(store));
         Ok(engine)
     }
 
@@ -221,8 +221,8 @@ impl Engine {
     }
 
     /// The store, when the engine commits to one.
-    pub fn store(&self) -> Option<&vigil_store::Store> {
-        self.store.as_ref()
+    pub fn store(&self) -> Option<&dyn Store> {
+        self.store.as_deref()
     }
 
     /// The Guardian pauses go through, when the engine responds.
@@ -301,7 +301,7 @@ impl Engine {
                     (f.clone(), id)
                 })
                 .collect();
-            let opened: Vec<&vigil_respond::Incident> =
+            let opened: Vec<&vigil_core::Incident> =
                 self.incidents.incidents().filter(|i| i.opened_at == block).collect();
             let with_calldata: Vec<(Action, Option<Bytes>)> = actions
                 .iter()

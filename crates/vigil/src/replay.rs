@@ -4,7 +4,8 @@
 //! ([`vigil_chain::replay::Recorded`]). Recordings hold no state reads unless `eth_call` pairs were recorded, so a
 //! detector that needs probe values the recording lacks cannot run: it is left out, and the report says which
 //! and why, instead of failing every block or pretending it saw nothing. Blocks a pairs recording cannot assemble
-//! are listed too. Nothing is sent and nothing is stored.
+//! are listed too. Nothing is sent and nothing is stored. [`run_command`] prints the findings and the report for
+//! `vigil replay`.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -89,4 +90,49 @@ pub fn replay(config: &Config, mut recorded: Recorded, mut on_finding: impl FnMu
     }
     report.skipped = recorded.skipped().iter().map(|s| s.to_string()).collect();
     Ok(report)
+}
+
+/// `vigil replay`: replays `recorded` through the detectors of `config` and prints each finding as it is found, then
+/// a summary (blocks, decoding and engine time per block, findings per detector, detectors left out, blocks
+/// skipped); with `json`, only the report as JSON.
+pub fn run_command(config: &Config, recorded: Recorded, json: bool) -> Result<()> {
+    let report = replay(config, recorded, |f| {
+        if !json {
+            println!(
+                "#{:<9} {:<9} {:<24} {}",
+                f.block.number,
+                format!("{:?}", f.severity).to_lowercase(),
+                f.detector,
+                f.title
+            );
+        }
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let (first, last) = report.range.unwrap_or_default();
+    println!(
+        "\n{} blocks (#{first}..#{last}), {} transactions; decoding {:.3} ms/block, engine {:.3} ms/block",
+        report.blocks,
+        report.transactions,
+        report.decode_seconds * 1e3 / report.blocks.max(1) as f64,
+        report.engine_seconds * 1e3 / report.blocks.max(1) as f64
+    );
+    for (d, n) in &report.findings {
+        println!("findings  {d}: {n}");
+    }
+    if let Some(b) = report.first_malicious_block {
+        println!(
+            "first malicious transaction in block #{b}; first finding in {}",
+            report.first_finding_block.map(|f| format!("#{f}")).unwrap_or("none".into())
+        );
+    }
+    for (d, why) in &report.left_out {
+        println!("left out {d}: {why}");
+    }
+    for s in &report.skipped {
+        println!("skipped  {s}");
+    }
+    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The `vigil` binary as a user runs it.
+//! The `vigil` binary as a user runs it. The proving-ground commands (`venue`, `sim`) need the feature `sim`.
 
 use std::process::Command;
 
@@ -7,6 +7,7 @@ fn vigil() -> Command {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn venue_deploys_in_process_and_prints_addresses_and_state() {
     let out = vigil().arg("venue").output().expect("vigil runs");
     assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
@@ -18,6 +19,7 @@ fn venue_deploys_in_process_and_prints_addresses_and_state() {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn venue_json_names_every_contract() {
     let out = vigil().args(["venue", "--json"]).output().expect("vigil runs");
     assert!(out.status.success());
@@ -29,6 +31,7 @@ fn venue_json_names_every_contract() {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn an_unreachable_node_is_a_clear_error() {
     let out = vigil().args(["venue", "--rpc", "http://127.0.0.1:9"]).output().expect("vigil runs");
     assert!(!out.status.success());
@@ -38,6 +41,7 @@ fn an_unreachable_node_is_a_clear_error() {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn sim_lists_the_nine_scenarios_one_per_line() {
     let out = vigil().args(["sim", "--list"]).output().expect("vigil runs");
     assert!(out.status.success());
@@ -48,6 +52,7 @@ fn sim_lists_the_nine_scenarios_one_per_line() {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn sim_runs_a_scenario_writes_json_lines_and_prints_what_happened() {
     let dir = std::env::temp_dir().join(format!("vigil-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -67,6 +72,7 @@ fn sim_runs_a_scenario_writes_json_lines_and_prints_what_happened() {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn sim_errors_name_what_was_wrong() {
     let out = vigil().args(["sim", "--scenario", "spot-pamp", "--out", "/dev/null"]).output().unwrap();
     assert!(!out.status.success());
@@ -122,6 +128,7 @@ fn check_accepts_the_demo_config_and_names_errors_in_a_bad_one() {
 }
 
 #[test]
+#[cfg(feature = "sim")]
 fn replay_runs_the_detectors_over_a_sim_file_and_names_what_it_cannot_run() {
     let dir = std::env::temp_dir().join(format!("vigil-cli-replay-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -24,6 +24,7 @@ use alloy::{
     signers::local::PrivateKeySigner,
 };
 use vigil_contracts::{Guardian, GuardianProtected, ReserveVault};
+use vigil_core::Store as _;
 use vigil_sim::{
     attacks::Attack, deploy_venue, evm::CHAIN_ID, venue::MARKET_WETH_SPOT, Actors, Backend, NodeBackend, Reader, Venue,
     VenueConfig,
@@ -176,7 +177,7 @@ fn cursor(dir: &Path) -> Option<u64> {
     if !path.exists() {
         return None;
     }
-    vigil_store::Store::open(&path).ok()?.cursor().ok()?.map(|c| c.number)
+    vigil_store::SqliteStore::open(&path).ok()?.cursor().ok()?.map(|c| c.number)
 }
 
 fn log_of(path: &Path) -> String {
@@ -252,7 +253,7 @@ fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
     assert!(log.contains("PauseSent"), "{log}");
 
     // The store saw the pause land on chain.
-    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     let pauses: Vec<_> = store
         .actions()
         .unwrap()
@@ -284,7 +285,7 @@ fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once
     let finding_block = chain.head();
     chain.node.advance(1, 12).unwrap();
     wait_until("vigil to process the finding's block", Duration::from_secs(60), || cursor(&dir) > Some(finding_block));
-    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     let before: Vec<_> =
         store.findings().unwrap().into_iter().filter(|(f, _)| f.block.number == finding_block).collect();
     assert!(!before.is_empty(), "a finding at #{finding_block}");
@@ -307,7 +308,7 @@ fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once
     chain.node.advance(1, 12).unwrap();
     let new_head = chain.head();
     wait_until("vigil to process the new canonical head", Duration::from_secs(60), || {
-        vigil_store::Store::open(&dir.join("vigil.sqlite"))
+        vigil_store::SqliteStore::open(&dir.join("vigil.sqlite"))
             .ok()
             .and_then(|s| s.cursor().ok().flatten())
             .is_some_and(|c| c.number == new_head && c.hash == chain.hash(new_head))
@@ -316,7 +317,7 @@ fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once
     vigil.kill().unwrap();
     vigil.wait().unwrap();
 
-    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     let after: Vec<_> =
         store.findings().unwrap().into_iter().filter(|(f, _)| f.block.number == finding_block).collect();
     assert!(!after.is_empty() && after.iter().all(|(_, retracted)| *retracted), "the orphaned finding is retracted");
@@ -379,7 +380,7 @@ fn a_node_killed_during_backfill_processes_every_block_exactly_once_after_restar
     assert_eq!(summary["blocks"], last - killed_at, "the restart starts after the cursor");
     assert_eq!(summary["cursor"], last);
 
-    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     let processed = store.processed().unwrap();
     let numbers: Vec<u64> = processed.iter().map(|(n, _)| *n).collect();
     assert_eq!(numbers, (first..=last).collect::<Vec<_>>(), "every block, none skipped");
@@ -399,7 +400,7 @@ fn a_block_that_cannot_be_processed_is_recorded_and_stops_the_node_without_skipp
     let log = log_of(&log);
     assert!(log.contains("block #1 could not be processed after 3 attempts"), "{log}");
     assert!(log.contains("set [source] start_block after its deployment"), "the error says how to fix it: {log}");
-    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     assert_eq!(store.cursor().unwrap(), None, "nothing committed: the next start processes block #1 again");
     let failures = store.failures().unwrap();
     assert_eq!(failures.len(), 3, "{failures:?}");
@@ -460,7 +461,7 @@ fn faults_between_vigil_and_anvil_lose_no_block_and_show_in_logs_and_metrics() {
     vigil.kill().unwrap();
     vigil.wait().unwrap();
 
-    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     let processed = store.processed().unwrap();
     assert_eq!(processed.iter().map(|(n, _)| *n).collect::<Vec<_>>(), (first..=last).collect::<Vec<_>>());
     assert!(processed.iter().all(|(_, times)| *times == 1), "each block once: {processed:?}");
@@ -514,7 +515,7 @@ fn without_its_websocket_the_node_polls_and_misses_nothing() {
     assert!(metric(&metrics, "vigil_ws_fallbacks_total").unwrap_or(0.0) >= 1.0, "{metrics}");
     assert_eq!(metric(&metrics, "vigil_ws_heads_total"), Some(0.0), "{metrics}");
     assert!(log_of(&log).contains("WsHeadsFailed"));
-    let store = vigil_store::Store::open(&dir.join("vigil.sqlite")).unwrap();
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     assert!(store.processed().unwrap().iter().all(|(_, times)| *times == 1));
     assert_eq!(store.cursor().unwrap().unwrap().hash, chain.hash(head));
 }

@@ -11,6 +11,7 @@ use vigil::{
     engine::{Engine, PauseOutcome},
 };
 use vigil_contracts::Guardian;
+use vigil_core::Store as _;
 use vigil_respond::PauseResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
@@ -18,7 +19,7 @@ use vigil_sim::{
     evm::CHAIN_ID,
     scenario::{find, RunOptions, ScenarioRun},
 };
-use vigil_store::Store;
+use vigil_store::SqliteStore;
 
 /// When to stop the engine.
 #[derive(Clone, Copy, Debug)]
@@ -34,7 +35,7 @@ enum Crash {
 fn start_engine(run: &ScenarioRun, config: &Config, db: &Path) -> Engine {
     let keys = run.actors.oracles.iter().take(ORACLE_THRESHOLD).cloned().collect();
     let responder = PauseResponder::new(config.guardian.address, CHAIN_ID, keys, 600);
-    Engine::resume(config.build_detectors(), config.policy, Some(responder), Store::open(db).unwrap()).unwrap()
+    Engine::resume(config.build_detectors(), config.policy, Some(responder), SqliteStore::open(db).unwrap()).unwrap()
 }
 
 fn pause_tx(
@@ -105,7 +106,7 @@ fn run_with_crash(crash: Option<Crash>, name: &str) -> (usize, U256, Vec<(u64, u
         }
     }
     assert!(held_back.iter().all(|t| t.data.len() > 4));
-    let store = Store::open(&db).unwrap();
+    let store = SqliteStore::open(&db).unwrap();
     let processed = store.processed().unwrap();
     let gain = run.attacker_gain().unwrap().0;
     let landed = engine.pauses().iter().find_map(|p| match p.outcome {

@@ -1,0 +1,123 @@
+//! The store: what a node keeps across restarts, as a trait every backend implements (SQLite in `vigil-store`
+//! today; Postgres, shared by several nodes, later).
+//!
+//! The contract, whatever the backend:
+//!
+//! - [`Store::commit_block`] writes everything a block produced (findings, the incidents it opened, the actions it
+//!   made due with their signed calldata) and moves the cursor to the block, in one transaction: after a crash the
+//!   store holds all of a block's results and the cursor at it, or none of them and the cursor before it. Blocks are
+//!   committed in order: a block more than one past the cursor is refused ([`StoreError::OutOfOrder`]).
+//! - An action is recorded once per (incident, kind): committing it again changes nothing, so an incident never
+//!   takes the same action twice, also across restarts.
+//! - [`Store::revert_to`] marks the findings of orphaned blocks retracted, never deleting them, and moves the cursor
+//!   back to the common ancestor.
+
+use alloy::primitives::{Bytes, B256};
+
+use crate::{Action, ActionKind, BlockRef, Finding, Incident, Scope};
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("store {store}: {source}")]
+    Backend {
+        /// The database (a file path, `:memory:`, a URL without credentials).
+        store: String,
+        /// The database's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The schema could not be migrated.
+    #[error("store {store}: migration failed: {reason}")]
+    Migration {
+        /// The database.
+        store: String,
+        /// The error.
+        reason: String,
+    },
+    /// A row does not decode (a corrupt or foreign database).
+    #[error("store {store}: table {table}: {reason}")]
+    Corrupt {
+        /// The database.
+        store: String,
+        /// The table.
+        table: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A block was committed out of order.
+    #[error("store {store}: block #{got} committed after #{cursor}; blocks must be committed in order")]
+    OutOfOrder {
+        /// The database.
+        store: String,
+        /// The cursor.
+        cursor: u64,
+        /// The block.
+        got: u64,
+    },
+}
+
+/// A stored action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAction {
+    /// The incident.
+    pub incident: B256,
+    /// What.
+    pub kind: ActionKind,
+    /// The block whose findings led to it.
+    pub block: u64,
+    /// Signed calldata, for transactions.
+    pub calldata: Option<Bytes>,
+    /// `planned`, `landed` or `failed`.
+    pub state: String,
+    /// Block of the last state change.
+    pub state_block: Option<u64>,
+}
+
+/// What the node needs from its store: the cursor and the recent canonical blocks to resume from, a block's results
+/// committed with the cursor, the incidents and actions to restore, action states, the failure log, and the
+/// findings. See the module documentation for the contract.
+pub trait Store: Send {
+    /// The last committed block.
+    fn cursor(&self) -> Result<Option<BlockRef>, StoreError>;
+
+    /// Writes a block's findings (each with the incident it joined), the incidents it opened and the actions it
+    /// made due, with their signed calldata, and moves the cursor to the block, in one transaction.
+    fn commit_block(
+        &mut self,
+        block: BlockRef,
+        findings: &[(Finding, B256)],
+        incidents: &[&Incident],
+        actions: &[(Action, Option<Bytes>)],
+    ) -> Result<(), StoreError>;
+
+    /// Marks findings of blocks after `ancestor` retracted and moves the cursor back to it.
+    fn revert_to(&mut self, ancestor: BlockRef) -> Result<(), StoreError>;
+
+    /// Records that an action's transaction landed or failed at `block` (`state`: `landed` or `failed`).
+    fn set_action_state(&self, incident: B256, kind: &ActionKind, state: &str, block: u64) -> Result<(), StoreError>;
+
+    /// Every action, in the order of the blocks that made them due.
+    fn actions(&self) -> Result<Vec<StoredAction>, StoreError>;
+
+    /// Every incident: id, protocol, scope, first block; in the order they opened.
+    fn incidents(&self) -> Result<Vec<(B256, String, Scope, BlockRef)>, StoreError>;
+
+    /// Findings stored, in the order committed, with whether they are retracted.
+    fn findings(&self) -> Result<Vec<(Finding, bool)>, StoreError>;
+
+    /// Block numbers committed, in order, with how many times each was committed (once, unless a reorg replaced
+    /// it).
+    fn processed(&self) -> Result<Vec<(u64, u64)>, StoreError>;
+
+    /// The canonical blocks committed at or below the cursor, newest last, at most `limit` of them (the follower's
+    /// reorg window after a restart).
+    fn recent_blocks(&self, limit: u64) -> Result<Vec<BlockRef>, StoreError>;
+
+    /// Records that fetching or processing `block` failed at `stage` (it is retried, never skipped).
+    fn record_failure(&self, block: u64, stage: &str, error: &str) -> Result<(), StoreError>;
+
+    /// Failures recorded, oldest first: (block, stage, error).
+    fn failures(&self) -> Result<Vec<(u64, String, String)>, StoreError>;
+}

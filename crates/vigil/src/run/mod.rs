@@ -1,0 +1,271 @@
+//! `vigil run`: a node that follows a live chain over JSON-RPC and answers attacks.
+//!
+//! At start it checks the endpoints' chain id, opens the store and resumes the engine from it (cursor,
+//! incidents, actions), reads the blocks just before the cursor again to refill the detectors' windows, settles
+//! pauses that were decided but not seen landing (the Guardian is asked; a pause not in force is sent again with
+//! the same signed report), then backfills from the cursor to the head (with a progress bar) and follows the head,
+//! woken by WebSocket heads when configured and polling otherwise.
+//!
+//! Each block is processed exactly once, in order: the store commits the block's results with the cursor in one
+//! transaction, so after a crash the node starts again at the first block not committed. A block that cannot be
+//! fetched or processed is recorded in the store's failure log and retried with backoff, never skipped. A reorg
+//! unwinds the engine to the common ancestor (findings of orphaned blocks are marked retracted) and the new
+//! canonical blocks are processed. Responses wait for their confirmation depth (`[source.confirmations]`):
+//! pauses act at depth 0 by default, notifications wait so that a reorg can retract them first.
+//!
+//! This module is the block loop ([`run`]); its helpers each have a module of their own:
+//!
+//! - [`metrics`]: the node's metrics and the `/metrics` and `/health` server;
+//! - [`fetch`]: the RPC client, fetch retries with backoff, waiting for a new head;
+//! - [`dispatch`]: carrying out due actions (pause transactions, notifications);
+//! - [`settle`]: settling, after a restart, pauses decided but not seen landing.
+
+pub mod dispatch;
+pub mod fetch;
+pub mod metrics;
+pub mod settle;
+
+use std::time::{Duration, Instant};
+
+use alloy::{network::EthereumWallet, primitives::U64, signers::local::PrivateKeySigner};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use vigil_chain::{fetch::Fetcher, Follower};
+use vigil_core::{ChainEvent, Store};
+use vigil_respond::{ActionKind, PauseResponder, WebhookNotifier};
+
+pub use self::{
+    dispatch::send_transaction,
+    fetch::rpc_client,
+    metrics::{serve_metrics, NodeMetrics},
+};
+use self::{
+    dispatch::{act, Held},
+    fetch::{backoff, fetch_failed, retry_fetch, wait_for_head},
+    settle::settle_pauses,
+};
+use crate::{config::Config, engine::Engine};
+
+/// Options of a run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Stop after processing this block (backfill jobs, tests). Default: follow for ever.
+    pub until: Option<u64>,
+    /// Show a progress bar while backfilling (when stderr is a terminal).
+    pub progress: bool,
+}
+
+/// What a finished run did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct RunSummary {
+    /// Blocks processed in this run.
+    pub blocks: u64,
+    /// Reorgs handled.
+    pub reorgs: u64,
+    /// Findings in this run.
+    pub findings: u64,
+    /// Pause transactions sent.
+    pub pauses_sent: u64,
+    /// Notifications delivered.
+    pub notifications: u64,
+    /// The last block processed.
+    pub cursor: Option<u64>,
+}
+
+/// Runs the node until `opts.until` (or for ever).
+pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Result<RunSummary> {
+    let source =
+        config.source.as_ref().context("the configuration has no [source] section: `vigil run` needs rpc endpoints")?;
+    let client = rpc_client(source, metrics.source.clone())?;
+    let fetcher = Fetcher::new(client.clone());
+    let want_chain = source.chain_id.unwrap_or(config.guardian.chain_id);
+    // Every endpoint must be on the configured chain: one on another chain would feed it foreign blocks.
+    let mut reachable = 0;
+    for (url, answer, _) in client.request_each::<U64>("eth_chainId", json!([])).await {
+        match answer {
+            Ok(id) if id.to::<u64>() == want_chain => reachable += 1,
+            Ok(id) => bail!("endpoint {url} reports chain id {id}, the configuration expects {want_chain}"),
+            Err(e) => tracing::warn!(event = "EndpointUnreachable", endpoint = %url, "eth_chainId: {e}"),
+        }
+    }
+    if reachable == 0 {
+        bail!("no endpoint answered eth_chainId; is the node running?");
+    }
+    let chain_id = want_chain;
+
+    let keys: Vec<PrivateKeySigner> = match &config.responder {
+        Some(r) => r.keys.iter().map(|k| k.load()).collect::<Result<_, _>>()?,
+        None => Vec::new(),
+    };
+    let responder = (!keys.is_empty()).then(|| {
+        PauseResponder::new(config.guardian.address, chain_id, keys.clone(), config.guardian.report_validity_seconds)
+    });
+    let wallet = keys.first().map(|k| EthereumWallet::from(k.clone()));
+    let notifiers: Vec<WebhookNotifier> = config
+        .notifiers
+        .iter()
+        .map(|n| {
+            let secret = std::env::var(&n.secret_env)
+                .with_context(|| format!("notifier {}: secret variable {} is not set", n.url, n.secret_env))?;
+            Ok(WebhookNotifier::new(n.url.clone(), secret.into_bytes()))
+        })
+        .collect::<Result<_>>()?;
+
+    let store = vigil_store::SqliteStore::open(&config.node.store)?;
+    let recent = store.recent_blocks(source.reorg_depth)?;
+    let mut engine = Engine::resume(config.build_detectors(), config.policy, responder, store)?
+        .with_correlator(config.build_correlator());
+    let probes: Vec<_> = engine.probes().iter().cloned().collect();
+    let head = fetcher.head().await.context("eth_blockNumber")?;
+    let start = match engine.last_block() {
+        Some(b) => b.number + 1,
+        None => source.start_block.unwrap_or(head),
+    };
+    tracing::info!(event = "NodeStarting", chain_id, head, start, store = %config.node.store.display(), "starting at block #{start}");
+
+    let traces = config.fetch_traces();
+    // Refill the detectors' windows with the blocks before the start.
+    let warm_from = start.saturating_sub(source.warm_up_blocks);
+    for n in warm_from..start {
+        let bundle = retry_fetch(&fetcher, n, &probes, traces, &engine).await?;
+        for e in engine.warm_up(&bundle) {
+            tracing::debug!(event = "WarmUpSkipped", block = n, "{e}");
+        }
+    }
+    if start > warm_from {
+        tracing::info!(event = "WarmedUp", from = warm_from, to = start - 1, "detector windows refilled");
+    }
+
+    let mut summary = RunSummary::default();
+    settle_pauses(&client, &mut engine, wallet.as_ref(), chain_id, head, &metrics, &mut summary).await?;
+
+    let mut follower = Follower::new(fetcher, start, recent, source.reorg_depth, probes, traces);
+    let mut heads = source.ws.clone().map(|url| vigil_chain::head::spawn_ws_heads(url, metrics.source.clone()));
+    let poll = Duration::from_millis(source.poll_interval_ms);
+    let mut held: Vec<Held> = Vec::new();
+    let mut head = head;
+    let mut bar: Option<indicatif::ProgressBar> = None;
+    let mut failures = 0u32;
+    metrics.following();
+    metrics.progress();
+
+    loop {
+        let next = follower.next_number();
+        if opts.until.is_some_and(|u| next > u) {
+            break;
+        }
+        metrics.source.set_progress(head, next.saturating_sub(1));
+        // Backfill progress.
+        if opts.progress && bar.is_none() && head >= next + 10 {
+            let b = indicatif::ProgressBar::new(head + 1 - next);
+            b.set_style(
+                indicatif::ProgressStyle::with_template("backfill {bar:40} {pos}/{len} blocks, {per_sec}, eta {eta}")
+                    .expect("a valid template"),
+            );
+            bar = Some(b);
+        }
+        let event = match follower.next_event(head).await {
+            Ok(e) => {
+                failures = 0;
+                e
+            }
+            Err(e) if e.is_retryable() => {
+                failures += 1;
+                metrics.source.block_retries.inc();
+                fetch_failed(&engine, next, "fetch", failures, &e).await?;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match event {
+            None => {
+                if let Some(b) = bar.take() {
+                    b.finish_and_clear();
+                    tracing::info!(event = "BackfillDone", block = next.saturating_sub(1), "caught up with the head");
+                }
+                if opts.until.is_some_and(|u| next > u) {
+                    break;
+                }
+                head = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head).await;
+            }
+            Some(ChainEvent::RevertTo { ancestor }) => {
+                engine.revert_to(ancestor)?;
+                summary.reorgs += 1;
+                held.retain(|h| {
+                    let keep = h.action.block.number <= ancestor.number;
+                    if !keep {
+                        tracing::warn!(event = "ResponseRetracted", block = h.action.block.number, incident = %h.action.incident, "the finding's block is orphaned; {:?} not taken", h.action.kind);
+                    }
+                    keep
+                });
+                tracing::warn!(
+                    event = "ReorgHandled",
+                    block = ancestor.number,
+                    "unwound to #{} ({})",
+                    ancestor.number,
+                    ancestor.hash
+                );
+            }
+            Some(ChainEvent::NewBlock(bundle)) => {
+                let number = bundle.block_ref().number;
+                let started = Instant::now();
+                let mut attempts = 0;
+                let outcome = loop {
+                    match engine.process(&bundle) {
+                        Ok(o) => break o,
+                        Err(e) => {
+                            attempts += 1;
+                            metrics.source.block_retries.inc();
+                            tracing::error!(event = "BlockProcessingFailed", block = number, attempt = attempts, "{e}");
+                            if let crate::engine::EngineError::Store(_) = e {
+                                bail!("block #{number}: the store failed; stopping so that a restart resumes from it: {e}");
+                            }
+                            if let Some(store) = engine.store() {
+                                store.record_failure(number, "process", &e.to_string())?;
+                            }
+                            if attempts >= 3 {
+                                bail!(
+                                    "block #{number} could not be processed after {attempts} attempts: {e}. The block is \
+                                     not committed: the next start processes it again. If a watched contract does not \
+                                     exist yet at this block, set [source] start_block after its deployment"
+                                );
+                            }
+                            tokio::time::sleep(backoff(attempts)).await;
+                        }
+                    }
+                };
+                failures = 0;
+                metrics.block_processed(started.elapsed().as_secs_f64());
+                metrics.progress();
+                summary.blocks += 1;
+                summary.cursor = Some(number);
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+                tracing::debug!(event = "BlockProcessed", block = number, hash = %bundle.block_ref().hash, txs = bundle.receipts.len(), findings = outcome.findings.len());
+                for f in &outcome.findings {
+                    summary.findings += 1;
+                    metrics.finding(f.severity);
+                    tracing::info!(event = "Finding", block = number, detector = %f.detector, severity = ?f.severity, "{}", f.title);
+                }
+                for action in outcome.actions {
+                    let outgoing = outcome.outgoing.iter().find(|o| o.action == action).cloned();
+                    let depth = match action.kind {
+                        ActionKind::Pause { .. } => source.confirmations.pause,
+                        ActionKind::Notify => source.confirmations.notify,
+                    };
+                    held.push(Held { due: number + depth, action, outgoing });
+                }
+                let (due, later): (Vec<Held>, Vec<Held>) = held.drain(..).partition(|h| h.due <= number);
+                held = later;
+                for h in due {
+                    act(&client, &engine, h, wallet.as_ref(), chain_id, &notifiers, &metrics, &mut summary).await;
+                }
+            }
+        }
+    }
+    if let Some(b) = bar.take() {
+        b.finish_and_clear();
+    }
+    Ok(summary)
+}
