@@ -240,7 +240,7 @@ pub struct SeriesSpec {
 
 /// A compiled call.
 #[derive(Debug, Clone)]
-struct Call {
+pub(crate) struct Call {
     probe: Probe,
     function: Function,
     output: usize,
@@ -253,7 +253,7 @@ struct Call {
 
 /// A compiled series.
 #[derive(Debug, Clone)]
-enum Series {
+pub(crate) enum Series {
     Call(Box<Call>),
     Ratio(Box<Series>, Box<Series>),
 }
@@ -312,7 +312,7 @@ fn numeric(v: &DynSolValue) -> Option<f64> {
 }
 
 impl Series {
-    fn compile(spec: &SeriesSpec, detector: &str, field: &str) -> Result<Series, SeriesError> {
+    pub(crate) fn compile(spec: &SeriesSpec, detector: &str, field: &str) -> Result<Series, SeriesError> {
         let shape = |reason: String| SeriesError::Shape { detector: detector.into(), field: field.into(), reason };
         let is_call = spec.to.is_some()
             || spec.function.is_some()
@@ -402,7 +402,7 @@ impl Series {
         }
     }
 
-    fn probes(&self, out: &mut BTreeSet<Probe>) {
+    pub(crate) fn probes(&self, out: &mut BTreeSet<Probe>) {
         match self {
             Series::Call(c) => {
                 out.insert(c.probe.clone());
@@ -415,7 +415,7 @@ impl Series {
     }
 
     /// The value at this block; `Ok(None)` when undefined (zero denominator, a skipped revert).
-    fn eval(&self, bundle: &Bundle, skip_reverts: bool) -> Result<Option<f64>, DetectorCause> {
+    pub(crate) fn eval(&self, bundle: &Bundle, skip_reverts: bool) -> Result<Option<f64>, DetectorCause> {
         match self {
             Series::Call(c) => match bundle.probes.get(&c.probe) {
                 None => Err(DetectorCause::MissingInput(format!("probe {} was not read at this block", c.label))),

@@ -18,7 +18,7 @@
 //! `balanceOf(pair)` are the pair's reserves from its last `Sync` log in this block (what `getReserves` returns at
 //! this block; `balanceOf` equals them unless someone sent tokens to the pair without syncing); the feed's
 //! `latestRoundData` answer is a fixed $1,650.00 (about ETH/USD on 2023-08-26; not the recorded value). The
-//! `solvency` detector reads the reference venue's lending-market ABI and has no mainnet counterpart here.
+//! `solvency` detector is left out: the recording holds no lending market's totals to read.
 //!
 //! The engine ignores a block at or below the last one, so each iteration gives the same block the number
 //! 18,000,000 + i and a hash made from i (header only; receipts keep theirs, which no detector reads). Outflow
