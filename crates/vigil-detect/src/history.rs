@@ -50,26 +50,22 @@ impl<S> History<S> {
     }
 
     /// Starts block `number`: forgets what an earlier reading of `number` or a later block taught (the engine's
-    /// retry replaces a block's first result), and the blocks older than the window plus the reorg depth. The
-    /// forgotten old entries, oldest first.
-    pub(crate) fn start(&mut self, number: u64) -> Vec<(BlockRef, S)> {
+    /// retry replaces a block's first result), and the blocks older than the window plus the reorg depth.
+    pub(crate) fn start(&mut self, number: u64) {
         while self.entries.back().is_some_and(|(b, _)| b.number >= number) {
             self.entries.pop_back();
         }
         // Block `number` itself is about to be recorded: keep `keep() - 1` blocks before it.
         let oldest = number.saturating_sub(self.keep().saturating_sub(1));
-        let mut old = Vec::new();
         while self.entries.front().is_some_and(|(b, _)| b.number < oldest) {
-            old.extend(self.entries.pop_front());
+            self.entries.pop_front();
         }
-        old
     }
 
     /// Records the state after `block` (started with [`History::start`], or started here).
-    pub(crate) fn push(&mut self, block: BlockRef, state: S) -> Vec<(BlockRef, S)> {
-        let old = self.start(block.number);
+    pub(crate) fn push(&mut self, block: BlockRef, state: S) {
+        self.start(block.number);
         self.entries.push_back((block, state));
-        old
     }
 
     /// Forgets the blocks after `ancestor`.
@@ -115,8 +111,8 @@ mod tests {
         assert_eq!(sparse.iter().map(|(b, _)| b.number).collect::<Vec<_>>(), vec![21, 31]);
         sparse.start(45);
         assert_eq!(sparse.entries.len(), 1, "block 31 is within 15 blocks of 45");
-        let old = sparse.start(46);
-        assert_eq!((old.len(), sparse.entries.len()), (1, 0));
+        sparse.start(46);
+        assert_eq!(sparse.entries.len(), 0, "block 31 is older than 15 blocks before 46");
     }
 
     #[test]
