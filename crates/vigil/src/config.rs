@@ -139,7 +139,7 @@ fn default_poll_ms() -> u64 {
     1000
 }
 fn default_reorg_depth() -> u64 {
-    64
+    vigil_detect::registry::DEFAULT_REORG_DEPTH
 }
 fn default_warm_up() -> u64 {
     128
@@ -284,7 +284,7 @@ impl Config {
             ConfigError::Invalid { path: name.to_string(), line, hint: suggestion(&message), message }
         })?;
         let dir = Path::new(name).parent().map(Path::to_path_buf).unwrap_or_default();
-        let ctx = BuildContext { reorg_depth: reorg_depth(raw.source.as_ref()), config_dir: dir.clone() };
+        let ctx = build_context(raw.source.as_ref(), &dir);
         let mut errors = Vec::new();
         let mut detectors = Vec::new();
         for (i, table) in raw.detectors.iter().enumerate() {
@@ -372,7 +372,7 @@ impl Config {
     /// What every detector's build shares: the source's reorg depth (the default without `[source]`) and the
     /// file's folder.
     pub fn build_context(&self) -> BuildContext {
-        BuildContext { reorg_depth: reorg_depth(self.source.as_ref()), config_dir: self.dir.clone() }
+        build_context(self.source.as_ref(), &self.dir)
     }
 
     /// Whether `vigil run` fetches traces: `[source] traces` when given, else whether a detector reads them.
@@ -399,9 +399,10 @@ impl Config {
     }
 }
 
-/// The reorg depth detectors are built for: `[source] reorg_depth`, or its default without a source.
-fn reorg_depth(source: Option<&SourceConfig>) -> u64 {
-    source.map_or(vigil_detect::registry::DEFAULT_REORG_DEPTH, |s| s.reorg_depth)
+/// What detectors are built with: `[source] reorg_depth` (its default without a source) and the file's folder.
+fn build_context(source: Option<&SourceConfig>, dir: &Path) -> BuildContext {
+    let reorg_depth = source.map_or(vigil_detect::registry::DEFAULT_REORG_DEPTH, |s| s.reorg_depth);
+    BuildContext { reorg_depth, config_dir: dir.to_path_buf() }
 }
 
 /// Reads detector `index` from its table, validates and builds it, naming its own key and line in every error.
