@@ -105,7 +105,7 @@ impl WebhookNotifier {
 mod tests {
     use super::*;
     use alloy::primitives::Address;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use axum::http::{HeaderMap, StatusCode};
 
     #[test]
     fn the_signature_is_hmac_sha256_of_the_body() {
@@ -114,39 +114,20 @@ mod tests {
         assert_eq!(sig, "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
     }
 
-    /// A one-request HTTP server on 127.0.0.1 that answers `status` and hands back what it received.
-    async fn serve_once(status: &'static str) -> (String, tokio::task::JoinHandle<(String, Vec<u8>)>) {
+    /// An HTTP server on 127.0.0.1 (axum) that answers `status` to POSTs on `/hook` and hands back the first
+    /// request's headers and body.
+    async fn serve_once(status: u16) -> (String, tokio::sync::mpsc::Receiver<(HeaderMap, Vec<u8>)>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let handle = tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 4096];
-            loop {
-                let n = socket.read(&mut chunk).await.unwrap();
-                buf.extend_from_slice(&chunk[..n]);
-                let text = String::from_utf8_lossy(&buf).to_string();
-                if let Some(end) = text.find("\r\n\r\n") {
-                    let len: usize = text[..end]
-                        .lines()
-                        .find_map(|l| {
-                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap())
-                        })
-                        .unwrap_or(0);
-                    if buf.len() >= end + 4 + len {
-                        let head = text[..end].to_string();
-                        let body = buf[end + 4..end + 4 + len].to_vec();
-                        let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
-                        socket.write_all(reply.as_bytes()).await.unwrap();
-                        return (head, body);
-                    }
-                }
-                if n == 0 {
-                    panic!("connection closed early");
-                }
-            }
-        });
-        (url, handle)
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let status = StatusCode::from_u16(status).unwrap();
+        let hook = move |headers: HeaderMap, body: axum::body::Bytes| async move {
+            let _ = tx.send((headers, body.to_vec())).await;
+            status
+        };
+        let app = axum::Router::new().route("/hook", axum::routing::post(hook));
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        (url, rx)
     }
 
     fn note() -> Notification<'static> {
@@ -161,18 +142,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_notification_is_posted_as_json_with_a_verifiable_signature() {
-        let (url, server) = serve_once("200 OK").await;
+        let (url, mut server) = serve_once(200).await;
         let notifier = WebhookNotifier::new(url, b"s3cret".to_vec());
         let sent = notifier.send(&note()).await.unwrap();
-        let (head, body) = server.await.unwrap();
+        let (head, body) = server.recv().await.unwrap();
         assert_eq!(body, sent);
         let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(json["protocol"], "venue");
         assert_eq!(json["severity"], "critical");
-        let header = head
-            .lines()
-            .find_map(|l| l.to_ascii_lowercase().strip_prefix("x-vigil-signature:").map(|v| v.trim().to_string()))
-            .unwrap();
+        let header = head["x-vigil-signature"].to_str().unwrap();
         assert_eq!(header, signature(b"s3cret", &body), "the receiver can verify the body");
         assert_ne!(header, signature(b"other", &body));
         assert!(!format!("{notifier:?}").contains("s3cret"));
@@ -180,10 +158,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_status_is_an_error_naming_the_endpoint() {
-        let (url, server) = serve_once("503 Service Unavailable").await;
+        let (url, mut server) = serve_once(503).await;
         let notifier = WebhookNotifier::new(url.clone(), b"k".to_vec());
         let err = notifier.send(&note()).await.unwrap_err().to_string();
-        server.await.unwrap();
+        server.recv().await.unwrap();
         assert_eq!(err, format!("webhook {url}: answered 503"));
     }
 }
