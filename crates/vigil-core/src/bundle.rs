@@ -68,6 +68,13 @@ pub struct BlockHeader {
     pub base_fee_per_gas: Option<u64>,
 }
 
+impl BlockHeader {
+    /// Number and hash.
+    pub fn block_ref(&self) -> BlockRef {
+        BlockRef { number: self.number, hash: self.hash }
+    }
+}
+
 /// A transaction's envelope: what rules on transactions read.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -373,7 +380,7 @@ impl Bundle {
 
     /// Number and hash.
     pub fn block_ref(&self) -> BlockRef {
-        BlockRef { number: self.header.number, hash: self.header.hash }
+        self.header.block_ref()
     }
 
     /// Parent hash.

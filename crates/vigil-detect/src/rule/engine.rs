@@ -70,32 +70,6 @@ impl TxView {
     }
 }
 
-/// The block (`block.number` …).
-#[derive(Debug, Clone)]
-pub(super) struct BlockView {
-    /// `block.number`.
-    pub(super) number: u64,
-    /// `block.timestamp`.
-    pub(super) timestamp: u64,
-    /// `block.hash`.
-    pub(super) hash: B256,
-    /// `block.miner`.
-    pub(super) miner: Address,
-    /// `block.gas_used`.
-    pub(super) gas_used: u64,
-    /// `block.gas_limit`.
-    pub(super) gas_limit: u64,
-    /// `block.base_fee`.
-    pub(super) base_fee: u64,
-}
-
-impl BlockView {
-    /// The block, as errors and findings name it.
-    pub(super) fn block_ref(&self) -> BlockRef {
-        BlockRef { number: self.number, hash: self.hash }
-    }
-}
-
 /// The matched log (`log.address` …).
 #[derive(Debug, Clone)]
 pub(super) struct LogView {
@@ -167,14 +141,14 @@ pub(super) static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
         .register_get("created", |t: &mut TxView| opt_addr_str(&t.created))
         .register_get("selector", |t: &mut TxView| t.selector.map(hex::encode_prefixed).unwrap_or_default())
         .register_get("input_len", |t: &mut TxView| t.input_len as i64);
-    e.register_type_with_name::<BlockView>("Block")
-        .register_get("number", |b: &mut BlockView| int(b.number))
-        .register_get("timestamp", |b: &mut BlockView| int(b.timestamp))
-        .register_get("hash", |b: &mut BlockView| hex::encode_prefixed(b.hash))
-        .register_get("miner", |b: &mut BlockView| addr_str(&b.miner))
-        .register_get("gas_used", |b: &mut BlockView| int(b.gas_used))
-        .register_get("gas_limit", |b: &mut BlockView| int(b.gas_limit))
-        .register_get("base_fee", |b: &mut BlockView| int(b.base_fee));
+    e.register_type_with_name::<BlockHeader>("Block")
+        .register_get("number", |b: &mut BlockHeader| int(b.number))
+        .register_get("timestamp", |b: &mut BlockHeader| int(b.timestamp))
+        .register_get("hash", |b: &mut BlockHeader| hex::encode_prefixed(b.hash))
+        .register_get("miner", |b: &mut BlockHeader| addr_str(&b.miner))
+        .register_get("gas_used", |b: &mut BlockHeader| int(b.gas_used))
+        .register_get("gas_limit", |b: &mut BlockHeader| int(b.gas_limit))
+        .register_get("base_fee", |b: &mut BlockHeader| int(b.base_fee_per_gas.unwrap_or_default()));
     e.register_type_with_name::<LogView>("Log")
         .register_get("address", |l: &mut LogView| addr_str(&l.address))
         .register_get("index", |l: &mut LogView| int(l.index))

@@ -76,7 +76,7 @@ impl Eval {
     }
 
     /// Puts the match's values in scope, once per match.
-    pub(super) fn fill(&mut self, filled: &mut bool, hit: &Hit, block: &BlockView) {
+    pub(super) fn fill(&mut self, filled: &mut bool, hit: &Hit, block: &BlockHeader) {
         if std::mem::replace(filled, true) {
             return;
         }
@@ -127,7 +127,7 @@ impl Eval {
     }
 
     /// Whether the match's condition holds: native checks first, Rhai when they do not decide.
-    pub(super) fn holds(&mut self, filled: &mut bool, hit: &Hit, block: &BlockView) -> Result<bool, DetectorError> {
+    pub(super) fn holds(&mut self, filled: &mut bool, hit: &Hit, block: &BlockHeader) -> Result<bool, DetectorError> {
         let Some(cond) = &self.condition else { return Ok(true) };
         let mut decided = cond.native_only;
         for c in &cond.checks {
@@ -150,7 +150,7 @@ impl Eval {
     pub(super) fn on_hit(
         &mut self,
         hit: Hit,
-        block: &BlockView,
+        block: &BlockHeader,
         block_ref: BlockRef,
         out: &mut Vec<Finding>,
     ) -> Result<(), DetectorError> {
@@ -222,7 +222,7 @@ impl Eval {
         &mut self,
         filled: &mut bool,
         hit: &Hit,
-        block: &BlockView,
+        block: &BlockHeader,
         block_ref: BlockRef,
         agg: Option<serde_json::Value>,
     ) -> Result<Finding, DetectorError> {

@@ -190,8 +190,8 @@ use serde::{Deserialize, Deserializer};
 use serde_json::json;
 use vigil_core::{
     finding::{Stage, LABEL_ACTOR, LABEL_STAGE},
-    BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe, Scope as GuardianScope,
-    Severity,
+    BlockHeader, BlockRef, Bundle, Detector, DetectorCause, DetectorError, Finding, FindingKind, Probe,
+    Scope as GuardianScope, Severity,
 };
 
 pub use crate::probe::ProbeArg;
@@ -388,21 +388,11 @@ impl Detector for RuleDetector {
     fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
         let Self { matcher, filter, eval } = self;
         let block_ref = bundle.block_ref();
-        let h = &bundle.header;
-        let block = BlockView {
-            number: h.number,
-            timestamp: h.timestamp,
-            hash: h.hash,
-            miner: h.miner,
-            gas_used: h.gas_used,
-            gas_limit: h.gas_limit,
-            base_fee: h.base_fee_per_gas.unwrap_or_default(),
-        };
         if let Some(agg) = &mut eval.agg {
             agg.begin(block_ref);
         }
         let mut out = Vec::new();
-        let result = scan(matcher, filter, eval, bundle, &block, block_ref, &mut out);
+        let result = scan(matcher, filter, eval, bundle, &bundle.header, block_ref, &mut out);
         if let Some(agg) = &mut eval.agg {
             if result.is_ok() {
                 agg.end();

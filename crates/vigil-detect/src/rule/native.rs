@@ -187,7 +187,7 @@ impl Resolver {
 }
 
 impl Operand {
-    pub(super) fn value(&self, hit: &Hit, block: &BlockView) -> Option<Val> {
+    pub(super) fn value(&self, hit: &Hit, block: &BlockHeader) -> Option<Val> {
         use Field::*;
         let num = |v: u64| Val::Num(int(v) as f64);
         Some(match self {
@@ -233,7 +233,7 @@ impl Operand {
 
 impl Check {
     /// `None` when a side cannot be read here (Rhai decides then).
-    pub(super) fn eval(&self, hit: &Hit, block: &BlockView) -> Option<bool> {
+    pub(super) fn eval(&self, hit: &Hit, block: &BlockHeader) -> Option<bool> {
         let (l, r) = (self.left.value(hit, block)?, self.right.value(hit, block)?);
         let ord = match (l, r) {
             (Val::Num(a), Val::Num(b)) => a.partial_cmp(&b),

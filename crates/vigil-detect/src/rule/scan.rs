@@ -7,7 +7,7 @@ pub(super) fn scan(
     filter: &[Address],
     eval: &mut Eval,
     bundle: &Bundle,
-    block: &BlockView,
+    block: &BlockHeader,
     block_ref: BlockRef,
     out: &mut Vec<Finding>,
 ) -> Result<(), DetectorError> {
