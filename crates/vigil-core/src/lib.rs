@@ -7,7 +7,8 @@
 //! - [`incident`]: incidents and the actions they take (notify, pause);
 //! - [`detector`]: the trait every detector implements;
 //! - [`store`]: the trait every store implements (cursor, findings, incidents, actions, failures);
-//! - [`suggest`]: "did you mean" for mistyped names.
+//! - [`suggest`]: "did you mean" for mistyped names;
+//! - [`defaults!`]: serde's default functions, a line each.
 
 pub mod bundle;
 pub mod detector;
@@ -25,3 +26,20 @@ pub use incident::{Action, ActionKind, Incident};
 pub use quorum::{guardian_domain, sign_report, PauseReport, QuorumError};
 pub use scope::Scope;
 pub use store::{Store, StoreError, StoredAction};
+
+/// Serde's default functions (`#[serde(default = "name")]`), one line each: `name: Type = value;` (doc comments
+/// and a visibility may precede a line).
+///
+/// ```
+/// vigil_core::defaults! {
+///     /// Blocks in a window.
+///     default_window: u64 = 50;
+/// }
+/// assert_eq!(default_window(), 50);
+/// ```
+#[macro_export]
+macro_rules! defaults {
+    ($($(#[$meta:meta])* $vis:vis $name:ident: $type:ty = $value:expr;)*) => {
+        $($(#[$meta])* $vis fn $name() -> $type { $value })*
+    };
+}

@@ -74,8 +74,8 @@ impl AdminChangeConfig {
     }
 }
 
-fn default_high() -> Severity {
-    Severity::High
+vigil_core::defaults! {
+    default_high: Severity = Severity::High;
 }
 
 /// The detector (stateless: every change is a finding of its block).

@@ -70,23 +70,13 @@ pub struct CorrelationConfig {
     pub min_severity_in: Severity,
 }
 
-fn default_name() -> String {
-    "attack-stages".to_string()
-}
-fn default_window() -> u64 {
-    300
-}
-fn default_min_stages() -> usize {
-    2
-}
-fn default_severity() -> Severity {
-    Severity::Critical
-}
-fn default_true() -> bool {
-    true
-}
-fn default_min_in() -> Severity {
-    Severity::Low
+vigil_core::defaults! {
+    default_name: String = "attack-stages".to_string();
+    default_window: u64 = 300;
+    default_min_stages: usize = 2;
+    default_severity: Severity = Severity::Critical;
+    default_true: bool = true;
+    default_min_in: Severity = Severity::Low;
 }
 
 impl Default for CorrelationConfig {

@@ -5,6 +5,13 @@
 //! from μ = 0 (a mean of returns); [`Ewma::absorb`] lets the first sample set μ (a level); [`Ewma::corrected_sd`]
 //! is the bias-corrected standard deviation √(v / (1 − λⁿ)) after n updates.
 
+vigil_core::defaults! {
+    /// The decay λ per block the statistical detectors default to.
+    pub(crate) default_lambda: f64 = 0.97;
+    /// The samples they see before they report, by default.
+    pub(crate) default_warmup: u64 = 30;
+}
+
 /// An exponentially weighted mean and variance.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct Ewma {

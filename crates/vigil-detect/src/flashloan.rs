@@ -155,8 +155,8 @@ pub struct WatchedPair {
     pub scope: Option<ScopeRef>,
 }
 
-fn default_impact() -> u64 {
-    1_000
+vigil_core::defaults! {
+    default_impact: u64 = 1_000;
 }
 
 /// What the detector saw in the last block, for tests and diagnostics.

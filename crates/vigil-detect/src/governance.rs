@@ -160,14 +160,10 @@ impl Flavour {
     }
 }
 
-fn default_fresh_blocks() -> u64 {
-    50
-}
-fn default_fresh_share() -> u64 {
-    5_000
-}
-fn default_high() -> Severity {
-    Severity::High
+vigil_core::defaults! {
+    default_fresh_blocks: u64 = 50;
+    default_fresh_share: u64 = 5_000;
+    default_high: Severity = Severity::High;
 }
 
 /// What a dangerous call does.

@@ -57,14 +57,10 @@ pub struct OutflowConfig {
     pub severity: Severity,
 }
 
-fn default_window() -> u64 {
-    50
-}
-fn default_retained() -> u64 {
-    9_500
-}
-fn default_severity() -> Severity {
-    Severity::Critical
+vigil_core::defaults! {
+    default_window: u64 = 50;
+    default_retained: u64 = 9_500;
+    default_severity: Severity = Severity::Critical;
 }
 
 /// The detector.

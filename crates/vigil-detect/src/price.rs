@@ -75,10 +75,10 @@ pub struct PriceDeviationConfig {
     #[serde(default = "default_z")]
     pub max_zscore: f64,
     /// EWMA decay per block. Default 0.97.
-    #[serde(default = "default_lambda")]
+    #[serde(default = "crate::ewma::default_lambda")]
     pub ewma_lambda: f64,
     /// Blocks of history before z-scores are reported. Default 30.
-    #[serde(default = "default_warmup")]
+    #[serde(default = "crate::ewma::default_warmup")]
     pub warmup_blocks: u64,
     /// Severity of a z-score finding. Default medium: a statistical outlier is a signal, not proof (AMM returns
     /// have heavy tails; over 50,000 benign blocks a z-score threshold alone raises alarms), so on its own it is
@@ -87,27 +87,12 @@ pub struct PriceDeviationConfig {
     pub zscore_severity: Severity,
 }
 
-fn default_z_severity() -> Severity {
-    Severity::Medium
-}
-
-fn default_18() -> u8 {
-    18
-}
-fn default_6() -> u8 {
-    6
-}
-fn default_deviation() -> u64 {
-    1_000
-}
-fn default_z() -> f64 {
-    6.0
-}
-fn default_lambda() -> f64 {
-    0.97
-}
-fn default_warmup() -> u64 {
-    30
+vigil_core::defaults! {
+    default_z_severity: Severity = Severity::Medium;
+    default_18: u8 = 18;
+    default_6: u8 = 6;
+    default_deviation: u64 = 1_000;
+    default_z: f64 = 6.0;
 }
 
 /// What the z-score remembers after a block: the log price, and an EWMA of log returns.

@@ -100,8 +100,8 @@ pub struct WatchedContract {
     pub scope: u64,
 }
 
-fn default_critical() -> Severity {
-    Severity::Critical
+vigil_core::defaults! {
+    default_critical: Severity = Severity::Critical;
 }
 
 /// What the detector saw in the last block, for tests and diagnostics.

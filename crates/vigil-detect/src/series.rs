@@ -146,7 +146,7 @@ use vigil_core::{
 
 use crate::ewma::Ewma;
 use crate::history::History;
-use crate::registry::{BuildContext, BuildError, DetectorKind};
+use crate::registry::{BuildContext, BuildError, ConfigIssue, DetectorKind, Registered};
 use crate::watch::ScopeRef;
 
 // ------------------------------------------------------------------------------------------------ errors
@@ -206,6 +206,20 @@ pub enum SeriesError {
         /// What is wrong.
         reason: String,
     },
+}
+
+impl SeriesError {
+    /// The error as an issue of detector `detector`'s configuration, at its field.
+    fn issue(&self, detector: &str) -> ConfigIssue {
+        let (Self::Signature { field, .. }
+        | Self::Argument { field, .. }
+        | Self::Output { field, .. }
+        | Self::Shape { field, .. }
+        | Self::Parameter { field, .. }) = self;
+        let message = self.to_string();
+        let prefix = format!("detector \"{detector}\": ");
+        ConfigIssue::new(field, message.strip_prefix(&prefix).unwrap_or(&message))
+    }
 }
 
 // ------------------------------------------------------------------------------------------------ series
@@ -502,50 +516,20 @@ pub enum Direction {
     Down,
 }
 
-fn default_transform_diff() -> Transform {
-    Transform::Diff
-}
-fn default_transform_level() -> Transform {
-    Transform::Level
-}
-fn default_lambda() -> f64 {
-    0.97
-}
-fn default_warmup() -> u64 {
-    30
-}
-fn default_max_z() -> f64 {
-    8.0
-}
-fn default_min_change_bps() -> f64 {
-    10.0
-}
-fn default_k() -> f64 {
-    0.5
-}
-fn default_h() -> f64 {
-    8.0
-}
-fn default_min_sd_bps() -> f64 {
-    10.0
-}
-fn default_max_deviation_bps() -> f64 {
-    1_000.0
-}
-fn default_persist() -> u64 {
-    1
-}
-fn default_max_jump_bps() -> f64 {
-    100.0
-}
-fn default_medium() -> Severity {
-    Severity::Medium
-}
-fn default_high() -> Severity {
-    Severity::High
-}
-fn default_degraded() -> FindingKind {
-    FindingKind::Degraded
+vigil_core::defaults! {
+    default_transform_diff: Transform = Transform::Diff;
+    default_transform_level: Transform = Transform::Level;
+    default_max_z: f64 = 8.0;
+    default_min_change_bps: f64 = 10.0;
+    default_k: f64 = 0.5;
+    default_h: f64 = 8.0;
+    default_min_sd_bps: f64 = 10.0;
+    default_max_deviation_bps: f64 = 1_000.0;
+    default_persist: u64 = 1;
+    default_max_jump_bps: f64 = 100.0;
+    default_medium: Severity = Severity::Medium;
+    default_high: Severity = Severity::High;
+    default_degraded: FindingKind = FindingKind::Degraded;
 }
 
 /// `ewma-zscore`: z-score of the series' per-block change against an EWMA of its mean and variance.
@@ -564,10 +548,10 @@ pub struct EwmaZscoreConfig {
     #[serde(default = "default_transform_diff")]
     pub transform: Transform,
     /// EWMA decay per block, in (0, 1). Default 0.97.
-    #[serde(default = "default_lambda")]
+    #[serde(default = "crate::ewma::default_lambda")]
     pub lambda: f64,
     /// Samples before z-scores are reported. Default 30.
-    #[serde(default = "default_warmup")]
+    #[serde(default = "crate::ewma::default_warmup")]
     pub warmup_blocks: u64,
     /// |z| beyond which a block is reported. Default 8 (returns are heavy-tailed: 6 fired on ordinary swaps on the proving ground).
     #[serde(default = "default_max_z")]
@@ -603,10 +587,10 @@ pub struct CusumConfig {
     #[serde(default = "default_transform_level")]
     pub transform: Transform,
     /// EWMA decay per block of the baseline, in (0, 1). Default 0.97.
-    #[serde(default = "default_lambda")]
+    #[serde(default = "crate::ewma::default_lambda")]
     pub lambda: f64,
     /// Samples before the CUSUM runs, and again after each alarm. Default 30.
-    #[serde(default = "default_warmup")]
+    #[serde(default = "crate::ewma::default_warmup")]
     pub warmup_blocks: u64,
     /// Drift (slack) per block, in standard deviations. Default 0.5.
     #[serde(default = "default_k")]
@@ -721,11 +705,34 @@ pub struct JumpConfig {
     pub severity: Severity,
 }
 
-/// Builds a method's detector for the registry (`crate::registry`), and gives its conformance case: the module
+/// Makes a method's configuration a detector kind of the registry (`crate::registry`): what every series
+/// configuration has (`name`, `protocol`, `scope`, `severity`, `skip_reverts`, `series`), the ranges of its numeric
+/// parameters (`[Check field, …]`, see [`Check`]), its validation and build, and its conformance case: the module
 /// documentation's example of the kind, on `blocks` of `scenario`.
 macro_rules! series_kind {
-    ($config:ty, $scenario:literal, $blocks:literal) => {
+    ($config:ty, [$($check:ident $field:ident),*], $scenario:literal, $blocks:literal) => {
+        impl Configured for $config {
+            fn shared(&self) -> Shared<'_> {
+                Shared {
+                    name: &self.name,
+                    protocol: &self.protocol,
+                    scope: self.scope,
+                    severity: self.severity,
+                    skip_reverts: self.skip_reverts,
+                    series: &self.series,
+                }
+            }
+
+            fn ranges(&self) -> Vec<(&'static str, String)> {
+                Check::failing(&[$(Check::$check(stringify!($field), self.$field)),*])
+            }
+        }
+
         impl DetectorKind for $config {
+            fn validate(&self) -> Vec<ConfigIssue> {
+                issues(self)
+            }
+
             fn build(&self, ctx: &BuildContext) -> Result<Box<dyn Detector>, BuildError> {
                 Ok(Box::new(SeriesDetector::new(self.clone())?.with_reorg_depth(ctx.reorg_depth)))
             }
@@ -738,25 +745,69 @@ macro_rules! series_kind {
     };
 }
 
-series_kind!(EwmaZscoreConfig, "spot-pump", 130);
-series_kind!(CusumConfig, "legacy-borrow-drain", 141);
-series_kind!(ReferenceDeviationConfig, "spot-pump", 130);
-series_kind!(RatioBoundsConfig, "legacy-borrow-drain", 141);
-series_kind!(JumpConfig, "euler-donation", 130);
+series_kind!(EwmaZscoreConfig, [Decay lambda, Positive max_zscore, NonNegative min_abs_change, NonNegative min_change_bps], "spot-pump", 130);
+series_kind!(CusumConfig, [Decay lambda, NonNegative k, FinitePositive h, NonNegative min_sd, NonNegative min_sd_bps], "legacy-borrow-drain", 141);
+series_kind!(ReferenceDeviationConfig, [NonNegative max_deviation_bps], "spot-pump", 130);
+series_kind!(RatioBoundsConfig, [], "legacy-borrow-drain", 141);
+series_kind!(JumpConfig, [NonNegative max_jump_bps, NonNegative min_abs_change], "euler-donation", 130);
+
+/// Every error of a series configuration, each at its key: parameters out of range, the method's own rules, and
+/// the first error of each series (`series`, `reference`).
+fn issues<M: Method>(cfg: &M) -> Vec<ConfigIssue> {
+    let shared = cfg.shared();
+    let mut issues: Vec<ConfigIssue> = (cfg.ranges().into_iter().chain(cfg.rules()))
+        .map(|(field, reason)| ConfigIssue::new(field, format!("{field}: {reason}")))
+        .collect();
+    for (field, spec) in [("series", Some(shared.series)), ("reference", cfg.reference())] {
+        if let Some(Err(e)) = spec.map(|spec| Series::compile(spec, shared.name, field)) {
+            issues.push(e.issue(shared.name));
+        }
+    }
+    issues
+}
 
 // ------------------------------------------------------------------------------------------------ shared machinery
 
 /// A finding's title and evidence, as a method's statistic makes it.
 type Found = (String, serde_json::Value);
 
-/// What each method supplies to [`SeriesDetector`]: its checks, the state it keeps per block, and its statistic.
-/// Implemented by the five configurations; private, so that the set of methods is this module's.
-trait Method: Send {
+/// What every series configuration has, borrowed.
+struct Shared<'a> {
+    name: &'a String,
+    protocol: &'a String,
+    scope: ScopeRef,
+    severity: Severity,
+    skip_reverts: bool,
+    series: &'a SeriesSpec,
+}
+
+/// What `series_kind!` gives each configuration: its shared keys and the ranges of its numeric parameters.
+trait Configured {
+    /// The keys every series configuration has.
+    fn shared(&self) -> Shared<'_>;
+
+    /// Each numeric parameter out of its range: (field, what is wrong).
+    fn ranges(&self) -> Vec<(&'static str, String)>;
+}
+
+/// What each method supplies to [`SeriesDetector`]: its findings' kind, its rules, the state it keeps per block,
+/// and its statistic. Implemented by the five configurations; private, so that the set of methods is this module's.
+trait Method: Configured + Registered + Send {
     /// What the method remembers after a block.
     type State: Clone + Default + PartialEq + std::fmt::Debug + Send;
 
-    /// The detector's [`Core`] (its series compiled, with `core!`), the method's parameters checked.
-    fn compile(&self) -> Result<Core, SeriesError>;
+    /// The kind of the method's findings.
+    fn kind(&self) -> FindingKind;
+
+    /// The series the value is judged against, for a method with a reference.
+    fn reference(&self) -> Option<&SeriesSpec> {
+        None
+    }
+
+    /// Each rule of the method's parameters that the ranges do not say, broken: (field, what is wrong).
+    fn rules(&self) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
 
     /// Reads the value `x` of a defined block (and the reference's value, for a method with a reference).
     fn step(&self, core: &Core, state: &mut Self::State, x: f64, reference: Option<f64>) -> Option<Found>;
@@ -792,7 +843,10 @@ pub type JumpDetector = SeriesDetector<JumpConfig>;
 impl<M: Method> SeriesDetector<M> {
     /// A detector from its configuration (the signatures parsed, the parameters checked).
     pub fn new(cfg: M) -> Result<Self, SeriesError> {
-        let core = cfg.compile()?;
+        let core = Core::compile(&cfg)?;
+        if let Some((field, reason)) = cfg.ranges().into_iter().chain(cfg.rules()).next() {
+            return Err(core.param(field, reason));
+        }
         Ok(Self { cfg, core, history: History::new(1) })
     }
 
@@ -844,22 +898,6 @@ impl<M: Method> Detector for SeriesDetector<M> {
 
 /// The [`Core`] of a detector from its configuration `$cfg` (fields name, protocol, scope, severity,
 /// skip_reverts, series); returns early with a [`SeriesError`].
-macro_rules! core {
-    ($cfg:expr, $rule:expr, $kind:expr) => {
-        Core {
-            name: $cfg.name.clone(),
-            protocol: $cfg.protocol.clone(),
-            scope: Scope::segment($cfg.scope.target, $cfg.scope.id),
-            severity: $cfg.severity,
-            kind: $kind,
-            rule: $rule,
-            skip_reverts: $cfg.skip_reverts,
-            series: Series::compile(&$cfg.series, &$cfg.name, "series")?,
-            reference: None,
-        }
-    };
-}
-
 /// What every series detector has.
 #[derive(Debug, Clone)]
 struct Core {
@@ -876,6 +914,23 @@ struct Core {
 }
 
 impl Core {
+    /// The detector of `cfg`, its series compiled.
+    fn compile<M: Method>(cfg: &M) -> Result<Core, SeriesError> {
+        let shared = cfg.shared();
+        let compile = |spec, field| Series::compile(spec, shared.name, field);
+        Ok(Core {
+            name: shared.name.clone(),
+            protocol: shared.protocol.clone(),
+            scope: Scope::segment(shared.scope.target, shared.scope.id),
+            severity: shared.severity,
+            kind: cfg.kind(),
+            rule: M::TYPE,
+            skip_reverts: shared.skip_reverts,
+            series: compile(shared.series, "series")?,
+            reference: cfg.reference().map(|r| compile(r, "reference")).transpose()?,
+        })
+    }
+
     fn param(&self, field: &str, reason: impl Into<String>) -> SeriesError {
         SeriesError::Parameter { detector: self.name.clone(), field: field.into(), reason: reason.into() }
     }
@@ -925,21 +980,21 @@ enum Check {
     NonNegative(&'static str, f64),
 }
 
-impl Core {
-    /// The first parameter of `checks` out of its range, as an error.
-    fn check(&self, checks: &[Check]) -> Result<(), SeriesError> {
-        for check in checks {
-            let (field, x, ok, range) = match *check {
-                Check::Decay(f, x) => (f, x, x > 0.0 && x < 1.0, "in (0, 1)"),
-                Check::Positive(f, x) => (f, x, x > 0.0, "> 0"),
-                Check::FinitePositive(f, x) => (f, x, x.is_finite() && x > 0.0, "a finite number > 0"),
-                Check::NonNegative(f, x) => (f, x, x.is_finite() && x >= 0.0, "a finite number ≥ 0"),
-            };
-            if !ok {
-                return Err(self.param(field, format!("must be {range}, is {x}")));
-            }
-        }
-        Ok(())
+impl Check {
+    /// The parameters of `checks` out of their range: (field, what is wrong).
+    fn failing(checks: &[Check]) -> Vec<(&'static str, String)> {
+        let judge = |check: &Check| match *check {
+            Check::Decay(f, x) => (f, x, x > 0.0 && x < 1.0, "in (0, 1)"),
+            Check::Positive(f, x) => (f, x, x > 0.0, "> 0"),
+            Check::FinitePositive(f, x) => (f, x, x.is_finite() && x > 0.0, "a finite number > 0"),
+            Check::NonNegative(f, x) => (f, x, x.is_finite() && x >= 0.0, "a finite number ≥ 0"),
+        };
+        checks
+            .iter()
+            .map(judge)
+            .filter(|(.., ok, _)| !ok)
+            .map(|(f, x, _, range)| (f, format!("must be {range}, is {x}")))
+            .collect()
     }
 }
 
@@ -978,15 +1033,8 @@ impl Baseline {
 impl Method for EwmaZscoreConfig {
     type State = Baseline;
 
-    fn compile(&self) -> Result<Core, SeriesError> {
-        let core = core!(self, "ewma-zscore", FindingKind::Suspicious);
-        core.check(&[
-            Check::Decay("lambda", self.lambda),
-            Check::Positive("max_zscore", self.max_zscore),
-            Check::NonNegative("min_abs_change", self.min_abs_change),
-            Check::NonNegative("min_change_bps", self.min_change_bps),
-        ])?;
-        Ok(core)
+    fn kind(&self) -> FindingKind {
+        FindingKind::Suspicious
     }
 
     fn step(&self, core: &Core, s: &mut Baseline, x: f64, _: Option<f64>) -> Option<Found> {
@@ -1047,16 +1095,8 @@ struct CusumState {
 impl Method for CusumConfig {
     type State = CusumState;
 
-    fn compile(&self) -> Result<Core, SeriesError> {
-        let core = core!(self, "cusum", FindingKind::Suspicious);
-        core.check(&[
-            Check::Decay("lambda", self.lambda),
-            Check::NonNegative("k", self.k),
-            Check::FinitePositive("h", self.h),
-            Check::NonNegative("min_sd", self.min_sd),
-            Check::NonNegative("min_sd_bps", self.min_sd_bps),
-        ])?;
-        Ok(core)
+    fn kind(&self) -> FindingKind {
+        FindingKind::Suspicious
     }
 
     fn step(&self, core: &Core, s: &mut CusumState, x: f64, _: Option<f64>) -> Option<Found> {
@@ -1118,14 +1158,17 @@ impl Method for CusumConfig {
 impl Method for ReferenceDeviationConfig {
     type State = u64;
 
-    fn compile(&self) -> Result<Core, SeriesError> {
-        let mut core = core!(self, "reference-deviation", FindingKind::Exploit);
-        core.reference = Some(Series::compile(&self.reference, &self.name, "reference")?);
-        core.check(&[Check::NonNegative("max_deviation_bps", self.max_deviation_bps)])?;
-        if self.persist_blocks == 0 {
-            return Err(core.param("persist_blocks", "must be at least 1"));
-        }
-        Ok(core)
+    fn kind(&self) -> FindingKind {
+        FindingKind::Exploit
+    }
+
+    fn reference(&self) -> Option<&SeriesSpec> {
+        Some(&self.reference)
+    }
+
+    fn rules(&self) -> Vec<(&'static str, String)> {
+        let broken = (self.persist_blocks == 0).then(|| ("persist_blocks", "must be at least 1".to_string()));
+        broken.into_iter().collect()
     }
 
     fn step(&self, core: &Core, run: &mut u64, x: f64, reference: Option<f64>) -> Option<Found> {
@@ -1173,33 +1216,34 @@ impl Method for ReferenceDeviationConfig {
 impl Method for RatioBoundsConfig {
     type State = Option<f64>;
 
-    fn compile(&self) -> Result<Core, SeriesError> {
-        let core = core!(self, "ratio-bounds", self.kind);
+    fn kind(&self) -> FindingKind {
+        self.kind
+    }
+
+    fn rules(&self) -> Vec<(&'static str, String)> {
         let bounds = [
             ("min", self.min),
             ("max", self.max),
             ("min_relative", self.min_relative),
             ("max_relative", self.max_relative),
         ];
+        let mut broken = Vec::new();
         if bounds.iter().all(|(_, b)| b.is_none()) {
-            return Err(core.param("min", "no bound: set at least one of min, max, min_relative, max_relative"));
+            broken.push(("min", "no bound: set at least one of min, max, min_relative, max_relative".to_string()));
         }
         for (field, b) in bounds {
             if let Some(b) = b.filter(|b| !b.is_finite()) {
-                return Err(core.param(field, format!("must be finite, is {b}")));
+                broken.push((field, format!("must be finite, is {b}")));
             }
         }
-        if let (Some(lo), Some(hi)) = (self.min, self.max) {
-            if lo > hi {
-                return Err(core.param("max", format!("{hi} is below min {lo}")));
+        for ((_, lo), (field, hi)) in [(bounds[0], bounds[1]), (bounds[2], bounds[3])] {
+            if let (Some(lo), Some(hi)) = (lo, hi) {
+                if lo > hi {
+                    broken.push((field, format!("{hi} is below {} {lo}", field.replace("max", "min"))));
+                }
             }
         }
-        if let (Some(lo), Some(hi)) = (self.min_relative, self.max_relative) {
-            if lo > hi {
-                return Err(core.param("max_relative", format!("{hi} is below min_relative {lo}")));
-            }
-        }
-        Ok(core)
+        broken
     }
 
     fn step(&self, core: &Core, start: &mut Option<f64>, x: f64, _: Option<f64>) -> Option<Found> {
@@ -1235,13 +1279,8 @@ impl Method for RatioBoundsConfig {
 impl Method for JumpConfig {
     type State = Option<f64>;
 
-    fn compile(&self) -> Result<Core, SeriesError> {
-        let core = core!(self, "jump", FindingKind::Exploit);
-        core.check(&[
-            Check::NonNegative("max_jump_bps", self.max_jump_bps),
-            Check::NonNegative("min_abs_change", self.min_abs_change),
-        ])?;
-        Ok(core)
+    fn kind(&self) -> FindingKind {
+        FindingKind::Exploit
     }
 
     fn step(&self, core: &Core, last: &mut Option<f64>, x: f64, _: Option<f64>) -> Option<Found> {
@@ -1589,6 +1628,38 @@ mod tests {
              decimal = 6 }",
         );
         assert!(unknown.unwrap_err().to_string().contains("unknown field `decimal`"));
+    }
+
+    #[test]
+    fn validation_reports_every_error_at_its_key() {
+        let cfg = EwmaZscoreConfig {
+            lambda: 1.0,
+            max_zscore: 0.0,
+            series: SeriesSpec { output: Some(5), ..zscore_cfg().series },
+            ..zscore_cfg()
+        };
+        let issues = cfg.validate();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, ["lambda", "max_zscore", "series.output"], "{issues:?}");
+        assert_eq!(issues[0].message, "lambda: must be in (0, 1), is 1");
+        assert!(issues[2].message.starts_with("series.output: "), "{}", issues[2].message);
+        let bounds = RatioBoundsConfig {
+            min: Some(2.0),
+            max: Some(1.0),
+            min_relative: Some(f64::NAN),
+            max_relative: Some(0.5),
+            ..bounds_cfg()
+        };
+        let issues: Vec<String> = bounds.validate().into_iter().map(|i| i.message).collect();
+        assert_eq!(issues, ["min_relative: must be finite, is NaN", "max: 1 is below min 2"], "{issues:?}");
+        let deviation = ReferenceDeviationConfig {
+            persist_blocks: 0,
+            reference: SeriesSpec { output: Some(5), ..deviation_cfg().reference },
+            ..deviation_cfg()
+        };
+        let keys: Vec<String> = deviation.validate().into_iter().map(|i| i.key).collect();
+        assert_eq!(keys, ["persist_blocks", "reference.output"]);
+        assert!(zscore_cfg().validate().is_empty() && jump_cfg().validate().is_empty());
     }
 
     #[test]

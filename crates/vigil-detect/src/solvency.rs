@@ -87,11 +87,9 @@ pub struct SolvencyConfig {
     pub severity: Severity,
 }
 
-fn default_min_ratio() -> f64 {
-    1.0
-}
-fn default_severity() -> Severity {
-    Severity::High
+vigil_core::defaults! {
+    default_min_ratio: f64 = 1.0;
+    default_severity: Severity = Severity::High;
 }
 
 /// A market's reads, compiled.

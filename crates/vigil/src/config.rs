@@ -135,26 +135,14 @@ impl Default for NodeConfig {
     }
 }
 
-fn default_poll_ms() -> u64 {
-    1000
-}
-fn default_reorg_depth() -> u64 {
-    vigil_detect::registry::DEFAULT_REORG_DEPTH
-}
-fn default_warm_up() -> u64 {
-    128
-}
-fn default_timeout_ms() -> u64 {
-    10_000
-}
-fn default_attempts() -> u32 {
-    8
-}
-fn default_notify_confirmations() -> u64 {
-    2
-}
-fn default_store() -> std::path::PathBuf {
-    "vigil.sqlite".into()
+vigil_core::defaults! {
+    default_poll_ms: u64 = 1000;
+    default_reorg_depth: u64 = vigil_detect::registry::DEFAULT_REORG_DEPTH;
+    default_warm_up: u64 = 128;
+    default_timeout_ms: u64 = 10_000;
+    default_attempts: u32 = 8;
+    default_notify_confirmations: u64 = 2;
+    default_store: std::path::PathBuf = "vigil.sqlite".into();
 }
 
 /// The node's keys.
@@ -221,8 +209,8 @@ pub struct GuardianConfig {
     pub report_validity_seconds: u64,
 }
 
-fn default_validity() -> u64 {
-    600
+vigil_core::defaults! {
+    default_validity: u64 = 600;
 }
 
 /// A configuration that could not be used.

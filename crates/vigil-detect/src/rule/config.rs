@@ -131,11 +131,9 @@ pub struct ScopeConfig {
     pub id: u64,
 }
 
-pub(super) fn default_severity() -> Severity {
-    Severity::High
-}
-pub(super) fn default_kind() -> FindingKind {
-    FindingKind::Suspicious
+vigil_core::defaults! {
+    pub(super) default_severity: Severity = Severity::High;
+    pub(super) default_kind: FindingKind = FindingKind::Suspicious;
 }
 
 impl RuleConfig {
