@@ -450,36 +450,21 @@ impl Traffic {
         }
         let mut still_open = Vec::with_capacity(self.open_options.len());
         for id in std::mem::take(&mut self.open_options) {
-            let o = chain.read(vault, OptionVault::optionCall { id: U256::from(id) })?;
+            let key = U256::from(id);
+            let o = chain.read(vault, OptionVault::optionCall { id: key })?;
             match o.state {
                 1 if o.expiry > timestamp && self.rng.random_bool(0.2) => {
                     let buyer = self.actors.buyers[self.rng.random_range(0..self.actors.buyers.len())].address();
-                    txs.push(TxRequest::call(
-                        buyer,
-                        vault,
-                        OptionVault::buyCall { id: U256::from(id) },
-                        "buyer:buy-call",
-                        false,
-                    ));
+                    txs.push(TxRequest::call(buyer, vault, OptionVault::buyCall { id: key }, "buyer:buy-call", false));
                     still_open.push(id);
                 }
                 1 if o.expiry <= timestamp => {
-                    txs.push(TxRequest::call(
-                        o.writer,
-                        vault,
-                        OptionVault::cancelCall { id: U256::from(id) },
-                        "writer:cancel",
-                        false,
-                    ));
+                    let cancel = OptionVault::cancelCall { id: key };
+                    txs.push(TxRequest::call(o.writer, vault, cancel, "writer:cancel", false));
                 }
                 2 if o.expiry <= timestamp => {
-                    txs.push(TxRequest::call(
-                        o.buyer,
-                        vault,
-                        OptionVault::settleCall { id: U256::from(id) },
-                        "buyer:settle",
-                        false,
-                    ));
+                    let settle = OptionVault::settleCall { id: key };
+                    txs.push(TxRequest::call(o.buyer, vault, settle, "buyer:settle", false));
                 }
                 1 | 2 => still_open.push(id),
                 _ => {}

@@ -37,62 +37,9 @@ use vigil_core::{Bundle, Probe};
 
 const NUMBER: u64 = 18_000_000;
 
-const RULES: &str = r#"
-# No responder: the engine detects and groups incidents; the Guardian is never called.
-[guardian]
-address = "0x0000000000000000000000000000000000000001"
-chain_id = 1
-
-[policy]
-notify_at = "medium"
-pause_at = "critical"
-
-[[detector]]
-type = "admin-change"
-name = "majors-admin"
-protocol = "mainnet-majors"
-contracts = [
-  "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", # USDC (proxy)
-  "0xdAC17F958D2ee523a2206206994597c13D831ec7", # USDT
-  "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2", # WETH
-  "0xB4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc", # Uniswap v2 USDC/WETH
-  "0x88e6A0c2dDD26FEEb64F039a2c41296FcB3f5640", # Uniswap v3 USDC/WETH 0.05 %
-  "0x87870Bca3F3fD6335C3F4ce8392D69350B4fA4E2", # Aave v3 pool (proxy)
-  "0xae7ab96520DE3A18E5e111B5EaAb095312D7fE84", # Lido stETH (proxy)
-  "0xc3d688B66703497DAA19211EEdff47f25384cdc3", # Compound v3 cUSDCv3 (proxy)
-]
-
-[[detector]]
-type = "outflow-rate"
-name = "univ2-usdc-weth-outflow"
-protocol = "uniswap-v2"
-contract = "0xB4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc"
-assets = ["0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"]
-window_blocks = 50
-min_retained_bps = 9500
-
-[[detector]]
-type = "outflow-rate"
-name = "univ2-d24e-weth-outflow"
-protocol = "uniswap-v2"
-contract = "0xd24eb8d3a20a60170a34ebcc120779a425d4c5b6"
-assets = ["0x2de6b0e3947a35aa897d0cb7e4e5c25aba89c6b7", "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"]
-window_blocks = 50
-min_retained_bps = 9500
-
-[[detector]]
-type = "price-deviation"
-name = "univ2-usdc-weth-vs-chainlink"
-protocol = "uniswap-v2"
-pair = "0xB4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc"
-base_token = "0xC02aaA39b223FE8D0A0e5C4F27eAD9083C756Cc2"
-quote_token = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"
-base_decimals = 18
-quote_decimals = 6
-feed = "0x5f4eC3Df9cbd43714FE2740f5E3616155c5b8419"
-target = "0xB4e16d0168e52d35CaCD2c6185b44281Ec28C9Dc"
-max_deviation_bps = 1000
-"#;
+/// The detectors the replay runs: mainnet majors' admin slots, two Uniswap v2 pairs' outflow and USDC/WETH
+/// against Chainlink.
+const RULES: &str = include_str!("replay.toml");
 
 /// Uniswap v2 `Sync(uint112 reserve0, uint112 reserve1)`.
 const SYNC: B256 = b256!("0x1c411e9a96e071241c2f21f7726b17ae89e3cab4c78be50e062b03a9fffbbad1");
@@ -200,7 +147,7 @@ fn line(what: &str, (cpu, wall, n): (f64, f64, u32)) {
 }
 
 fn main() {
-    let config = Config::parse("replay-rules.toml", RULES).expect("the rule set parses");
+    let config = Config::parse("benches/replay.toml", RULES).expect("the rule set parses");
     let engine_of = || Engine::new(config.build_detectors(), config.policy, None);
     let probes: Vec<Probe> = engine_of().probes().iter().cloned().collect();
 

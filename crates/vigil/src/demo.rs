@@ -299,36 +299,45 @@ fn opt(b: Option<u64>) -> String {
     b.map(|b| b.to_string()).unwrap_or_else(|| "—".into())
 }
 
-/// The table, as text.
-pub fn table(result: &DemoResult) -> String {
-    let mut s = String::new();
-    s.push_str(&format!(
-        "{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n",
-        "attack", "first bad", "detected", "paused", "lost with Vigil", "lost without", "benign alerts"
-    ));
+/// The cells of the result table, one row per attack and a last row for the benign run, with their headers: the
+/// text table and the Markdown report render the same cells.
+fn cells(result: &DemoResult) -> Vec<[String; 7]> {
+    let dash = || "—".to_string();
+    let mut rows = Vec::with_capacity(result.rows.len() + 1);
     for r in &result.rows {
-        s.push_str(&format!(
-            "{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n",
-            r.attack,
+        rows.push([
+            r.attack.clone(),
             opt(r.first_malicious_block),
             opt(r.detection_block),
             opt(r.pause_block),
             format!("${:.0}", r.lost_with_vigil_usd),
             format!("${:.0}", r.lost_without_vigil_usd),
-            r.benign_alerts
-        ));
+            r.benign_alerts.to_string(),
+        ]);
     }
     let b = &result.benign;
-    s.push_str(&format!(
-        "{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n",
-        "benign-crash (no attack)",
-        "—",
-        "—",
+    rows.push([
+        "benign-crash (no attack)".into(),
+        dash(),
+        dash(),
         opt(b.pause_block),
-        "—",
-        "—",
-        b.benign_alerts
-    ));
+        dash(),
+        dash(),
+        b.benign_alerts.to_string(),
+    ]);
+    rows
+}
+
+/// The table, as text.
+pub fn table(result: &DemoResult) -> String {
+    let header = ["attack", "first bad", "detected", "paused", "lost with Vigil", "lost without", "benign alerts"];
+    let line = |c: [&str; 7]| {
+        format!("{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n", c[0], c[1], c[2], c[3], c[4], c[5], c[6])
+    };
+    let mut s = line(header);
+    for row in cells(result) {
+        s.push_str(&line(row.each_ref().map(String::as_str)));
+    }
     s
 }
 
@@ -379,23 +388,10 @@ pub fn write_report(result: &DemoResult, markdown: &std::path::Path, chart: &std
     ));
     md.push_str("| attack | first malicious block | detection block | pause block | lost with Vigil | lost without Vigil | alerts on benign blocks |\n");
     md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for r in &result.rows {
-        md.push_str(&format!(
-            "| {} | {} | {} | {} | ${:.0} | ${:.0} | {} |\n",
-            r.attack,
-            opt(r.first_malicious_block),
-            opt(r.detection_block),
-            opt(r.pause_block),
-            r.lost_with_vigil_usd,
-            r.lost_without_vigil_usd,
-            r.benign_alerts
-        ));
+    for row in cells(result) {
+        md.push_str(&format!("| {} |\n", row.join(" | ")));
     }
-    md.push_str(&format!(
-        "| benign-crash (no attack) | — | — | {} | — | — | {} |\n\n",
-        opt(result.benign.pause_block),
-        result.benign.benign_alerts
-    ));
+    md.push('\n');
     md.push_str(&format!("![venue liquidity with and without Vigil]({chart_name})\n\n"));
     md.push_str("## Alerts on benign blocks\n\n");
     for r in result.runs.iter().filter(|r| r.respond).chain([&result.benign]) {

@@ -168,8 +168,10 @@ pub(super) static ENGINE: LazyLock<Engine> = LazyLock::new(|| {
 
 /// A decoded ABI value as expressions see it.
 pub(super) fn to_dynamic(v: &DynSolValue) -> Dynamic {
+    if let Some(text) = text(v) {
+        return text.into();
+    }
     match v {
-        DynSolValue::Address(a) => addr_str(a).into(),
         DynSolValue::Uint(u, _) => f64::from(*u).into(),
         DynSolValue::Int(i, _) => {
             let (sign, abs) = i.into_sign_and_abs();
@@ -177,15 +179,28 @@ pub(super) fn to_dynamic(v: &DynSolValue) -> Dynamic {
             (if sign.is_negative() { -f } else { f }).into()
         }
         DynSolValue::Bool(b) => (*b).into(),
-        DynSolValue::FixedBytes(w, size) => hex::encode_prefixed(&w[..(*size).min(32)]).into(),
-        DynSolValue::Bytes(b) => hex::encode_prefixed(b).into(),
-        DynSolValue::Function(f) => hex::encode_prefixed(f).into(),
-        DynSolValue::String(s) => s.clone().into(),
-        other => match other.as_fixed_seq().or_else(|| other.as_array()) {
+        other => match items(other) {
             Some(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
             None => Dynamic::UNIT,
         },
     }
+}
+
+/// The text of an address, bytes, function or string value, as rules and evidence both show it (hex with `0x`).
+fn text(v: &DynSolValue) -> Option<String> {
+    Some(match v {
+        DynSolValue::Address(a) => addr_str(a),
+        DynSolValue::FixedBytes(w, size) => hex::encode_prefixed(&w[..(*size).min(32)]),
+        DynSolValue::Bytes(b) => hex::encode_prefixed(b),
+        DynSolValue::Function(f) => hex::encode_prefixed(f),
+        DynSolValue::String(s) => s.clone(),
+        _ => return None,
+    })
+}
+
+/// The elements of an array, fixed array or tuple value.
+fn items(v: &DynSolValue) -> Option<&[DynSolValue]> {
+    v.as_fixed_seq().or_else(|| v.as_array())
 }
 
 /// The exact decimal string of an integer value.
@@ -199,15 +214,13 @@ pub(super) fn decimal(v: &DynSolValue) -> Option<String> {
 
 /// A decoded ABI value as evidence (numbers as exact decimal strings).
 pub(super) fn to_json(v: &DynSolValue) -> serde_json::Value {
+    if let Some(text) = text(v) {
+        return text.into();
+    }
     match v {
-        DynSolValue::Address(a) => addr_str(a).into(),
         DynSolValue::Uint(..) | DynSolValue::Int(..) => decimal(v).unwrap_or_default().into(),
         DynSolValue::Bool(b) => (*b).into(),
-        DynSolValue::FixedBytes(w, size) => hex::encode_prefixed(&w[..(*size).min(32)]).into(),
-        DynSolValue::Bytes(b) => hex::encode_prefixed(b).into(),
-        DynSolValue::Function(f) => hex::encode_prefixed(f).into(),
-        DynSolValue::String(s) => s.clone().into(),
-        other => match other.as_fixed_seq().or_else(|| other.as_array()) {
+        other => match items(other) {
             Some(items) => items.iter().map(to_json).collect::<Vec<_>>().into(),
             None => serde_json::Value::Null,
         },
