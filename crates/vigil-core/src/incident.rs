@@ -1,7 +1,10 @@
 //! Incidents and the actions they take: what the incident book produces and the store keeps.
 //!
 //! An [`Incident`] groups findings about one protocol scope; each [`Action`] it takes (an [`ActionKind`]: notify,
-//! pause) is due once. The grouping and the policy that decides actions live in `vigil_respond::IncidentBook`.
+//! escalate to a higher severity, pause) is due once. It lives through an [`IncidentState`]: open → acting (a pause
+//! decided) → contained (the scope paused) → resolved (the pause ended, governance lifted it, or no new finding
+//! for a while); after that, a finding about the same scope opens a new incident with its own actions. The grouping
+//! and the policy that decides actions live in `vigil_respond::IncidentBook`.
 
 use std::collections::BTreeSet;
 
@@ -16,6 +19,11 @@ use crate::{BlockRef, Finding, Scope, Severity};
 pub enum ActionKind {
     /// Tell people (webhook).
     Notify,
+    /// Tell people again: a finding raised the incident's severity above what they were told.
+    Escalate {
+        /// The new severity.
+        severity: Severity,
+    },
     /// Pause the scope through the Guardian.
     Pause {
         /// The scope.
@@ -36,6 +44,62 @@ pub struct Action {
     pub evidence_hash: B256,
 }
 
+/// Why an incident ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Resolution {
+    /// The Guardian's pause ran out.
+    PauseEnded,
+    /// Governance lifted the pause (`Unpaused`).
+    Unpaused,
+    /// No new finding for the policy's quiet window, and no pause in force.
+    Quiet,
+}
+
+impl std::fmt::Display for Resolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Resolution::PauseEnded => "the pause ended",
+            Resolution::Unpaused => "governance unpaused",
+            Resolution::Quiet => "no new finding",
+        })
+    }
+}
+
+/// Where an incident stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum IncidentState {
+    /// Findings, no pause decided.
+    Open,
+    /// A pause was decided at `since` and has not been seen landing.
+    Acting {
+        /// The block whose findings decided it.
+        since: u64,
+    },
+    /// The Guardian paused the scope (or its whole target).
+    Contained {
+        /// The block whose `Paused` event was seen.
+        since: u64,
+        /// When the pause ends (unix seconds).
+        until: u64,
+    },
+    /// Over; a later finding about the scope opens a new incident.
+    Resolved {
+        /// The block at which it ended.
+        block: u64,
+        /// Why.
+        reason: Resolution,
+    },
+}
+
+impl IncidentState {
+    /// Whether it is over.
+    pub fn is_resolved(&self) -> bool {
+        matches!(self, IncidentState::Resolved { .. })
+    }
+}
+
 /// Findings about one protocol scope.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Incident {
@@ -49,8 +113,17 @@ pub struct Incident {
     pub opened_at: BlockRef,
     /// Highest severity seen.
     pub severity: Severity,
-    /// Its findings (duplicates suppressed), with whether a reorg retracted them.
+    /// Where it stands.
+    pub state: IncidentState,
+    /// The highest severity people were told about (by its notification or an escalation).
+    pub notified: Option<Severity>,
+    /// The block of its latest finding.
+    pub last_finding: u64,
+    /// Its recent findings (duplicates suppressed; those older than the reorg window are counted in `earlier`),
+    /// with whether a reorg retracted them.
     pub findings: Vec<(Finding, bool)>,
+    /// Findings no longer kept in `findings` (older than the reorg window; the store has them all).
+    pub earlier: u64,
     /// Actions taken.
     pub actions: BTreeSet<ActionKind>,
     /// Findings suppressed as duplicates.

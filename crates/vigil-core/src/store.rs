@@ -3,8 +3,9 @@
 //!
 //! The contract, whatever the backend:
 //!
-//! - [`Store::commit_block`] writes everything a block produced (findings, the incidents it opened, the actions it
-//!   made due with their signed calldata) and moves the cursor to the block, in one transaction: after a crash the
+//! - [`Store::commit_block`] writes everything a block produced (findings, the incidents it opened or moved to
+//!   another state, the actions it made due with their signed calldata) and moves the cursor to the block, in one
+//!   transaction: after a crash the
 //!   store holds all of a block's results and the cursor at it, or none of them and the cursor before it. Blocks are
 //!   committed in order: a block more than one past the cursor is refused ([`StoreError::OutOfOrder`]).
 //! - An action is recorded once per (incident, kind): committing it again changes nothing, so an incident never
@@ -14,7 +15,7 @@
 
 use alloy::primitives::{Bytes, B256};
 
-use crate::{Action, ActionKind, BlockRef, Finding, Incident, Scope};
+use crate::{Action, ActionKind, BlockRef, Finding, Incident};
 
 /// Errors of a store.
 #[derive(Debug, thiserror::Error)]
@@ -82,8 +83,9 @@ pub trait Store: Send {
     /// The last committed block.
     fn cursor(&self) -> Result<Option<BlockRef>, StoreError>;
 
-    /// Writes a block's findings (each with the incident it joined), the incidents it opened and the actions it
-    /// made due, with their signed calldata, and moves the cursor to the block, in one transaction.
+    /// Writes a block's findings (each with the incident it joined), the incidents it opened or changed (state,
+    /// severity, what was notified: a known incident is updated) and the actions it made due, with their signed
+    /// calldata, and moves the cursor to the block, in one transaction.
     fn commit_block(
         &mut self,
         block: BlockRef,
@@ -101,8 +103,8 @@ pub trait Store: Send {
     /// Every action, in the order of the blocks that made them due.
     fn actions(&self) -> Result<Vec<StoredAction>, StoreError>;
 
-    /// Every incident: id, protocol, scope, first block; in the order they opened.
-    fn incidents(&self) -> Result<Vec<(B256, String, Scope, BlockRef)>, StoreError>;
+    /// Every incident, in the order they opened, as last committed (without findings: see [`Store::findings`]).
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
 
     /// Findings stored, in the order committed, with whether they are retracted.
     fn findings(&self) -> Result<Vec<(Finding, bool)>, StoreError>;

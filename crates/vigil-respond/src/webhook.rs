@@ -10,7 +10,7 @@ use alloy::primitives::B256;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
-use vigil_core::{Finding, Scope, Severity};
+use vigil_core::{Finding, IncidentState, Scope, Severity};
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Vigil-Signature";
@@ -26,8 +26,14 @@ pub struct Notification<'a> {
     pub scope: Scope,
     /// Highest severity so far.
     pub severity: Severity,
-    /// The findings that led to it.
+    /// `opened` for an incident's first notification, `escalated` when a finding raised its severity.
+    pub reason: &'static str,
+    /// Where the incident stands.
+    pub state: IncidentState,
+    /// Its recent findings (repeats left out, counted in `repeats`).
     pub findings: &'a [Finding],
+    /// Findings left out as repeats of one already listed, and earlier findings not listed.
+    pub repeats: u64,
 }
 
 /// A notification that did not reach its endpoint.
@@ -136,7 +142,10 @@ mod tests {
             protocol: "venue",
             scope: Scope::segment(Address::repeat_byte(1), 2),
             severity: Severity::Critical,
+            reason: "opened",
+            state: vigil_core::IncidentState::Open,
             findings: &[],
+            repeats: 0,
         }
     }
 

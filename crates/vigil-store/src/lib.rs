@@ -13,7 +13,7 @@ use std::path::Path;
 use alloy::primitives::{Bytes, B256};
 use rusqlite::{params, Connection, OptionalExtension};
 use rusqlite_migration::{Migrations, M};
-use vigil_core::{Action, ActionKind, BlockRef, Finding, Incident, Scope, Store};
+use vigil_core::{Action, ActionKind, BlockRef, Finding, Incident, IncidentState, Scope, Severity, Store};
 
 pub use vigil_core::store::{StoreError, StoredAction};
 
@@ -56,6 +56,12 @@ fn migrations() -> Migrations<'static> {
                  stage TEXT NOT NULL,
                  error TEXT NOT NULL,
                  at_unix INTEGER NOT NULL);",
+        ),
+        // Incidents end (issue 12): their state, severity and what was notified, as JSON / text.
+        M::up(
+            "ALTER TABLE incidents ADD COLUMN state TEXT NOT NULL DEFAULT '{\"state\":\"open\"}';
+             ALTER TABLE incidents ADD COLUMN severity TEXT NOT NULL DEFAULT '\"info\"';
+             ALTER TABLE incidents ADD COLUMN notified TEXT;",
         ),
     ])
 }
@@ -143,14 +149,19 @@ impl Store for SqliteStore {
         }
         for i in incidents {
             tx.execute(
-                "INSERT OR IGNORE INTO incidents (id, protocol, target, scope, opened_number, opened_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO incidents (id, protocol, target, scope, opened_number, opened_hash, state, severity, notified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (id) DO UPDATE SET state = ?7, severity = ?8, notified = ?9",
                 params![
                     i.id.as_slice(),
                     i.protocol,
                     i.scope.target.as_slice(),
                     i.scope.id.to_be_bytes::<32>().as_slice(),
                     i.opened_at.number as i64,
-                    i.opened_at.hash.as_slice()
+                    i.opened_at.hash.as_slice(),
+                    serde_json::to_string(&i.state).unwrap_or_default(),
+                    serde_json::to_string(&i.severity).unwrap_or_default(),
+                    i.notified.map(|s| serde_json::to_string(&s).unwrap_or_default()),
                 ],
             )
             .map_err(sql)?;
@@ -219,11 +230,12 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
-    fn incidents(&self) -> Result<Vec<(B256, String, Scope, BlockRef)>, StoreError> {
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, protocol, target, scope, opened_number, opened_hash FROM incidents ORDER BY opened_number",
+                "SELECT id, protocol, target, scope, opened_number, opened_hash, state, severity, notified
+                 FROM incidents ORDER BY opened_number, rowid",
             )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
@@ -236,10 +248,42 @@ impl Store for SqliteStore {
                         id: alloy::primitives::U256::from_be_slice(&r.get::<_, Vec<u8>>(3)?),
                     },
                     BlockRef { number: r.get::<_, i64>(4)? as u64, hash: B256::from_slice(&r.get::<_, Vec<u8>>(5)?) },
+                    r.get::<_, String>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, Option<String>>(8)?,
                 ))
             })
             .map_err(|e| self.sql(e))?;
-        rows.collect::<Result<_, _>>().map_err(|e| self.sql(e))
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, protocol, scope, opened_at, state, severity, notified) = row.map_err(|e| self.sql(e))?;
+            let corrupt = |what: &str, value: &str, e: &dyn std::fmt::Display| StoreError::Corrupt {
+                store: self.path.clone(),
+                table: "incidents",
+                reason: format!("incident {id}: {what} `{value}`: {e}"),
+            };
+            let state: IncidentState = serde_json::from_str(&state).map_err(|e| corrupt("state", &state, &e))?;
+            let severity: Severity = serde_json::from_str(&severity).map_err(|e| corrupt("severity", &severity, &e))?;
+            let notified = match notified {
+                Some(n) => Some(serde_json::from_str::<Severity>(&n).map_err(|e| corrupt("notified", &n, &e))?),
+                None => None,
+            };
+            out.push(Incident {
+                id,
+                protocol,
+                scope,
+                opened_at,
+                severity,
+                state,
+                notified,
+                last_finding: opened_at.number,
+                findings: Vec::new(),
+                earlier: 0,
+                actions: Default::default(),
+                suppressed: 0,
+            });
+        }
+        Ok(out)
     }
 
     fn processed(&self) -> Result<Vec<(u64, u64)>, StoreError> {
@@ -387,5 +431,38 @@ mod tests {
         s.revert_to(block(0)).unwrap();
         assert!(s.findings().unwrap().iter().all(|(_, retracted)| *retracted));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn an_incident_state_is_updated_in_place_and_restored() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let mut incident = Incident {
+            id: B256::repeat_byte(3),
+            protocol: "p".into(),
+            scope: Scope::segment(Address::repeat_byte(1), 2),
+            opened_at: block(1),
+            severity: Severity::Medium,
+            state: IncidentState::Open,
+            notified: Some(Severity::Medium),
+            last_finding: 1,
+            findings: Vec::new(),
+            earlier: 0,
+            actions: Default::default(),
+            suppressed: 0,
+        };
+        s.commit_block(block(1), &[], &[&incident], &[]).unwrap();
+        incident.severity = Severity::Critical;
+        incident.state = IncidentState::Resolved { block: 2, reason: vigil_core::Resolution::Unpaused };
+        s.commit_block(block(2), &[], &[&incident], &[]).unwrap();
+        let stored = s.incidents().unwrap();
+        assert_eq!(stored.len(), 1, "updated, not inserted again");
+        assert_eq!(
+            (stored[0].state, stored[0].severity, stored[0].notified),
+            (incident.state, Severity::Critical, Some(Severity::Medium))
+        );
+        assert_eq!(stored[0].opened_at, block(1));
+        s.conn.execute("UPDATE incidents SET state = 'closed'", []).unwrap();
+        let err = s.incidents().unwrap_err().to_string();
+        assert!(err.contains("table incidents") && err.contains("state `closed`"), "{err}");
     }
 }

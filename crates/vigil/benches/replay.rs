@@ -182,17 +182,18 @@ fn main() {
     let mut bundle = decode_block();
     let mut i = 0u64;
     let mut findings = 0usize;
+    let mut by_detector: std::collections::BTreeMap<String, usize> = Default::default();
     let engine_only = measure(secs, || {
         i += 1;
         renumber(&mut bundle, i);
-        findings += engine.process(black_box(&bundle)).expect("the engine processes the block").findings.len();
+        let outcome = engine.process(black_box(&bundle)).expect("the engine processes the block");
+        findings += outcome.findings.len();
+        for f in outcome.findings {
+            *by_detector.entry(f.detector).or_default() += 1;
+        }
     });
     line("engine only (Engine::process)", engine_only);
     println!("    findings: {findings} in {i} blocks; incidents: {}", engine.incidents().incidents().count());
-    let mut by_detector: std::collections::BTreeMap<&str, usize> = Default::default();
-    for f in engine.findings() {
-        *by_detector.entry(&f.detector).or_default() += 1;
-    }
     println!("    findings by detector: {by_detector:?}");
     println!(
         "    (0xd24e… loses about 4.4 % of its WETH in this block; the same block repeated against the same balance"

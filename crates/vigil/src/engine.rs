@@ -2,10 +2,13 @@
 //!
 //! [`Engine::process`] takes a canonical block's bundle (with the values of every probe the detectors and the
 //! engine declared, read at that block), runs every detector, groups the findings into incidents, and returns the
-//! pause transactions that are newly due (each incident pauses its scope at most once). It also follows earlier
-//! pause transactions to inclusion: a `Paused` event of the Guardian for the scope records the pause as landed;
-//! a reverted pause transaction records it as failed. [`Engine::revert_to`] unwinds detectors and retracts the
-//! findings of orphaned blocks. With a [`StageCorrelator`], each block's findings also go through it, and its
+//! pause transactions that are newly due (each incident pauses its scope at most once). It also follows the
+//! Guardian: a `Paused` event carrying an incident's id records its pause as landed and contains the incidents
+//! of that scope, whoever sent it; a pause transaction of ours that reverted records that pause (the one whose
+//! calldata it carried) as failed; `Unpaused` resolves the scope's incidents, `PauseExtended` moves their end,
+//! and a pause that ran out resolves them (see `vigil_respond::incident` for the lifecycle). Findings are not
+//! kept: each block's are returned and committed to the store. [`Engine::revert_to`] unwinds detectors, retracts
+//! the findings of orphaned blocks and undoes what those blocks did to incidents. With a [`StageCorrelator`], each block's findings also go through it, and its
 //! combined findings (one actor seen in several attack stages) join the block's findings.
 
 use std::collections::BTreeSet;
@@ -111,7 +114,6 @@ pub struct Engine {
     incidents: IncidentBook,
     responder: Option<PauseResponder>,
     pauses: Vec<PauseRecord>,
-    findings: Vec<Finding>,
     last: Option<BlockRef>,
     store: Option<Box<dyn Store>>,
 }
@@ -127,10 +129,9 @@ impl Engine {
             detectors,
             correlator: None,
             probes,
-            incidents: IncidentBook::new(policy),
+            incidents: IncidentBook::new(policy, vigil_detect::registry::DEFAULT_REORG_DEPTH),
             responder,
             pauses: Vec::new(),
-            findings: Vec::new(),
             last: None,
             store: None,
         }
@@ -147,8 +148,8 @@ impl Engine {
         store: impl Store + 'static,
     ) -> Result<Self, EngineError> {
         let mut engine = Self::new(detectors, policy, responder);
-        for (id, protocol, scope, opened_at) in store.incidents()? {
-            engine.incidents.restore(id, protocol, scope, opened_at);
+        for incident in store.incidents()? {
+            engine.incidents.restore(incident);
         }
         for a in store.actions()? {
             engine.incidents.mark_taken(a.incident, a.kind);
@@ -170,6 +171,13 @@ impl Engine {
         engine.last = store.cursor()?;
         engine.store = Some(Box::new(store));
         Ok(engine)
+    }
+
+    /// Undoes what orphaned blocks did to incidents up to `depth` blocks back (`[source] reorg_depth`; the
+    /// registry's default otherwise).
+    pub fn with_reorg_depth(mut self, depth: u64) -> Self {
+        self.incidents.set_reorg_depth(depth);
+        self
     }
 
     /// Combines the detectors' findings by actor across attack stages (the `[correlation]` section).
@@ -235,11 +243,6 @@ impl Engine {
         self.last
     }
 
-    /// Every finding so far.
-    pub fn findings(&self) -> &[Finding] {
-        &self.findings
-    }
-
     /// Every pause so far.
     pub fn pauses(&self) -> &[PauseRecord] {
         &self.pauses
@@ -258,7 +261,8 @@ impl Engine {
         if self.last.is_some_and(|last| block.number <= last.number) {
             return Ok(BlockOutcome::default());
         }
-        self.follow_pauses(bundle)?;
+        self.follow_guardian(bundle)?;
+        self.incidents.tick(block.number, bundle.timestamp());
 
         let mut findings = Vec::new();
         for d in &mut self.detectors {
@@ -301,15 +305,14 @@ impl Engine {
                     (f.clone(), id)
                 })
                 .collect();
-            let opened: Vec<&vigil_core::Incident> =
-                self.incidents.incidents().filter(|i| i.opened_at == block).collect();
+            let changed = self.incidents.take_changed();
+            let changed: Vec<&vigil_core::Incident> = changed.iter().collect();
             let with_calldata: Vec<(Action, Option<Bytes>)> = actions
                 .iter()
                 .map(|a| (a.clone(), outgoing.iter().find(|o| o.action == *a).map(|o| o.data.clone())))
                 .collect();
-            store.commit_block(block, &tagged, &opened, &with_calldata)?;
+            store.commit_block(block, &tagged, &changed, &with_calldata)?;
         }
-        self.findings.extend(findings.iter().cloned());
         self.last = Some(block);
         Ok(BlockOutcome { findings, actions, outgoing })
     }
@@ -330,36 +333,51 @@ impl Engine {
         Ok(())
     }
 
-    /// Records pauses that this block included, and pause transactions of ours that reverted.
-    fn follow_pauses(&mut self, bundle: &Bundle) -> Result<(), EngineError> {
+    /// Follows the Guardian in this block: pauses that landed (whoever sent them), pause transactions of ours that
+    /// reverted, governance unpausing or extending, and what that does to incidents.
+    fn follow_guardian(&mut self, bundle: &Bundle) -> Result<(), EngineError> {
         let Some(responder) = &self.responder else { return Ok(()) };
         let (guardian, sender) = (responder.guardian(), responder.sender());
         let number = bundle.block_ref().number;
         for receipt in &bundle.receipts {
-            if receipt.from != sender || receipt.to != Some(guardian) {
-                continue;
-            }
             if !receipt.status {
-                if let Some(p) = self.pauses.iter_mut().find(|p| matches!(p.outcome, PauseOutcome::Submitted { .. })) {
-                    p.outcome = PauseOutcome::Failed { block: number };
-                    if let Some(store) = &self.store {
-                        store.set_action_state(p.action.incident, &p.action.kind, "failed", number)?;
-                    }
+                if receipt.from != sender || receipt.to != Some(guardian) {
+                    continue;
+                }
+                // The pause this transaction carried: the one whose signed calldata it sent.
+                let input = bundle.transactions.iter().find(|t| t.hash == receipt.transaction_hash).map(|t| &t.input);
+                let Some(p) = self
+                    .pauses
+                    .iter_mut()
+                    .find(|p| matches!(p.outcome, PauseOutcome::Submitted { .. }) && input == Some(&p.calldata))
+                else {
+                    tracing::warn!(event = "UnknownGuardianRevert", block = number, tx = %receipt.transaction_hash, "a transaction of ours to the Guardian reverted, and it carries no pending pause");
+                    continue;
+                };
+                p.outcome = PauseOutcome::Failed { block: number };
+                self.incidents.pause_failed(p.action.incident, number);
+                if let Some(store) = &self.store {
+                    store.set_action_state(p.action.incident, &p.action.kind, "failed", number)?;
                 }
                 continue;
             }
-            for log in &receipt.logs {
-                let Ok(paused) = Guardian::Paused::decode_log(&log.inner) else { continue };
-                let scope = Scope { target: paused.target, id: paused.scope };
-                if let Some(p) = self
-                    .pauses
-                    .iter_mut()
-                    .find(|p| p.scope == scope && matches!(p.outcome, PauseOutcome::Submitted { .. }))
-                {
-                    p.outcome = PauseOutcome::Landed { block: number };
-                    if let Some(store) = &self.store {
-                        store.set_action_state(p.action.incident, &p.action.kind, "landed", number)?;
+            for log in receipt.logs.iter().filter(|l| l.inner.address == guardian) {
+                if let Ok(paused) = Guardian::Paused::decode_log(&log.inner) {
+                    let scope = Scope { target: paused.target, id: paused.scope };
+                    self.incidents.paused(scope, paused.pausedUntil, number);
+                    if let Some(p) = self.pauses.iter_mut().find(|p| {
+                        p.action.incident == paused.incidentId && matches!(p.outcome, PauseOutcome::Submitted { .. })
+                    }) {
+                        p.outcome = PauseOutcome::Landed { block: number };
+                        if let Some(store) = &self.store {
+                            store.set_action_state(p.action.incident, &p.action.kind, "landed", number)?;
+                        }
                     }
+                } else if let Ok(extended) = Guardian::PauseExtended::decode_log(&log.inner) {
+                    let scope = Scope { target: extended.target, id: extended.scope };
+                    self.incidents.paused(scope, extended.pausedUntil, number);
+                } else if let Ok(unpaused) = Guardian::Unpaused::decode_log(&log.inner) {
+                    self.incidents.unpaused(Scope { target: unpaused.target, id: unpaused.scope }, number);
                 }
             }
         }
@@ -370,4 +388,176 @@ impl Engine {
 /// The probe of the Guardian's config version (pause reports must carry it).
 pub fn config_version_probe(guardian: Address) -> Probe {
     Probe { to: guardian, data: Guardian::configVersionCall {}.abi_encode().into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use alloy::{
+        primitives::{keccak256, Log, B256, U256},
+        signers::local::PrivateKeySigner,
+    };
+    use vigil_core::{
+        BlockHeader, BlockPart, FindingKind, IncidentState, Receipt, ReceiptsPart, Resolution, Severity, Tx,
+    };
+
+    use super::*;
+
+    const GUARDIAN: Address = Address::repeat_byte(0x66);
+    const TARGET: Address = Address::repeat_byte(0x77);
+
+    /// Critical exploit findings about the scopes listed for each block.
+    struct Scripted(BTreeMap<u64, Vec<u64>>);
+
+    impl Detector for Scripted {
+        fn name(&self) -> &str {
+            "scripted"
+        }
+        fn on_block(&mut self, bundle: &Bundle) -> Result<Vec<Finding>, DetectorError> {
+            let block = bundle.block_ref();
+            Ok(self
+                .0
+                .get(&block.number)
+                .into_iter()
+                .flatten()
+                .map(|&id| Finding {
+                    detector: "scripted".into(),
+                    protocol: "venue".into(),
+                    scope: Scope::segment(TARGET, id),
+                    severity: Severity::Critical,
+                    kind: FindingKind::Exploit,
+                    block,
+                    tx: None,
+                    title: format!("attack on market {id}"),
+                    evidence: serde_json::json!({}),
+                    labels: Default::default(),
+                })
+                .collect())
+        }
+        fn revert_to(&mut self, _: BlockRef) {}
+    }
+
+    /// Block `number` at `timestamp`, its transactions given as (sender, calldata, succeeded, Guardian events).
+    fn block(number: u64, timestamp: u64, txs: Vec<(Address, Bytes, bool, Vec<alloy::primitives::LogData>)>) -> Bundle {
+        let header = BlockHeader {
+            number,
+            hash: keccak256(number.to_be_bytes()),
+            parent_hash: keccak256(number.saturating_sub(1).to_be_bytes()),
+            timestamp,
+            miner: Address::ZERO,
+            gas_limit: 30_000_000,
+            gas_used: 0,
+            base_fee_per_gas: None,
+        };
+        let json = serde_json::json!({"number": format!("{number:#x}"), "hash": header.hash, "parentHash": header.parent_hash,
+            "timestamp": format!("{timestamp:#x}"), "miner": Address::ZERO, "gasLimit": "0x1c9c380", "gasUsed": "0x0", "transactions": []});
+        let probes = [(config_version_probe(GUARDIAN), Ok(U256::from(1).to_be_bytes_vec().into()))].into();
+        let mut bundle = Bundle::from_parts(
+            BlockPart::from_json(&json.to_string()).unwrap(),
+            ReceiptsPart::from_json("[]").unwrap(),
+            None,
+            probes,
+        );
+        for (i, (from, input, status, events)) in txs.into_iter().enumerate() {
+            let hash = keccak256([number.to_be_bytes(), (i as u64).to_be_bytes()].concat());
+            bundle.transactions.push(Tx {
+                hash,
+                from,
+                to: Some(GUARDIAN),
+                value: U256::ZERO,
+                input,
+                nonce: i as u64,
+                gas: 1,
+            });
+            let logs = events
+                .into_iter()
+                .map(|data| alloy::rpc::types::Log { inner: Log { address: GUARDIAN, data }, ..Default::default() })
+                .collect();
+            bundle.receipts.push(Receipt {
+                transaction_hash: hash,
+                block_hash: Some(header.hash),
+                from,
+                to: Some(GUARDIAN),
+                status,
+                contract_address: None,
+                gas_used: 1,
+                logs,
+            });
+        }
+        bundle.header = header;
+        bundle
+    }
+
+    fn paused(incident: B256, id: u64, until: u64) -> alloy::primitives::LogData {
+        Guardian::Paused {
+            target: TARGET,
+            scope: U256::from(id),
+            incidentId: incident,
+            evidenceHash: B256::ZERO,
+            observedBlock: U256::ZERO,
+            pausedUntil: until,
+            signers: vec![],
+        }
+        .encode_log_data()
+    }
+
+    #[test]
+    fn guardian_events_move_incidents_and_a_revert_fails_the_pause_it_carried() {
+        let key = PrivateKeySigner::random();
+        let me = key.address();
+        let script = [(1, vec![1, 2]), (4, vec![1]), (7, vec![1])].into();
+        let responder = PauseResponder::new(GUARDIAN, 31337, vec![key], 600);
+        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(responder));
+
+        let first = engine.process(&block(1, 1_000, vec![])).unwrap();
+        let [a, b] = [0, 1].map(|i| first.outgoing[i].clone());
+        assert_eq!(
+            (a.action.kind, b.action.kind),
+            (
+                ActionKind::Pause { scope: Scope::segment(TARGET, 1) },
+                ActionKind::Pause { scope: Scope::segment(TARGET, 2) }
+            )
+        );
+
+        // Market 2's pause reverts (listed first), market 1's lands: each is matched to its own pause.
+        engine
+            .process(&block(
+                2,
+                1_012,
+                vec![
+                    (me, b.data.clone(), false, vec![]),
+                    (me, a.data.clone(), true, vec![paused(a.action.incident, 1, 2_000)]),
+                ],
+            ))
+            .unwrap();
+        let outcome =
+            |e: &Engine, incident| e.pauses().iter().find(|p| p.action.incident == incident).unwrap().outcome.clone();
+        assert_eq!(outcome(&engine, a.action.incident), PauseOutcome::Landed { block: 2 });
+        assert_eq!(outcome(&engine, b.action.incident), PauseOutcome::Failed { block: 2 });
+        let state = |e: &Engine, incident| e.incidents().incident(incident).unwrap().state;
+        assert_eq!(state(&engine, a.action.incident), IncidentState::Contained { since: 2, until: 2_000 });
+        assert_eq!(state(&engine, b.action.incident), IncidentState::Open);
+
+        // Contained: the attack goes on, nothing more is sent; the pause runs out, the incident is resolved.
+        assert!(engine.process(&block(4, 1_100, vec![])).unwrap().outgoing.is_empty());
+        engine.process(&block(5, 2_000, vec![])).unwrap();
+        assert_eq!(
+            state(&engine, a.action.incident),
+            IncidentState::Resolved { block: 5, reason: Resolution::PauseEnded }
+        );
+
+        // The same attack again: a new incident with its own pause; governance lifts it, and that resolves it.
+        let again = engine.process(&block(7, 2_100, vec![])).unwrap();
+        assert_eq!(again.outgoing.len(), 1);
+        let c = again.outgoing[0].action.incident;
+        assert_ne!(c, a.action.incident);
+        engine
+            .process(&block(8, 2_112, vec![(me, again.outgoing[0].data.clone(), true, vec![paused(c, 1, 9_000)])]))
+            .unwrap();
+        let unpaused =
+            Guardian::Unpaused { target: TARGET, scope: U256::from(1), by: Address::repeat_byte(9) }.encode_log_data();
+        engine.process(&block(9, 2_124, vec![(Address::repeat_byte(9), Bytes::new(), true, vec![unpaused])])).unwrap();
+        assert_eq!(state(&engine, c), IncidentState::Resolved { block: 9, reason: Resolution::Unpaused });
+    }
 }

@@ -56,8 +56,8 @@ pub(super) async fn act(
         (ActionKind::Pause { scope }, _, _) => {
             tracing::warn!(event = "PauseDue", block, %scope, "a pause of {scope} is due but this node holds no keys");
         }
-        (ActionKind::Notify, _, _) => {
-            let Some(incident) = engine.incidents().incidents().find(|i| i.id == held.action.incident) else { return };
+        (kind @ (ActionKind::Notify | ActionKind::Escalate { .. }), _, _) => {
+            let Some(incident) = engine.incidents().incident(held.action.incident) else { return };
             let findings: Vec<_> =
                 incident.findings.iter().filter(|(_, retracted)| !retracted).map(|(f, _)| f.clone()).collect();
             let note = Notification {
@@ -65,7 +65,10 @@ pub(super) async fn act(
                 protocol: &incident.protocol,
                 scope: incident.scope,
                 severity: incident.severity,
+                reason: if kind == ActionKind::Notify { "opened" } else { "escalated" },
+                state: incident.state,
                 findings: &findings,
+                repeats: incident.suppressed + incident.earlier,
             };
             tracing::warn!(event = "NotificationDue", block, incident = %incident.id, severity = ?incident.severity, "{} on {}", incident.protocol, incident.scope);
             for n in notifiers {

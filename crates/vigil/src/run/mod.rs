@@ -114,6 +114,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let store = vigil_store::SqliteStore::open(&config.node.store)?;
     let recent = store.recent_blocks(source.reorg_depth)?;
     let mut engine = Engine::resume(config.build_detectors(), config.policy, responder, store)?
+        .with_reorg_depth(source.reorg_depth)
         .with_correlator(config.build_correlator());
     let probes: Vec<_> = engine.probes().iter().cloned().collect();
     let head = fetcher.head().await.context("eth_blockNumber")?;
@@ -252,7 +253,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                     let outgoing = outcome.outgoing.iter().find(|o| o.action == action).cloned();
                     let depth = match action.kind {
                         ActionKind::Pause { .. } => source.confirmations.pause,
-                        ActionKind::Notify => source.confirmations.notify,
+                        ActionKind::Notify | ActionKind::Escalate { .. } => source.confirmations.notify,
                     };
                     held.push(Held { due: number + depth, action, outgoing });
                 }
