@@ -10,8 +10,11 @@
 //!   committed in order: a block more than one past the cursor is refused ([`StoreError::OutOfOrder`]).
 //! - An action is recorded once per (incident, kind): committing it again changes nothing, so an incident never
 //!   takes the same action twice, also across restarts.
-//! - [`Store::revert_to`] marks the findings of orphaned blocks retracted, never deleting them, and moves the cursor
-//!   back to the common ancestor.
+//! - [`Store::revert_to`] marks the findings of orphaned blocks retracted, never deleting them, retracts the
+//!   actions those blocks planned and that were not carried out yet (the replacement block plans them again), and
+//!   moves the cursor back to the common ancestor.
+//! - The actions table is the outbox: an action is `planned` until it is carried out (`sent`, `delivered`), and
+//!   after a restart the planned ones are taken up again.
 
 use alloy::primitives::{Bytes, B256};
 
@@ -70,10 +73,19 @@ pub struct StoredAction {
     pub block: u64,
     /// Signed calldata, for transactions.
     pub calldata: Option<Bytes>,
-    /// `planned`, `landed` or `failed`.
+    /// `planned` (waiting for its confirmations or its delivery), `sent` (a transaction out), `delivered` (a
+    /// notification every endpoint took), `landed`, `failed`, or `retracted` (its block was orphaned first).
     pub state: String,
     /// Block of the last state change.
     pub state_block: Option<u64>,
+    /// Hash of the block whose findings led to it (zero for rows written before the outbox).
+    pub block_hash: B256,
+    /// Hash of the evidence.
+    pub evidence_hash: B256,
+    /// Delivery attempts so far.
+    pub attempts: u64,
+    /// The last attempt's error.
+    pub last_error: Option<String>,
 }
 
 /// What the node needs from its store: the cursor and the recent canonical blocks to resume from, a block's results
@@ -99,6 +111,9 @@ pub trait Store: Send {
 
     /// Records that an action's transaction landed or failed at `block` (`state`: `landed` or `failed`).
     fn set_action_state(&self, incident: B256, kind: &ActionKind, state: &str, block: u64) -> Result<(), StoreError>;
+
+    /// Counts a delivery attempt of an action, with its error (`None` when it succeeded).
+    fn record_attempt(&self, incident: B256, kind: &ActionKind, error: Option<&str>) -> Result<(), StoreError>;
 
     /// Every action, in the order of the blocks that made them due.
     fn actions(&self) -> Result<Vec<StoredAction>, StoreError>;

@@ -14,10 +14,15 @@ use vigil_core::{Finding, IncidentState, Scope, Severity};
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Vigil-Signature";
+/// The header carrying the delivery id: the same for every attempt at one notification (also after a restart),
+/// so that a receiver drops a second copy.
+pub const DELIVERY_HEADER: &str = "X-Vigil-Delivery";
 
 /// What is sent.
 #[derive(Debug, Clone, Serialize)]
 pub struct Notification<'a> {
+    /// Delivery id: keccak of the incident id and the action (`notify`, or `escalate` and the severity).
+    pub delivery: B256,
     /// The incident.
     pub incident: B256,
     /// Protocol.
@@ -65,6 +70,7 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
 }
 
 /// Sends notifications to one endpoint.
+#[derive(Clone)]
 pub struct WebhookNotifier {
     url: String,
     secret: Vec<u8>,
@@ -87,15 +93,27 @@ impl WebhookNotifier {
         Self { url: url.into(), secret: secret.into(), client }
     }
 
+    /// The endpoint.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// Posts `notification`; returns the body sent.
     pub async fn send(&self, notification: &Notification<'_>) -> Result<Vec<u8>, NotifyError> {
         let body = serde_json::to_vec(notification).expect("notifications serialize");
+        self.send_body(notification.delivery, &body).await?;
+        Ok(body)
+    }
+
+    /// Posts a serialized notification with its delivery id.
+    pub async fn send_body(&self, delivery: B256, body: &[u8]) -> Result<(), NotifyError> {
         let response = self
             .client
             .post(&self.url)
             .header("content-type", "application/json")
-            .header(SIGNATURE_HEADER, signature(&self.secret, &body))
-            .body(body.clone())
+            .header(SIGNATURE_HEADER, signature(&self.secret, body))
+            .header(DELIVERY_HEADER, delivery.to_string())
+            .body(body.to_vec())
             .send()
             .await
             .map_err(|e| NotifyError::Transport { url: self.url.clone(), reason: e.to_string() })?;
@@ -103,7 +121,7 @@ impl WebhookNotifier {
         if !status.is_success() {
             return Err(NotifyError::Status { url: self.url.clone(), status: status.as_u16() });
         }
-        Ok(body)
+        Ok(())
     }
 }
 
@@ -138,6 +156,7 @@ mod tests {
 
     fn note() -> Notification<'static> {
         Notification {
+            delivery: B256::repeat_byte(8),
             incident: B256::repeat_byte(7),
             protocol: "venue",
             scope: Scope::segment(Address::repeat_byte(1), 2),
@@ -162,6 +181,7 @@ mod tests {
         let header = head["x-vigil-signature"].to_str().unwrap();
         assert_eq!(header, signature(b"s3cret", &body), "the receiver can verify the body");
         assert_ne!(header, signature(b"other", &body));
+        assert_eq!(head["x-vigil-delivery"].to_str().unwrap(), B256::repeat_byte(8).to_string());
         assert!(!format!("{notifier:?}").contains("s3cret"));
     }
 

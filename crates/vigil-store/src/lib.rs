@@ -63,6 +63,13 @@ fn migrations() -> Migrations<'static> {
              ALTER TABLE incidents ADD COLUMN severity TEXT NOT NULL DEFAULT '\"info\"';
              ALTER TABLE incidents ADD COLUMN notified TEXT;",
         ),
+        // The actions table is the outbox (issue 12): the block hash an action was decided at, delivery attempts
+        // and the last error; state `retracted` for one whose block a reorg orphaned before it was carried out.
+        M::up(
+            "ALTER TABLE actions ADD COLUMN block_hash BLOB;
+             ALTER TABLE actions ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE actions ADD COLUMN last_error TEXT;",
+        ),
     ])
 }
 
@@ -168,9 +175,21 @@ impl Store for SqliteStore {
         }
         for (a, calldata) in actions {
             let kind = serde_json::to_string(&a.kind).unwrap_or_default();
+            // Recorded once per (incident, kind); one retracted by a reorg is planned again by the replacement.
             tx.execute(
-                "INSERT OR IGNORE INTO actions (incident, kind, block_number, evidence, calldata, state) VALUES (?1, ?2, ?3, ?4, ?5, 'planned')",
-                params![a.incident.as_slice(), kind, a.block.number as i64, a.evidence_hash.as_slice(), calldata.as_ref().map(|c| c.to_vec())],
+                "INSERT INTO actions (incident, kind, block_number, block_hash, evidence, calldata, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned')
+                 ON CONFLICT (incident, kind) DO UPDATE SET block_number = ?3, block_hash = ?4, evidence = ?5,
+                     calldata = ?6, state = 'planned', state_block = NULL, attempts = 0, last_error = NULL
+                 WHERE actions.state = 'retracted'",
+                params![
+                    a.incident.as_slice(),
+                    kind,
+                    a.block.number as i64,
+                    a.block.hash.as_slice(),
+                    a.evidence_hash.as_slice(),
+                    calldata.as_ref().map(|c| c.to_vec())
+                ],
             )
             .map_err(sql)?;
         }
@@ -193,10 +212,24 @@ impl Store for SqliteStore {
             .map_err(|e| self.sql(e))
     }
 
+    fn record_attempt(&self, incident: B256, kind: &ActionKind, error: Option<&str>) -> Result<(), StoreError> {
+        let kind = serde_json::to_string(kind).unwrap_or_default();
+        self.conn
+            .execute(
+                "UPDATE actions SET attempts = attempts + 1, last_error = ?1 WHERE incident = ?2 AND kind = ?3",
+                params![error, incident.as_slice(), kind],
+            )
+            .map(|_| ())
+            .map_err(|e| self.sql(e))
+    }
+
     fn actions(&self) -> Result<Vec<StoredAction>, StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT incident, kind, block_number, calldata, state, state_block FROM actions ORDER BY block_number, rowid")
+            .prepare(
+                "SELECT incident, kind, block_number, calldata, state, state_block, block_hash, evidence, attempts, last_error
+                 FROM actions ORDER BY block_number, rowid",
+            )
             .map_err(|e| self.sql(e))?;
         let rows = stmt
             .query_map([], |r| {
@@ -207,12 +240,17 @@ impl Store for SqliteStore {
                     r.get::<_, Option<Vec<u8>>>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<Vec<u8>>>(6)?,
+                    r.get::<_, Vec<u8>>(7)?,
+                    r.get::<_, i64>(8)?,
+                    r.get::<_, Option<String>>(9)?,
                 ))
             })
             .map_err(|e| self.sql(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (incident, kind, block, calldata, state, state_block) = row.map_err(|e| self.sql(e))?;
+            let (incident, kind, block, calldata, state, state_block, block_hash, evidence, attempts, last_error) =
+                row.map_err(|e| self.sql(e))?;
             let kind: ActionKind = serde_json::from_str(&kind).map_err(|e| StoreError::Corrupt {
                 store: self.path.clone(),
                 table: "actions",
@@ -225,6 +263,10 @@ impl Store for SqliteStore {
                 calldata: calldata.map(Bytes::from),
                 state,
                 state_block: state_block.map(|b| b as u64),
+                block_hash: block_hash.map(|h| B256::from_slice(&h)).unwrap_or_default(),
+                evidence_hash: B256::from_slice(&evidence),
+                attempts: attempts as u64,
+                last_error,
             });
         }
         Ok(out)
@@ -362,6 +404,11 @@ impl Store for SqliteStore {
         tx.execute("UPDATE findings SET retracted = 1 WHERE block_number > ?1", params![ancestor.number as i64])
             .map_err(sql)?;
         tx.execute(
+            "UPDATE actions SET state = 'retracted', state_block = ?1 WHERE block_number > ?1 AND state = 'planned'",
+            params![ancestor.number as i64],
+        )
+        .map_err(sql)?;
+        tx.execute(
             "UPDATE cursor SET number = ?1, hash = ?2 WHERE id = 1",
             params![ancestor.number as i64, ancestor.hash.as_slice()],
         )
@@ -464,5 +511,37 @@ mod tests {
         s.conn.execute("UPDATE incidents SET state = 'closed'", []).unwrap();
         let err = s.incidents().unwrap_err().to_string();
         assert!(err.contains("table incidents") && err.contains("state `closed`"), "{err}");
+    }
+
+    #[test]
+    fn a_reorg_retracts_planned_actions_and_the_replacement_plans_them_again() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let notify = |b: BlockRef| Action {
+            incident: B256::repeat_byte(4),
+            kind: ActionKind::Notify,
+            block: b,
+            evidence_hash: B256::repeat_byte(b.number as u8),
+        };
+        let sent = Action {
+            kind: ActionKind::Pause { scope: Scope::segment(Address::repeat_byte(1), 2) },
+            ..notify(block(2))
+        };
+        s.commit_block(block(1), &[], &[], &[]).unwrap();
+        s.commit_block(block(2), &[], &[], &[(notify(block(2)), None), (sent.clone(), None)]).unwrap();
+        s.set_action_state(sent.incident, &sent.kind, "sent", 2).unwrap();
+        s.record_attempt(sent.incident, &sent.kind, Some("timeout")).unwrap();
+        s.revert_to(block(1)).unwrap();
+        let states: Vec<_> = s.actions().unwrap().into_iter().map(|a| (a.state, a.attempts, a.last_error)).collect();
+        assert_eq!(
+            states,
+            [("retracted".into(), 0, None), ("sent".into(), 1, Some("timeout".into()))],
+            "what went out stays"
+        );
+        // The replacement block 2' (another hash) plans the notification again, with its own block and evidence.
+        let replacement = BlockRef { number: 2, hash: B256::repeat_byte(0xee) };
+        s.commit_block(replacement, &[], &[], &[(notify(replacement), None), (sent, None)]).unwrap();
+        let actions = s.actions().unwrap();
+        assert_eq!((actions[0].state.as_str(), actions[0].block_hash), ("planned", replacement.hash));
+        assert_eq!(actions[1].state, "sent", "a carried-out action is not planned twice");
     }
 }

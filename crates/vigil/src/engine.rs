@@ -152,6 +152,9 @@ impl Engine {
             engine.incidents.restore(incident);
         }
         for a in store.actions()? {
+            if a.state == "retracted" {
+                continue;
+            }
             engine.incidents.mark_taken(a.incident, a.kind);
             if let ActionKind::Pause { scope } = a.kind {
                 let action = Action {

@@ -313,6 +313,10 @@ fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once
         let expected = if n == finding_block || n == finding_block + 1 { 2 } else { 1 };
         assert_eq!(times, expected, "block #{n} committed {times} times");
     }
+    // The outbox retracted the notification the orphaned block had planned.
+    let notify: Vec<_> =
+        store.actions().unwrap().into_iter().filter(|a| a.kind == vigil_respond::ActionKind::Notify).collect();
+    assert!(!notify.is_empty() && notify.iter().all(|a| a.state == "retracted"), "{notify:?}");
     let recent = store.recent_blocks(10).unwrap();
     for b in &recent {
         assert_eq!(b.hash, chain.hash(b.number), "block #{} is the canonical one", b.number);
@@ -324,6 +328,64 @@ fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once
     assert!(log.contains("ResponseRetracted"), "{log}");
     assert!(!log.contains("NotificationDue"), "{log}");
     assert!(log.contains(&format!("block={finding_block}")), "log lines carry the block number: {log}");
+}
+
+#[test]
+fn a_notification_held_when_the_node_is_killed_is_delivered_once_after_restart() {
+    let mut chain = start_chain();
+    let dir = temp_dir("held-notification");
+    let (hook_url, hook) = webhook_receiver();
+    let extra = format!(
+        "\n[source.confirmations]\nnotify = 3\n\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n"
+    );
+    let config = write_config(&dir, &chain, &extra);
+    let secret = [("VIGIL_TEST_HOOK_SECRET", "hook-secret")];
+    let log = dir.join("vigil.log");
+    let mut vigil = spawn_vigil_with(&config, &[], &[], &log, &secret);
+    let start = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+
+    // A privilege change: its notification is held for three confirmations; the node dies after one.
+    let spender = chain.node.read(chain.venue.reserve, ReserveVault::SPENDER_ROLECall {}).unwrap();
+    let ops = chain.actors.ops.address();
+    chain
+        .node
+        .exec(ops, chain.venue.reserve, ReserveVault::grantRoleCall { role: spender, account: Address::repeat_byte(7) })
+        .unwrap();
+    let finding_block = chain.head();
+    chain.node.advance(1, 12).unwrap();
+    wait_until("vigil to process the block after the finding", Duration::from_secs(60), || {
+        cursor(&dir) > Some(finding_block)
+    });
+    vigil.kill().unwrap(); // SIGKILL: no shutdown of any kind.
+    vigil.wait().unwrap();
+    assert!(hook.try_recv().is_err(), "nothing was delivered before the kill");
+    let planned = |dir: &Path| {
+        let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
+        store.actions().unwrap().into_iter().filter(|a| a.kind == vigil_respond::ActionKind::Notify).collect::<Vec<_>>()
+    };
+    let before = planned(&dir);
+    assert_eq!(before.len(), 1, "{before:?}");
+    assert_eq!((before[0].state.as_str(), before[0].block), ("planned", finding_block));
+
+    // Restarted, the node holds it again and delivers it once its confirmations are in.
+    let log2 = dir.join("vigil-2.log");
+    let mut vigil = spawn_vigil_with(&config, &[], &[], &log2, &secret);
+    chain.node.advance(3, 12).unwrap();
+    let (headers, body) = hook.recv_timeout(Duration::from_secs(60)).expect("the held notification is delivered");
+    let note: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(note["reason"], "opened", "{note}");
+    assert_eq!(headers["x-vigil-delivery"].to_str().unwrap(), note["delivery"].as_str().unwrap());
+    wait_until("the delivery to be recorded", Duration::from_secs(30), || {
+        planned(&dir).first().is_some_and(|a| a.state == "delivered")
+    });
+    chain.node.advance(3, 12).unwrap();
+    let head = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(head));
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+    assert!(hook.try_recv().is_err(), "delivered exactly once");
+    assert!(log_of(&log2).contains("NotificationResumed"), "{}", log_of(&log2));
 }
 
 #[test]

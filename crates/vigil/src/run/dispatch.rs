@@ -1,19 +1,30 @@
-//! Response dispatch: an action whose confirmations are in is carried out (a pause transaction signed and sent, a
-//! notification delivered to every webhook); a failure is logged and counted, never retried in the block loop.
+//! Response dispatch: an action whose confirmations are in is carried out. A pause transaction is signed and sent
+//! at once, in the block loop (nothing may come before it); a notification is handed to a task of its own that
+//! delivers it to every webhook, retrying with backoff, and reports back on a channel, so that a slow or dead
+//! endpoint never delays the next block or a pause. The loop records each outcome in the store's outbox (the
+//! actions table): `sent` for a pause out, `delivered` or `failed` with the attempts for a notification. After a
+//! restart the notifications still `planned` are held again; one delivered but not yet recorded when the node
+//! died is sent again with the same `X-Vigil-Delivery` id, for the receiver to drop.
+
+use std::{sync::Arc, time::Duration};
 
 use alloy::{
     eips::eip2718::Encodable2718,
     network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder},
-    primitives::{Address, Bytes, B256, U256, U64},
+    primitives::{keccak256, Address, Bytes, B256, U256, U64},
     rpc::types::TransactionRequest,
 };
 use anyhow::{bail, Context, Result};
 use serde_json::json;
+use tokio::sync::mpsc::UnboundedSender;
 use vigil_chain::rpc::RpcClient;
 use vigil_respond::{webhook::Notification, Action, ActionKind, WebhookNotifier};
 
 use super::{NodeMetrics, RunSummary};
 use crate::engine::{Engine, Outgoing};
+
+/// Attempts at delivering one notification to one endpoint.
+pub(super) const DELIVERY_ATTEMPTS: u32 = 5;
 
 /// A notification or pause waiting for its confirmations.
 pub(super) struct Held {
@@ -25,8 +36,23 @@ pub(super) struct Held {
     pub(super) due: u64,
 }
 
-/// Carries out an action whose confirmations are in: sends a pause, or delivers a notification. A failure is
-/// logged and counted; the pause stays recorded as submitted and is settled after a restart.
+/// What a delivery task reports.
+pub(super) struct Delivery {
+    /// The notification's action.
+    pub(super) action: Action,
+    /// Attempts made, over all endpoints.
+    pub(super) attempts: u32,
+    /// The endpoints that never took it, with their last error; empty when every one did.
+    pub(super) failed: Vec<String>,
+}
+
+/// The delivery id of a notification action: the same for every attempt and across restarts.
+pub(super) fn delivery_id(action: &Action) -> B256 {
+    keccak256([action.incident.as_slice(), serde_json::to_string(&action.kind).unwrap_or_default().as_bytes()].concat())
+}
+
+/// Carries out an action whose confirmations are in: sends a pause, or starts the delivery of a notification
+/// (see the module documentation). Returns whether a delivery task was started.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn act(
     client: &RpcClient,
@@ -34,10 +60,11 @@ pub(super) async fn act(
     held: Held,
     wallet: Option<&EthereumWallet>,
     chain_id: u64,
-    notifiers: &[WebhookNotifier],
+    notifiers: &Arc<Vec<WebhookNotifier>>,
+    deliveries: &UnboundedSender<Delivery>,
     metrics: &NodeMetrics,
     summary: &mut RunSummary,
-) {
+) -> Result<bool> {
     let block = held.action.block.number;
     match (held.action.kind, held.outgoing, wallet) {
         (ActionKind::Pause { scope }, Some(out), Some(wallet)) => {
@@ -45,22 +72,31 @@ pub(super) async fn act(
                 Ok(hash) => {
                     summary.pauses_sent += 1;
                     metrics.action("pause_sent");
+                    if let Some(store) = engine.store() {
+                        store.set_action_state(held.action.incident, &held.action.kind, "sent", block)?;
+                    }
                     tracing::warn!(event = "PauseSent", block, %scope, tx = %hash, "pause of {scope} sent");
                 }
                 Err(e) => {
                     metrics.action("pause_failed");
+                    if let Some(store) = engine.store() {
+                        store.record_attempt(held.action.incident, &held.action.kind, Some(&format!("{e:#}")))?;
+                    }
                     tracing::error!(event = "PauseSendFailed", block, %scope, "{e:#}");
                 }
             }
+            Ok(false)
         }
         (ActionKind::Pause { scope }, _, _) => {
             tracing::warn!(event = "PauseDue", block, %scope, "a pause of {scope} is due but this node holds no keys");
+            Ok(false)
         }
         (kind @ (ActionKind::Notify | ActionKind::Escalate { .. }), _, _) => {
-            let Some(incident) = engine.incidents().incident(held.action.incident) else { return };
+            let Some(incident) = engine.incidents().incident(held.action.incident) else { return Ok(false) };
             let findings: Vec<_> =
                 incident.findings.iter().filter(|(_, retracted)| !retracted).map(|(f, _)| f.clone()).collect();
             let note = Notification {
+                delivery: delivery_id(&held.action),
                 incident: incident.id,
                 protocol: &incident.protocol,
                 scope: incident.scope,
@@ -71,20 +107,68 @@ pub(super) async fn act(
                 repeats: incident.suppressed + incident.earlier,
             };
             tracing::warn!(event = "NotificationDue", block, incident = %incident.id, severity = ?incident.severity, "{} on {}", incident.protocol, incident.scope);
-            for n in notifiers {
-                match n.send(&note).await {
-                    Ok(_) => {
-                        summary.notifications += 1;
-                        metrics.action("notification_delivered");
-                    }
-                    Err(e) => {
-                        metrics.action("notification_failed");
-                        tracing::error!(event = "NotificationFailed", block, "{e}");
-                    }
+            let body = serde_json::to_vec(&note).expect("notifications serialize");
+            let (notifiers, deliveries, action) = (Arc::clone(notifiers), deliveries.clone(), held.action);
+            tokio::spawn(async move {
+                let report = deliver(&notifiers, delivery_id(&action), &body).await;
+                deliveries.send(Delivery { action, attempts: report.0, failed: report.1 }).ok();
+            });
+            Ok(true)
+        }
+    }
+}
+
+/// Delivers `body` to every endpoint, each retried with backoff (1, 2, 4, 8 s) up to [`DELIVERY_ATTEMPTS`] times;
+/// returns the attempts made and the endpoints that never took it.
+async fn deliver(notifiers: &[WebhookNotifier], delivery: B256, body: &[u8]) -> (u32, Vec<String>) {
+    let mut attempts = 0;
+    let mut failed = Vec::new();
+    for n in notifiers {
+        let mut last = None;
+        for attempt in 0..DELIVERY_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
+            }
+            attempts += 1;
+            match n.send_body(delivery, body).await {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(event = "NotificationAttemptFailed", attempt = attempt + 1, "{e}");
+                    last = Some(e.to_string());
                 }
             }
         }
+        failed.extend(last);
     }
+    (attempts, failed)
+}
+
+/// Records a delivery's outcome in the outbox, the metrics and the summary.
+pub(super) fn record_delivery(
+    engine: &Engine,
+    d: Delivery,
+    block: u64,
+    metrics: &NodeMetrics,
+    summary: &mut RunSummary,
+) -> Result<()> {
+    let (incident, kind) = (d.action.incident, d.action.kind);
+    if d.failed.is_empty() {
+        summary.notifications += 1;
+        metrics.action("notification_delivered");
+        tracing::info!(event = "NotificationDelivered", incident = %incident, attempts = d.attempts, "notification delivered");
+    } else {
+        metrics.action("notification_failed");
+        tracing::error!(event = "NotificationFailed", incident = %incident, attempts = d.attempts, "{}", d.failed.join("; "));
+    }
+    if let Some(store) = engine.store() {
+        let error = (!d.failed.is_empty()).then(|| d.failed.join("; "));
+        store.record_attempt(incident, &kind, error.as_deref())?;
+        store.set_action_state(incident, &kind, if error.is_none() { "delivered" } else { "failed" }, block)?;
+    }
+    Ok(())
 }
 
 /// Signs and sends a transaction through the client (failover applies; a resend of the same bytes is harmless).

@@ -25,14 +25,17 @@ pub mod fetch;
 pub mod metrics;
 pub mod settle;
 
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use alloy::{network::EthereumWallet, primitives::U64, signers::local::PrivateKeySigner};
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use vigil_chain::{fetch::Fetcher, Follower};
 use vigil_core::{ChainEvent, Store};
-use vigil_respond::{ActionKind, PauseResponder, WebhookNotifier};
+use vigil_respond::{Action, ActionKind, PauseResponder, WebhookNotifier};
 
 pub use self::{
     dispatch::send_transaction,
@@ -40,7 +43,7 @@ pub use self::{
     metrics::{serve_metrics, NodeMetrics},
 };
 use self::{
-    dispatch::{act, Held},
+    dispatch::{act, record_delivery, Delivery, Held},
     fetch::{backoff, fetch_failed, retry_fetch, wait_for_head},
     settle::settle_pauses,
 };
@@ -101,15 +104,17 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         PauseResponder::new(config.guardian.address, chain_id, keys.clone(), config.guardian.report_validity_seconds)
     });
     let wallet = keys.first().map(|k| EthereumWallet::from(k.clone()));
-    let notifiers: Vec<WebhookNotifier> = config
-        .notifiers
-        .iter()
-        .map(|n| {
-            let secret = std::env::var(&n.secret_env)
-                .with_context(|| format!("notifier {}: secret variable {} is not set", n.url, n.secret_env))?;
-            Ok(WebhookNotifier::new(n.url.clone(), secret.into_bytes()))
-        })
-        .collect::<Result<_>>()?;
+    let notifiers: Arc<Vec<WebhookNotifier>> = Arc::new(
+        config
+            .notifiers
+            .iter()
+            .map(|n| {
+                let secret = std::env::var(&n.secret_env)
+                    .with_context(|| format!("notifier {}: secret variable {} is not set", n.url, n.secret_env))?;
+                Ok(WebhookNotifier::new(n.url.clone(), secret.into_bytes()))
+            })
+            .collect::<Result<_>>()?,
+    );
 
     let store = vigil_store::SqliteStore::open(&config.node.store)?;
     let recent = store.recent_blocks(source.reorg_depth)?;
@@ -143,7 +148,20 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let mut follower = Follower::new(fetcher, start, recent, source.reorg_depth, probes, traces);
     let mut heads = source.ws.clone().map(|url| vigil_chain::head::spawn_ws_heads(url, metrics.source.clone()));
     let poll = Duration::from_millis(source.poll_interval_ms);
+    // Notifications planned before a restart and not yet delivered are held again for their confirmations.
     let mut held: Vec<Held> = Vec::new();
+    if let Some(store) = engine.store() {
+        for a in store.actions()? {
+            if a.state == "planned" && matches!(a.kind, ActionKind::Notify | ActionKind::Escalate { .. }) {
+                let block = vigil_core::BlockRef { number: a.block, hash: a.block_hash };
+                let action = Action { incident: a.incident, kind: a.kind, block, evidence_hash: a.evidence_hash };
+                tracing::info!(event = "NotificationResumed", block = a.block, incident = %a.incident, "a notification planned before the restart is held again");
+                held.push(Held { due: a.block + source.confirmations.notify, action, outgoing: None });
+            }
+        }
+    }
+    let (deliveries_tx, mut deliveries) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+    let mut in_flight = 0usize;
     let mut head = head;
     let mut bar: Option<indicatif::ProgressBar> = None;
     let mut failures = 0u32;
@@ -151,6 +169,10 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     metrics.progress();
 
     loop {
+        while let Ok(d) = deliveries.try_recv() {
+            in_flight -= 1;
+            record_delivery(&engine, d, follower.next_number().saturating_sub(1), &metrics, &mut summary)?;
+        }
         let next = follower.next_number();
         if opts.until.is_some_and(|u| next > u) {
             break;
@@ -260,13 +282,31 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 let (due, later): (Vec<Held>, Vec<Held>) = held.drain(..).partition(|h| h.due <= number);
                 held = later;
                 for h in due {
-                    act(&client, &engine, h, wallet.as_ref(), chain_id, &notifiers, &metrics, &mut summary).await;
+                    let started = act(
+                        &client,
+                        &engine,
+                        h,
+                        wallet.as_ref(),
+                        chain_id,
+                        &notifiers,
+                        &deliveries_tx,
+                        &metrics,
+                        &mut summary,
+                    )
+                    .await?;
+                    in_flight += usize::from(started);
                 }
             }
         }
     }
     if let Some(b) = bar.take() {
         b.finish_and_clear();
+    }
+    // Deliveries under way finish (or run out of attempts) before the node stops.
+    while in_flight > 0 {
+        let Some(d) = deliveries.recv().await else { break };
+        in_flight -= 1;
+        record_delivery(&engine, d, follower.next_number().saturating_sub(1), &metrics, &mut summary)?;
     }
     Ok(summary)
 }
