@@ -167,6 +167,23 @@ fn cursor(dir: &Path) -> Option<u64> {
     vigil_store::SqliteStore::open(&path).ok()?.cursor().ok()?.map(|c| c.number)
 }
 
+/// A privilege change on the reserve vault (the admin-change detector reports it), one block on top, and Vigil
+/// past it; returns the change's block.
+fn change_a_privilege(chain: &mut Chain, dir: &Path) -> u64 {
+    let spender = chain.node.read(chain.venue.reserve, ReserveVault::SPENDER_ROLECall {}).unwrap();
+    let ops = chain.actors.ops.address();
+    chain
+        .node
+        .exec(ops, chain.venue.reserve, ReserveVault::grantRoleCall { role: spender, account: Address::repeat_byte(7) })
+        .unwrap();
+    let finding_block = chain.head();
+    chain.node.advance(1, 12).unwrap();
+    wait_until("vigil to process the block after the change", Duration::from_secs(60), || {
+        cursor(dir) > Some(finding_block)
+    });
+    finding_block
+}
+
 fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
@@ -262,16 +279,7 @@ fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once
     let start = chain.head();
     wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
 
-    // A privilege change on the reserve vault: the admin-change detector reports it.
-    let spender = chain.node.read(chain.venue.reserve, ReserveVault::SPENDER_ROLECall {}).unwrap();
-    let ops = chain.actors.ops.address();
-    chain
-        .node
-        .exec(ops, chain.venue.reserve, ReserveVault::grantRoleCall { role: spender, account: Address::repeat_byte(7) })
-        .unwrap();
-    let finding_block = chain.head();
-    chain.node.advance(1, 12).unwrap();
-    wait_until("vigil to process the finding's block", Duration::from_secs(60), || cursor(&dir) > Some(finding_block));
+    let finding_block = change_a_privilege(&mut chain, &dir);
     let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
     let before: Vec<_> =
         store.findings().unwrap().into_iter().filter(|(f, _)| f.block.number == finding_block).collect();
@@ -345,18 +353,8 @@ fn a_notification_held_when_the_node_is_killed_is_delivered_once_after_restart()
     let start = chain.head();
     wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
 
-    // A privilege change: its notification is held for three confirmations; the node dies after one.
-    let spender = chain.node.read(chain.venue.reserve, ReserveVault::SPENDER_ROLECall {}).unwrap();
-    let ops = chain.actors.ops.address();
-    chain
-        .node
-        .exec(ops, chain.venue.reserve, ReserveVault::grantRoleCall { role: spender, account: Address::repeat_byte(7) })
-        .unwrap();
-    let finding_block = chain.head();
-    chain.node.advance(1, 12).unwrap();
-    wait_until("vigil to process the block after the finding", Duration::from_secs(60), || {
-        cursor(&dir) > Some(finding_block)
-    });
+    // Its notification is held for three confirmations; the node dies after one.
+    let finding_block = change_a_privilege(&mut chain, &dir);
     vigil.kill().unwrap(); // SIGKILL: no shutdown of any kind.
     vigil.wait().unwrap();
     assert!(hook.try_recv().is_err(), "nothing was delivered before the kill");
