@@ -334,6 +334,24 @@ impl Bundle {
         Self { header, transactions, receipts: slim, traces, probes, full }
     }
 
+    /// A bundle of hand-made parts (tests, benchmarks): the header, transactions and receipts as given; alloy's
+    /// complete types of it (for the few detectors that read them) are those of an empty block with that header.
+    pub fn from_slim(
+        header: BlockHeader,
+        transactions: Vec<Tx>,
+        receipts: Vec<Receipt>,
+        probes: BTreeMap<Probe, Result<Bytes, Bytes>>,
+    ) -> Self {
+        let hex = |n: u64| format!("{n:#x}");
+        let block = serde_json::json!({
+            "number": hex(header.number), "hash": header.hash, "parentHash": header.parent_hash,
+            "timestamp": hex(header.timestamp), "miner": header.miner, "gasLimit": hex(header.gas_limit),
+            "gasUsed": hex(header.gas_used), "baseFeePerGas": header.base_fee_per_gas.map(hex), "transactions": [],
+        });
+        let full = Full::Json { block: block.to_string().into(), receipts: "[]".into(), decoded: OnceLock::new() };
+        Self { header, transactions, receipts, traces: None, probes, full }
+    }
+
     /// A bundle from parts decoded from a node's JSON (see [`BlockPart`], [`ReceiptsPart`]); the caller checks
     /// that they belong together.
     pub fn from_parts(

@@ -401,9 +401,7 @@ mod tests {
         primitives::{keccak256, Log, B256, U256},
         signers::local::PrivateKeySigner,
     };
-    use vigil_core::{
-        BlockHeader, BlockPart, FindingKind, IncidentState, Receipt, ReceiptsPart, Resolution, Severity, Tx,
-    };
+    use vigil_core::{BlockHeader, FindingKind, IncidentState, Receipt, Resolution, Severity, Tx};
 
     use super::*;
 
@@ -453,15 +451,8 @@ mod tests {
             gas_used: 0,
             base_fee_per_gas: None,
         };
-        let json = serde_json::json!({"number": format!("{number:#x}"), "hash": header.hash, "parentHash": header.parent_hash,
-            "timestamp": format!("{timestamp:#x}"), "miner": Address::ZERO, "gasLimit": "0x1c9c380", "gasUsed": "0x0", "transactions": []});
         let probes = [(config_version_probe(GUARDIAN), Ok(U256::from(1).to_be_bytes_vec().into()))].into();
-        let mut bundle = Bundle::from_parts(
-            BlockPart::from_json(&json.to_string()).unwrap(),
-            ReceiptsPart::from_json("[]").unwrap(),
-            None,
-            probes,
-        );
+        let mut bundle = Bundle::from_slim(header, vec![], vec![], probes);
         for (i, (from, input, status, events)) in txs.into_iter().enumerate() {
             let hash = keccak256([number.to_be_bytes(), (i as u64).to_be_bytes()].concat());
             bundle.transactions.push(Tx {
@@ -479,7 +470,7 @@ mod tests {
                 .collect();
             bundle.receipts.push(Receipt {
                 transaction_hash: hash,
-                block_hash: Some(header.hash),
+                block_hash: Some(bundle.header.hash),
                 from,
                 to: Some(GUARDIAN),
                 status,
@@ -488,7 +479,6 @@ mod tests {
                 logs,
             });
         }
-        bundle.header = header;
         bundle
     }
 
