@@ -7,186 +7,19 @@
 //!   borrow reverts with `ScopePaused`;
 //! - a reorg made with `anvil_reorg` after a block with a finding: Vigil unwinds to the common ancestor, the
 //!   finding is marked retracted, and the replacement blocks are processed once;
-//! - SIGKILL in the middle of a backfill: the restarted node processes every block exactly once.
+//! - SIGKILL in the middle of a backfill: the restarted node processes every block exactly once;
+//! - a notification held for confirmations when the node is killed is delivered once after the restart.
 
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command, time::Duration};
 
-use alloy::{
-    node_bindings::AnvilInstance,
-    primitives::{Address, U256},
-    providers::{ext::AnvilApi, Provider},
-    signers::local::PrivateKeySigner,
-};
-use vigil_contracts::{Guardian, GuardianProtected, ReserveVault};
+use alloy::{primitives::U256, providers::ext::AnvilApi, signers::local::PrivateKeySigner};
+use vigil_contracts::GuardianProtected;
 use vigil_core::Store as _;
-use vigil_sim::{
-    attacks::Attack, deploy_venue, evm::CHAIN_ID, venue::MARKET_WETH_SPOT, Actors, Backend, NodeBackend, Reader, Venue,
-    VenueConfig,
-};
+use vigil_sim::{attacks::Attack, venue::MARKET_WETH_SPOT, Backend};
 
-struct Chain {
-    anvil: AnvilInstance,
-    node: NodeBackend,
-    venue: Venue,
-    actors: Actors,
-}
+mod support;
 
-fn start_chain() -> Chain {
-    let anvil = vigil_sim::node::anvil().unwrap_or_else(|e| panic!("{e}")).try_spawn().expect("anvil starts");
-    let actors = Actors::standard();
-    let mut node = NodeBackend::connect(&anvil.endpoint(), &actors.all_keys()).expect("connect");
-    let venue = deploy_venue(&mut node, &actors, &VenueConfig::default()).expect("the venue deploys");
-    Chain { anvil, node, venue, actors }
-}
-
-impl Chain {
-    fn head(&self) -> u64 {
-        self.node.block_on(self.node.provider().get_block_number()).unwrap()
-    }
-
-    fn hash(&self, n: u64) -> alloy::primitives::B256 {
-        let b =
-            self.node.block_on(async { self.node.provider().get_block_by_number(n.into()).await }).unwrap().unwrap();
-        b.header.hash
-    }
-
-    fn is_paused(&mut self, target: Address, scope: u64) -> bool {
-        self.node.read(self.venue.guardian, Guardian::isPausedCall { target, scope: U256::from(scope) }).unwrap()
-    }
-}
-
-/// The demo's detectors, a `[source]` on this anvil, and the store in `dir`.
-fn write_config(dir: &Path, chain: &Chain, extra: &str) -> PathBuf {
-    let demo = include_str!("../config/demo.toml");
-    let detectors = &demo[demo.find("[policy]").expect("the demo has a policy")..];
-    let text = format!(
-        "[guardian]\naddress = \"{}\"\nchain_id = {CHAIN_ID}\n\n[source]\nrpc = [\"{}\"]\nws = \"{}\"\n\
-         poll_interval_ms = 100\n{extra}\n[node]\nstore = \"{}\"\n\n{detectors}",
-        chain.venue.guardian,
-        chain.anvil.endpoint(),
-        chain.anvil.ws_endpoint(),
-        dir.join("vigil.sqlite").display(),
-    );
-    let path = dir.join("vigil.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vigil-live-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Starts `vigil run`; its log goes to `dir/<log>`.
-fn spawn_vigil(config: &Path, args: &[&str], keys: &[PrivateKeySigner], log: &Path) -> Child {
-    spawn_vigil_with(config, args, keys, log, &[])
-}
-
-/// [`spawn_vigil`] with more environment variables.
-fn spawn_vigil_with(
-    config: &Path,
-    args: &[&str],
-    keys: &[PrivateKeySigner],
-    log: &Path,
-    env: &[(&str, &str)],
-) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vigil"));
-    cmd.arg("run").arg("--config").arg(config).args(args).envs(env.iter().copied());
-    for (i, k) in keys.iter().enumerate() {
-        cmd.env(format!("VIGIL_TEST_KEY_{i}"), alloy::hex::encode(k.to_bytes()));
-    }
-    cmd.env("VIGIL_LOG", "info,vigil=debug")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("vigil starts")
-}
-
-/// A webhook receiver on 127.0.0.1 (axum, on its own thread): answers 200 to POSTs on `/hook` and hands back each
-/// request's headers and body.
-fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<(axum::http::HeaderMap, Vec<u8>)>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    let hook = move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-        let _ = tx.send((headers, body.to_vec()));
-    };
-    let app = axum::Router::new().route("/hook", axum::routing::post(hook));
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-            axum::serve(listener, app).await.unwrap()
-        })
-    });
-    (url, rx)
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Some((status, body))
-}
-
-/// The value of a metric line starting with `prefix` (counters end in `_total`).
-fn metric(body: &str, prefix: &str) -> Option<f64> {
-    body.lines().find(|l| l.starts_with(prefix)).and_then(|l| l.rsplit(' ').next()).and_then(|v| v.parse().ok())
-}
-
-fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn cursor(dir: &Path) -> Option<u64> {
-    let path = dir.join("vigil.sqlite");
-    if !path.exists() {
-        return None;
-    }
-    vigil_store::SqliteStore::open(&path).ok()?.cursor().ok()?.map(|c| c.number)
-}
-
-/// A privilege change on the reserve vault (the admin-change detector reports it), one block on top, and Vigil
-/// past it; returns the change's block.
-fn change_a_privilege(chain: &mut Chain, dir: &Path) -> u64 {
-    let spender = chain.node.read(chain.venue.reserve, ReserveVault::SPENDER_ROLECall {}).unwrap();
-    let ops = chain.actors.ops.address();
-    chain
-        .node
-        .exec(ops, chain.venue.reserve, ReserveVault::grantRoleCall { role: spender, account: Address::repeat_byte(7) })
-        .unwrap();
-    let finding_block = chain.head();
-    chain.node.advance(1, 12).unwrap();
-    wait_until("vigil to process the block after the change", Duration::from_secs(60), || {
-        cursor(dir) > Some(finding_block)
-    });
-    finding_block
-}
-
-fn log_of(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
+use support::*;
 
 #[test]
 fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
