@@ -85,6 +85,10 @@ impl Fixture {
 
     fn report(&mut self, scope: u64) -> PauseReport {
         let version = self.chain.view(self.guardian, Guardian::configVersionCall {}).unwrap();
+        let nonce = self
+            .chain
+            .view(self.guardian, Guardian::nonceOfCall { target: self.target, scope: U256::from(scope) })
+            .unwrap();
         PauseReport {
             target: self.target,
             scope: U256::from(scope),
@@ -93,6 +97,7 @@ impl Fixture {
             observedBlock: U256::from(self.chain.block_number()),
             deadline: U256::from(self.chain.timestamp() + 300),
             configVersion: version,
+            nonce,
         }
     }
 
@@ -307,15 +312,32 @@ fn the_pause_ends_by_itself_and_the_cooldown_holds() {
 #[test]
 fn the_same_report_cannot_be_used_twice() {
     let mut f = Fixture::new(3, 2);
+    // A report living long enough to outlast the cooldown (governance allows up to a day).
+    f.gov(Guardian::setBoundsCall {
+        b: Guardian::Bounds {
+            minCooldownSeconds: COOLDOWN,
+            maxPauseLength: 7 * DAY,
+            maxMandateHorizon: 365 * DAY,
+            maxReportLifetime: DAY,
+        },
+    })
+    .unwrap();
     let mut r = f.report(1);
-    r.deadline = U256::from(f.chain.timestamp() + 10 * COOLDOWN);
+    r.deadline = U256::from(f.chain.timestamp() + 3 * COOLDOWN);
     let sigs = f.sign(&r, &f.first(2));
     f.submit(r.clone(), sigs.clone()).unwrap();
+    let err = f.submit(r.clone(), sigs.clone()).expect_err("must fail");
+    assert!(matches!(guardian_error(&err), Guardian::GuardianErrors::WrongNonce(_)), "{err}");
     let target = f.target;
     f.gov(Guardian::unpauseCall { target, scope: U256::from(1) }).unwrap();
     f.chain.mine(COOLDOWN);
     let err = f.submit(r, sigs).expect_err("must fail");
-    assert!(matches!(guardian_error(&err), Guardian::GuardianErrors::ReportAlreadyUsed(_)), "{err}");
+    match guardian_error(&err) {
+        Guardian::GuardianErrors::WrongNonce(e) => {
+            assert_eq!((e.reportNonce, e.currentNonce), (U256::from(1), U256::from(3)))
+        }
+        other => panic!("expected WrongNonce, got {other:?}"),
+    }
 }
 
 #[test]
@@ -454,13 +476,6 @@ fn pausing_one_market_leaves_the_others_working() {
 
 // ---------------------------------------------------------------- attacks on the Guardian itself (threat model)
 
-alloy::sol! {
-    /// Guardian calls that the threat-model tests reach for by selector.
-    interface GuardianGovernance {
-        function acceptGovernance() external;
-    }
-}
-
 /// Property: no quorum keeps any segment of a target paused for more than the target's pause budget in any
 /// rolling window. The attack alternates the whole-target scope 0 and the segment's own scope, each pausing as
 /// soon as the other's pause ends (each scope's cooldown runs while the other holds the segment).
@@ -494,7 +509,7 @@ fn a_quorum_cannot_keep_a_segment_paused_beyond_the_budget_by_alternating_scopes
          ({accepted} pauses accepted in 60 days)",
         worst / DAY
     );
-    assert!(samples[(45 * DAY / STEP) as usize..].iter().any(|p| *p), "a new window gives a new budget");
+    assert!(samples[(BUDGET_WINDOW / STEP) as usize..].iter().any(|p| *p), "a new window gives a new budget");
 }
 
 /// Property: a pause that governance lifts stays lifted for the cooldown, whichever scope the oracle uses.
@@ -599,7 +614,7 @@ fn governance_transfer_takes_two_steps() {
 
     let next = test_key(24).address();
     f.gov(Guardian::transferGovernanceCall { newGovernance: next }).unwrap();
-    let accept = alloy::sol_types::SolCall::abi_encode(&GuardianGovernance::acceptGovernanceCall {});
+    let accept = alloy::sol_types::SolCall::abi_encode(&Guardian::acceptGovernanceCall {});
     for who in [typo, test_key(23).address(), f.governance] {
         f.chain.send(who, f.guardian, accept.clone().into(), U256::ZERO).expect_err("only the pending address accepts");
     }

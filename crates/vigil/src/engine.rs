@@ -90,6 +90,9 @@ pub enum EngineError {
     /// The Guardian's config version probe is missing.
     #[error("block #{0}: the Guardian's config version could not be read")]
     NoConfigVersion(u64),
+    /// The Guardian's pause nonces probe is missing.
+    #[error("block #{0}: the Guardian's pause nonces could not be read")]
+    NoPauseNonces(u64),
 }
 
 /// What one block produced.
@@ -122,6 +125,7 @@ impl Engine {
         let mut probes: BTreeSet<Probe> = detectors.iter().flat_map(|d| d.probes()).collect();
         if let Some(r) = &responder {
             probes.insert(config_version_probe(r.guardian()));
+            probes.insert(pause_nonces_probe(r.guardian()));
         }
         Self {
             detectors,
@@ -277,8 +281,18 @@ impl Engine {
                 .probe(&config_version_probe(responder.guardian()))
                 .and_then(|b| Guardian::configVersionCall::abi_decode_returns(b).ok())
                 .ok_or(EngineError::NoConfigVersion(block.number))?;
+            let nonce =
+                pause_nonce(bundle, responder.guardian(), scope).ok_or(EngineError::NoPauseNonces(block.number))?;
             let data = responder
-                .pause_call(scope, action.incident, action.evidence_hash, block.number, bundle.timestamp(), version)
+                .pause_call(
+                    scope,
+                    action.incident,
+                    action.evidence_hash,
+                    block.number,
+                    bundle.timestamp(),
+                    version,
+                    nonce,
+                )
                 .map_err(|e| EngineError::Sign { scope, block: block.number, reason: e.to_string() })?;
             outgoing.push(Outgoing {
                 action: action.clone(),
@@ -370,4 +384,16 @@ impl Engine {
 /// The probe of the Guardian's config version (pause reports must carry it).
 pub fn config_version_probe(guardian: Address) -> Probe {
     Probe { to: guardian, data: Guardian::configVersionCall {}.abi_encode().into() }
+}
+
+/// The probe of the Guardian's nonce of every mandated scope (a pause report must carry its scope's nonce).
+pub fn pause_nonces_probe(guardian: Address) -> Probe {
+    Probe { to: guardian, data: Guardian::pauseNoncesCall {}.abi_encode().into() }
+}
+
+/// The nonce of `scope` at the bundle's block; `None` when the probe is missing. A scope that never had a mandate
+/// is at nonce 0 (its pause is refused as `NoMandate`, as before).
+fn pause_nonce(bundle: &Bundle, guardian: Address, scope: Scope) -> Option<alloy::primitives::U256> {
+    let all = Guardian::pauseNoncesCall::abi_decode_returns(bundle.probe(&pause_nonces_probe(guardian))?).ok()?;
+    Some(all.iter().find(|n| n.target == scope.target && n.scope == scope.id).map(|n| n.nonce).unwrap_or_default())
 }
