@@ -700,3 +700,23 @@ fn repay_collateral_and_liquidation_stay_open_during_a_pause() {
         .send_call(liquidator, v.pool, MarginPool::liquidateCall { id, borrower, repayAssets: usd(5_000) })
         .unwrap_or_else(|e| panic!("liquidating an unhealthy borrower during a pause: {e}"));
 }
+
+#[test]
+fn the_venue_hands_the_guardian_to_the_timelock_which_accepts_it() {
+    let mut chain = InProcessEvm::new();
+    let actors = Actors::standard();
+    let cfg = VenueConfig::default();
+    let v = deploy_venue(&mut chain, &actors, &cfg).unwrap();
+    assert_eq!(chain.view(v.guardian, Guardian::governanceCall {}).unwrap(), v.timelock);
+    assert_eq!(chain.view(v.guardian, Guardian::pendingGovernanceCall {}).unwrap(), Address::ZERO);
+    let delay = chain.view(v.timelock, vigil_contracts::VenueTimelock::getMinDelayCall {}).unwrap();
+    assert_eq!(delay, U256::from(cfg.timelock_delay), "the timelock's delay is set after the bootstrap");
+    let proposer = chain.view(v.timelock, vigil_contracts::VenueTimelock::PROPOSER_ROLECall {}).unwrap();
+    let deployer_proposes = chain
+        .view(
+            v.timelock,
+            vigil_contracts::VenueTimelock::hasRoleCall { role: proposer, account: actors.deployer.address() },
+        )
+        .unwrap();
+    assert!(!deployer_proposes, "the deployer keeps no role");
+}
