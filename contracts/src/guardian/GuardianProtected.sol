@@ -7,8 +7,11 @@ interface IGuardian {
 }
 
 /// @title GuardianProtected
-/// @notice Base for every venue contract: state-changing user functions carry `whenNotPaused(scope)`, so a pause
-/// accepted by the Guardian for this contract (scope 0) or for one of its markets (scope id) stops them.
+/// @notice Base for every venue contract: state-changing user functions that can take value out or put new value
+/// at risk carry `whenNotPaused(scope)`, so a pause accepted by the Guardian for this contract (scope 0) or for
+/// one of its markets (scope id) stops them. Functions that only make the protocol safer (repaying debt, adding
+/// collateral, liquidating an unhealthy position) stay open during a pause, so that a pause never turns falling
+/// collateral into bad debt; docs/contracts.md lists, per contract and function, what a pause stops.
 abstract contract GuardianProtected {
     IGuardian public immutable guardian;
 

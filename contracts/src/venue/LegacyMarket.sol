@@ -75,7 +75,8 @@ contract LegacyMarket is GuardianProtected {
         emit Withdraw(msg.sender, amount);
     }
 
-    function depositCollateral(uint256 amount) external whenNotPaused(0) {
+    /// @notice Open during a pause: adding collateral only makes a position safer.
+    function depositCollateral(uint256 amount) external {
         collateralOf[msg.sender] += amount;
         collateralToken.safeTransferFrom(msg.sender, address(this), amount);
         emit CollateralDeposited(msg.sender, amount);
@@ -99,7 +100,8 @@ contract LegacyMarket is GuardianProtected {
         emit Borrow(msg.sender, amount);
     }
 
-    function repay(uint256 amount) external whenNotPaused(0) {
+    /// @notice Open during a pause: repaying only brings the asset in.
+    function repay(uint256 amount) external {
         dBalance[msg.sender] -= amount;
         totalDebt -= amount;
         asset.safeTransferFrom(msg.sender, address(this), amount);
@@ -116,8 +118,9 @@ contract LegacyMarket is GuardianProtected {
         emit Mint(msg.sender, amount);
     }
 
-    /// @notice Deleverage: removes `amount` from both deposit and debt.
-    function burn(uint256 amount) external whenNotPaused(0) {
+    /// @notice Deleverage: removes `amount` from both deposit and debt. Open during a pause: it moves no tokens
+    /// and only lowers debt.
+    function burn(uint256 amount) external {
         eBalance[msg.sender] -= amount;
         dBalance[msg.sender] -= amount;
         totalDeposits -= amount;
@@ -134,7 +137,9 @@ contract LegacyMarket is GuardianProtected {
     }
 
     /// @notice Takes over `repayAmount` of an unhealthy violator's debt and receives its deposit at a discount
-    /// of (1 - health), capped at 20 %. The liquidator must stay healthy.
+    /// of (1 - health), capped at 20 %. The liquidator must stay healthy. Stopped by a pause, unlike the margin
+    /// pool's: it brings no tokens in (the liquidator takes over the debt), so it cannot save the market from
+    /// bad debt, and it is the step through which the Euler-style attack takes a violator's deposit.
     function liquidate(address violator, uint256 repayAmount) external whenNotPaused(0) {
         uint256 h = health(violator);
         if (h >= 1e18) revert NotLiquidatable(h);

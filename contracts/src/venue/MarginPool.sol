@@ -17,6 +17,9 @@ import {VenuePair} from "./Amm.sol";
 /// liquidation threshold can be liquidated with a bonus, at most half the debt at a time.
 /// A market prices its collateral either from a Chainlink-compatible feed or from a VenuePair's spot reserves
 /// (the classic weak oracle: one large swap moves it). Each market id is a Guardian scope; scope 0 pauses all.
+/// A pause stops what takes value out or puts new value at risk (supply, withdraw, borrow, withdrawCollateral)
+/// and keeps open what makes a market safer (repay, supplyCollateral, liquidate), as Aave's freeze and
+/// Compound's per-action pauses do: a paused market must not turn falling collateral into bad debt.
 contract MarginPool is Ownable, ReentrancyGuard, GuardianProtected {
     using SafeERC20 for IERC20;
 
@@ -149,7 +152,8 @@ contract MarginPool is Ownable, ReentrancyGuard, GuardianProtected {
 
     // ---------------------------------------------------------------- borrowers
 
-    function supplyCollateral(uint256 id, uint256 assets, address onBehalf) external nonReentrant whenNotPaused(id) {
+    /// @notice Open during a pause: adding collateral only makes a position safer.
+    function supplyCollateral(uint256 id, uint256 assets, address onBehalf) external nonReentrant {
         if (assets == 0) revert ZeroAmount();
         Market storage m = _market(id);
         m.totalCollateral += assets;
@@ -184,7 +188,8 @@ contract MarginPool is Ownable, ReentrancyGuard, GuardianProtected {
         emit Borrow(id, msg.sender, receiver, assets, fee);
     }
 
-    function repay(uint256 id, uint256 assets, address onBehalf) external nonReentrant whenNotPaused(id) returns (uint256) {
+    /// @notice Open during a pause: repaying only brings loan tokens in.
+    function repay(uint256 id, uint256 assets, address onBehalf) external nonReentrant returns (uint256) {
         Market storage m = _market(id);
         Position storage p = _positions[id][onBehalf];
         if (assets > p.debt) assets = p.debt;
@@ -198,10 +203,10 @@ contract MarginPool is Ownable, ReentrancyGuard, GuardianProtected {
 
     /// @notice Repays up to half of an unhealthy borrower's debt and seizes collateral worth the repaid amount
     /// plus the liquidation bonus. Debt left with no collateral behind it is written off against the lenders.
+    /// Open during a pause, so that falling collateral does not become bad debt while the market is stopped.
     function liquidate(uint256 id, address borrower, uint256 repayAssets)
         external
         nonReentrant
-        whenNotPaused(id)
         returns (uint256 seized)
     {
         Market storage m = _market(id);

@@ -84,9 +84,17 @@ sol! {
 
 impl From<vigil_core::PauseReport> for Guardian::PauseReport {
     fn from(r: vigil_core::PauseReport) -> Self {
-        let vigil_core::PauseReport { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion } =
-            r;
-        Self { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion }
+        let vigil_core::PauseReport {
+            target,
+            scope,
+            incidentId,
+            evidenceHash,
+            observedBlock,
+            deadline,
+            configVersion,
+            nonce,
+        } = r;
+        Self { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion, nonce }
     }
 }
 
@@ -156,6 +164,7 @@ mod tests {
             observedBlock: n(19_000_005),
             deadline: n(1_700_000_006),
             configVersion: n(7),
+            nonce: n(8),
         }
     }
 
@@ -164,6 +173,7 @@ mod tests {
         let core = report();
         let binding = Guardian::PauseReport::from(core.clone());
         assert_eq!(PauseReport::eip712_encode_type(), Guardian::PauseReport::eip712_encode_type());
+        assert!(Guardian::PauseReport::eip712_encode_type().ends_with(",uint256 nonce)"), "the nonce is signed");
         assert_eq!(core.eip712_type_hash(), binding.eip712_type_hash());
         assert_eq!(core.eip712_hash_struct(), binding.eip712_hash_struct());
         let domain = guardian_domain(31337, Address::repeat_byte(7));

@@ -2,7 +2,7 @@
 //!
 //! The report is declared here with `sol!`, field for field as the Guardian contract's `PauseReport` struct
 //! (same name, same fields in the same order, same types), so its EIP-712 type hash and struct hash are the ones
-//! the contract verifies; `vigil_contracts` converts it into the binding's `Guardian::PauseReport` for a call,
+//! the contract verifies (the nonce included); `vigil_contracts` converts it into the binding's `Guardian::PauseReport` for a call,
 //! and tests there prove that both types sign to the same digest. The domain is
 //! `{name: "Vigil Guardian", version: "1", chainId, verifyingContract: guardian}`: a signature made for one
 //! chain or one Guardian deployment does not verify on another. The Guardian rejects duplicate signers by
@@ -18,7 +18,7 @@ use alloy::{
 
 sol! {
     /// What the oracle nodes sign (EIP-712): the Guardian's
-    /// `PauseReport(address target,uint256 scope,bytes32 incidentId,bytes32 evidenceHash,uint256 observedBlock,uint256 deadline,uint256 configVersion)`.
+    /// `PauseReport(address target,uint256 scope,bytes32 incidentId,bytes32 evidenceHash,uint256 observedBlock,uint256 deadline,uint256 configVersion,uint256 nonce)`.
     #[sol(all_derives)]
     struct PauseReport {
         /// The protected contract.
@@ -31,10 +31,14 @@ sol! {
         bytes32 evidenceHash;
         /// The block the findings were observed at.
         uint256 observedBlock;
-        /// Unix time after which the Guardian refuses the report.
+        /// Unix time after which the Guardian refuses the report; at most the Guardian's max report lifetime
+        /// (10 minutes by default) after the block the report lands in.
         uint256 deadline;
         /// The Guardian's oracle-set version the signers belong to.
         uint256 configVersion;
+        /// The Guardian's nonce of (target, scope) (`nonceOf`, `pauseNonces`): it advances on every accepted
+        /// pause and every governance action on the scope, so a report lands once and a leftover one is void.
+        uint256 nonce;
     }
 }
 
@@ -115,6 +119,7 @@ mod tests {
             observedBlock: U256::from(100),
             deadline: U256::from(1_000),
             configVersion: U256::from(1),
+            nonce: U256::from(3),
         }
     }
 
@@ -140,6 +145,15 @@ mod tests {
         let domain = guardian_domain(1, Address::ZERO);
         let err = sign_report(&report(), &domain, &[&key, &key]).unwrap_err();
         assert!(matches!(err, QuorumError::DuplicateSigner(a) if a == key.address()));
+    }
+
+    #[test]
+    fn the_nonce_is_signed() {
+        assert!(PauseReport::eip712_encode_type().ends_with(",uint256 configVersion,uint256 nonce)"));
+        let domain = guardian_domain(1, Address::repeat_byte(7));
+        let mut other = report();
+        other.nonce += U256::from(1);
+        assert_ne!(report_digest(&report(), &domain), report_digest(&other, &domain));
     }
 
     #[test]

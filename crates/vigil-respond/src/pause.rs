@@ -1,7 +1,7 @@
 //! The pause responder: an incident's pause action becomes a signed `pauseWithQuorum` call.
 //!
-//! The report binds the incident id, the evidence hash, the block the findings were observed at, a deadline and
-//! the Guardian's current config version; it is signed under the Guardian's EIP-712 domain by the node's quorum
+//! The report binds the incident id, the evidence hash, the block the findings were observed at, a deadline (at
+//! most the Guardian's max report lifetime away), the Guardian's current config version and the scope's nonce; it is signed under the Guardian's EIP-712 domain by the node's quorum
 //! keys (a demo node holds k keys; a production node holds one and gathers the others' signatures). Keys are never
 //! printed: `Debug` shows addresses only.
 
@@ -53,7 +53,9 @@ impl PauseResponder {
         self.sender
     }
 
-    /// The signed `pauseWithQuorum` calldata for `scope`.
+    /// The signed `pauseWithQuorum` calldata for `scope`, at the Guardian's `config_version` and the scope's
+    /// `nonce` as read at the block decided on.
+    #[allow(clippy::too_many_arguments)]
     pub fn pause_call(
         &self,
         scope: Scope,
@@ -62,6 +64,7 @@ impl PauseResponder {
         observed_block: u64,
         now: u64,
         config_version: U256,
+        nonce: U256,
     ) -> Result<Bytes, QuorumError> {
         let report = PauseReport {
             target: scope.target,
@@ -71,6 +74,7 @@ impl PauseResponder {
             observedBlock: U256::from(observed_block),
             deadline: U256::from(now + self.validity_seconds),
             configVersion: config_version,
+            nonce,
         };
         let keys: Vec<&PrivateKeySigner> = self.keys.iter().collect();
         let signatures = sign_report(&report, &guardian_domain(self.chain_id, self.guardian), &keys)?;

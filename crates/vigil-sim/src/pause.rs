@@ -1,6 +1,7 @@
 //! Submitting a quorum-signed pause to the Guardian, as the oracle nodes do.
 //!
-//! Builds the EIP-712 [`PauseReport`] for a scope at the Guardian's current config version, has `k` oracle
+//! Builds the EIP-712 [`PauseReport`] for a scope at the Guardian's current config version and the scope's
+//! current nonce, has `k` oracle
 //! keys sign it ([`vigil_core::sign_report`], ordered by signer), and sends `pauseWithQuorum`. The engine's
 //! pause responder will take over this job; the proving ground needs it to show that pauses stop attacks.
 
@@ -14,10 +15,11 @@ use vigil_core::{guardian_domain, sign_report, PauseReport};
 use crate::backend::{Backend, ExecError};
 use crate::evm::CHAIN_ID;
 
-/// How long a freshly signed report stays valid.
-pub const REPORT_VALIDITY_SECONDS: u64 = 3600;
+/// How long a freshly signed report stays valid: the Guardian's default max report lifetime.
+pub const REPORT_VALIDITY_SECONDS: u64 = 600;
 
-/// A report for `scope` of `target`, at the Guardian's current config version, valid for an hour.
+/// A report for `scope` of `target`, at the Guardian's current config version and the scope's current nonce,
+/// valid for [`REPORT_VALIDITY_SECONDS`].
 pub fn pause_report<B: Backend>(
     chain: &mut B,
     guardian: Address,
@@ -35,6 +37,7 @@ pub fn pause_report<B: Backend>(
         observedBlock: U256::from(observed_block),
         deadline: U256::from(chain.timestamp()? + REPORT_VALIDITY_SECONDS),
         configVersion: chain.read(guardian, Guardian::configVersionCall {})?,
+        nonce: chain.read(guardian, Guardian::nonceOfCall { target, scope: U256::from(scope) })?,
     })
 }
 

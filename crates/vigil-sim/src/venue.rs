@@ -11,7 +11,7 @@
 //! Liquidity and balances are seeded from [`VenueConfig`]; amounts are in whole tokens.
 
 use alloy::{
-    primitives::{Address, Bytes, U256},
+    primitives::{Address, Bytes, B256, U256},
     sol_types::{SolCall, SolConstructor},
 };
 use vigil_contracts::{
@@ -241,13 +241,13 @@ pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfi
     )?;
     let hbtc = chain.deploy(d, initcode(&HookToken::BYTECODE, HookToken::constructorCall { issuer: d }))?;
 
-    // Governance: timelock (bootstrapped by the deployer), governor.
+    // Governance: timelock (bootstrapped by the deployer with no delay; the delay is set at hand-over), governor.
     let timelock = chain.deploy(
         d,
         initcode(
             &VenueTimelock::BYTECODE,
             VenueTimelock::constructorCall {
-                minDelay: U256::from(cfg.timelock_delay),
+                minDelay: U256::ZERO,
                 proposers: vec![],
                 executors: vec![Address::ZERO],
                 admin: d,
@@ -542,8 +542,37 @@ fn hand_over_governance<B: Backend>(
     chain.exec(d, v.guardian, Guardian::transferGovernanceCall { newGovernance: v.timelock })?;
     chain.exec(d, v.pool, MarginPool::transferOwnershipCall { newOwner: v.timelock })?;
 
-    // The governor proposes and cancels through the timelock; the deployer gives up its admin role.
+    // The timelock accepts the Guardian (two-step transfer) and sets its own delay, in one operation the
+    // deployer schedules and executes while the delay is still zero.
     let proposer = chain.read(v.timelock, VenueTimelock::PROPOSER_ROLECall {})?;
+    chain.exec(d, v.timelock, VenueTimelock::grantRoleCall { role: proposer, account: d })?;
+    let targets = vec![v.guardian, v.timelock];
+    let values = vec![U256::ZERO; 2];
+    let payloads: Vec<Bytes> = vec![
+        Guardian::acceptGovernanceCall {}.abi_encode().into(),
+        VenueTimelock::updateDelayCall { newDelay: U256::from(cfg.timelock_delay) }.abi_encode().into(),
+    ];
+    let salt = B256::ZERO;
+    chain.exec(
+        d,
+        v.timelock,
+        VenueTimelock::scheduleBatchCall {
+            targets: targets.clone(),
+            values: values.clone(),
+            payloads: payloads.clone(),
+            predecessor: B256::ZERO,
+            salt,
+            delay: U256::ZERO,
+        },
+    )?;
+    chain.exec(
+        d,
+        v.timelock,
+        VenueTimelock::executeBatchCall { targets, values, payloads, predecessor: B256::ZERO, salt },
+    )?;
+    chain.exec(d, v.timelock, VenueTimelock::revokeRoleCall { role: proposer, account: d })?;
+
+    // The governor proposes and cancels through the timelock; the deployer gives up its admin role.
     let canceller = chain.read(v.timelock, VenueTimelock::CANCELLER_ROLECall {})?;
     let admin = chain.read(v.timelock, VenueTimelock::DEFAULT_ADMIN_ROLECall {})?;
     chain.exec(d, v.timelock, VenueTimelock::grantRoleCall { role: proposer, account: v.governor })?;

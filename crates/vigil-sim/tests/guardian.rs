@@ -3,7 +3,7 @@
 use alloy::{
     primitives::{Address, Bytes, B256, U256},
     signers::local::PrivateKeySigner,
-    sol_types::SolEvent,
+    sol_types::{SolCall, SolEvent},
 };
 use vigil_contracts::{Guardian, GuardianProtected, MarginPool, WrappedEther};
 use vigil_core::{guardian_domain, quorum::report_digest, sign_report, PauseReport};
@@ -17,7 +17,11 @@ use vigil_sim::{
 };
 
 const MAX_PAUSE: u64 = 3_600;
-const COOLDOWN: u64 = 600;
+const COOLDOWN: u64 = 3_600;
+/// The default pause budget of a target: at most this many paused seconds in any [`BUDGET_WINDOW`].
+const BUDGET: u64 = 7 * 24 * 3600;
+const BUDGET_WINDOW: u64 = 30 * 24 * 3600;
+const DAY: u64 = 24 * 3600;
 
 struct Fixture {
     chain: InProcessEvm,
@@ -64,12 +68,27 @@ impl Fixture {
         f
     }
 
+    fn grant(&mut self, scope: u64, max_pause: u64, cooldown: u64, expiry: u64) -> Result<(), ExecError> {
+        let target = self.target;
+        self.gov(Guardian::grantMandateCall {
+            target,
+            scope: U256::from(scope),
+            maxPauseSeconds: max_pause,
+            cooldownSeconds: cooldown,
+            expiry,
+        })
+    }
+
     fn gov<C: alloy::sol_types::SolCall>(&mut self, call: C) -> Result<(), ExecError> {
         self.chain.send_call(self.governance, self.guardian, call).map(|_| ())
     }
 
     fn report(&mut self, scope: u64) -> PauseReport {
         let version = self.chain.view(self.guardian, Guardian::configVersionCall {}).unwrap();
+        let nonce = self
+            .chain
+            .view(self.guardian, Guardian::nonceOfCall { target: self.target, scope: U256::from(scope) })
+            .unwrap();
         PauseReport {
             target: self.target,
             scope: U256::from(scope),
@@ -78,6 +97,7 @@ impl Fixture {
             observedBlock: U256::from(self.chain.block_number()),
             deadline: U256::from(self.chain.timestamp() + 300),
             configVersion: version,
+            nonce,
         }
     }
 
@@ -106,6 +126,14 @@ impl Fixture {
         let r = self.report(scope);
         let sigs = self.sign(&r, &self.first(k));
         self.submit(r, sigs)
+    }
+}
+
+/// Asserts that `result` is a revert whose decoded error is named `name` (the Guardian's custom errors).
+fn assert_reverts_with<T: std::fmt::Debug>(result: Result<T, ExecError>, name: &str, what: &str) {
+    match result {
+        Ok(v) => panic!("{what}: expected {name}, but the transaction succeeded ({v:?})"),
+        Err(e) => assert!(e.to_string().contains(&format!("{name}(")), "{what}: expected {name}, got {e}"),
     }
 }
 
@@ -284,15 +312,32 @@ fn the_pause_ends_by_itself_and_the_cooldown_holds() {
 #[test]
 fn the_same_report_cannot_be_used_twice() {
     let mut f = Fixture::new(3, 2);
+    // A report living long enough to outlast the cooldown (governance allows up to a day).
+    f.gov(Guardian::setBoundsCall {
+        b: Guardian::Bounds {
+            minCooldownSeconds: COOLDOWN,
+            maxPauseLength: 7 * DAY,
+            maxMandateHorizon: 365 * DAY,
+            maxReportLifetime: DAY,
+        },
+    })
+    .unwrap();
     let mut r = f.report(1);
-    r.deadline = U256::from(f.chain.timestamp() + 10 * COOLDOWN);
+    r.deadline = U256::from(f.chain.timestamp() + 3 * COOLDOWN);
     let sigs = f.sign(&r, &f.first(2));
     f.submit(r.clone(), sigs.clone()).unwrap();
+    let err = f.submit(r.clone(), sigs.clone()).expect_err("must fail");
+    assert!(matches!(guardian_error(&err), Guardian::GuardianErrors::WrongNonce(_)), "{err}");
     let target = f.target;
     f.gov(Guardian::unpauseCall { target, scope: U256::from(1) }).unwrap();
     f.chain.mine(COOLDOWN);
     let err = f.submit(r, sigs).expect_err("must fail");
-    assert!(matches!(guardian_error(&err), Guardian::GuardianErrors::ReportAlreadyUsed(_)), "{err}");
+    match guardian_error(&err) {
+        Guardian::GuardianErrors::WrongNonce(e) => {
+            assert_eq!((e.reportNonce, e.currentNonce), (U256::from(1), U256::from(3)))
+        }
+        other => panic!("expected WrongNonce, got {other:?}"),
+    }
 }
 
 #[test]
@@ -427,4 +472,251 @@ fn pausing_one_market_leaves_the_others_working() {
     pause_scope(&mut chain, v.guardian, &actors.oracles, ORACLE_THRESHOLD, v.pool, 0).unwrap();
     let err = chain.send_call(borrower, v.pool, borrow(MARKET_WETH_FEED)).map(|_| ()).expect_err("must fail");
     assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "{err}");
+}
+
+// ---------------------------------------------------------------- attacks on the Guardian itself (threat model)
+
+/// Property: no quorum keeps any segment of a target paused for more than the target's pause budget in any
+/// rolling window. The attack alternates the whole-target scope 0 and the segment's own scope, each pausing as
+/// soon as the other's pause ends (each scope's cooldown runs while the other holds the segment).
+#[test]
+fn a_quorum_cannot_keep_a_segment_paused_beyond_the_budget_by_alternating_scopes() {
+    let mut f = Fixture::new(3, 2);
+    let expiry = f.chain.timestamp() + 90 * DAY;
+    for scope in [0, 1] {
+        f.grant(scope, MAX_PAUSE, COOLDOWN, expiry).unwrap();
+    }
+    const STEP: u64 = MAX_PAUSE / 2;
+    let mut samples = Vec::new();
+    let mut accepted = 0;
+    for _ in 0..(60 * DAY / STEP) {
+        if !f.is_paused(1) {
+            for scope in [1, 0] {
+                if f.pause(scope, 2).is_ok() {
+                    accepted += 1;
+                    break;
+                }
+            }
+        }
+        samples.push(f.is_paused(1));
+        f.chain.mine(STEP);
+    }
+    let per_window = (BUDGET_WINDOW / STEP) as usize;
+    let worst = samples.windows(per_window).map(|w| w.iter().filter(|p| **p).count() as u64 * STEP).max().unwrap();
+    assert!(
+        worst <= BUDGET,
+        "segment 1 was paused {worst} s ({} days) in one {BUDGET_WINDOW} s window, over the budget of {BUDGET} s \
+         ({accepted} pauses accepted in 60 days)",
+        worst / DAY
+    );
+    assert!(samples[(BUDGET_WINDOW / STEP) as usize..].iter().any(|p| *p), "a new window gives a new budget");
+}
+
+/// Property: a pause that governance lifts stays lifted for the cooldown, whichever scope the oracle uses.
+#[test]
+fn governance_lifting_a_pause_is_not_undone_through_another_scope() {
+    let mut f = Fixture::new(3, 2);
+    let expiry = f.chain.timestamp() + 30 * DAY;
+    for scope in [2, 3] {
+        f.grant(scope, MAX_PAUSE, COOLDOWN, expiry).unwrap();
+    }
+    let target = f.target;
+    f.pause(0, 2).unwrap();
+    f.gov(Guardian::unpauseCall { target, scope: U256::ZERO }).unwrap();
+    for scope in [1, 2, 3] {
+        assert_reverts_with(f.pause(scope, 2), "InCooldown", &format!("scope {scope} right after unpause(t, 0)"));
+        assert!(!f.is_paused(scope), "segment {scope} stays unpaused");
+    }
+
+    // Lifting one segment: the whole-target scope may not re-pause it either.
+    f.chain.mine(COOLDOWN);
+    f.pause(2, 2).unwrap();
+    f.gov(Guardian::unpauseCall { target, scope: U256::from(2) }).unwrap();
+    assert_reverts_with(f.pause(0, 2), "InCooldown", "scope 0 right after unpause(t, 2)");
+    assert!(!f.is_paused(2));
+    f.pause(3, 2).expect("another segment may still be paused");
+    f.chain.mine(COOLDOWN);
+    f.pause(2, 2).expect("after the cooldown the segment may be paused again");
+}
+
+/// Property: a mandate's numbers stay inside governance's bounds, and out-of-range numbers are refused with a
+/// custom error at grant time, never accepted to make later pauses fail with an arithmetic panic.
+#[test]
+fn a_mandate_outside_the_bounds_is_refused_with_a_custom_error() {
+    let mut f = Fixture::new(3, 2);
+    let now = f.chain.timestamp();
+    let cases = [
+        ("zero cooldown", MAX_PAUSE, 0, now + DAY),
+        ("cooldown under the minimum", MAX_PAUSE, 59 * 60, now + DAY),
+        ("pause over the maximum", 7 * DAY + 1, COOLDOWN, now + DAY),
+        ("expiry beyond the horizon", MAX_PAUSE, COOLDOWN, now + 3 * 365 * DAY),
+        ("uint64 max pause", u64::MAX, COOLDOWN, now + DAY),
+        ("uint64 max cooldown", MAX_PAUSE, u64::MAX, now + DAY),
+        ("uint64 max expiry", MAX_PAUSE, COOLDOWN, u64::MAX),
+        ("uint64 max everything", u64::MAX, u64::MAX, u64::MAX),
+    ];
+    let mut wrong = Vec::new();
+    for (i, (what, max_pause, cooldown, expiry)) in cases.into_iter().enumerate() {
+        let scope = 10 + i as u64;
+        match f.grant(scope, max_pause, cooldown, expiry) {
+            Err(e) if e.to_string().contains("MandateOutOfBounds(") => {}
+            Err(e) => wrong.push(format!("{what}: refused with another error: {e}")),
+            Ok(()) => {
+                let later = f.pause(scope, 2).map(|_| "accepted".to_string()).unwrap_or_else(|e| e.to_string());
+                wrong.push(format!("{what}: the mandate was granted; a pause under it is then {later}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "mandates outside the bounds:\n{}", wrong.join("\n"));
+    f.grant(20, 7 * DAY, COOLDOWN, now + 365 * DAY).expect("the bounds themselves are allowed");
+    f.pause(20, 2).expect("a pause under a mandate at the bounds works");
+}
+
+/// Property: a signed report is usable for at most the max report lifetime.
+#[test]
+fn a_report_living_longer_than_the_max_lifetime_is_refused() {
+    let mut f = Fixture::new(3, 2);
+    let mut r = f.report(1);
+    r.deadline = U256::from(f.chain.timestamp() + 30 * DAY);
+    let sigs = f.sign(&r, &f.first(2));
+    assert_reverts_with(f.submit(r, sigs), "ReportLifetimeTooLong", "a report valid for 30 days");
+    assert!(!f.is_paused(1));
+    let mut r = f.report(1);
+    r.deadline = U256::from(f.chain.timestamp() + 600);
+    let sigs = f.sign(&r, &f.first(2));
+    f.submit(r, sigs).expect("a report valid for the max lifetime is accepted");
+}
+
+/// Property: a report signed but never landed is void once the scope's state moves on (here: governance
+/// changes the mandate), so a stranger holding it cannot land it later.
+#[test]
+fn a_leftover_report_is_void_once_governance_changes_the_mandate() {
+    let mut f = Fixture::new(3, 2);
+    let leftover = f.report(1);
+    let sigs = f.sign(&leftover, &f.first(2));
+    let expiry = f.chain.timestamp() + 30 * DAY;
+    f.grant(1, MAX_PAUSE / 2, 2 * COOLDOWN, expiry).unwrap();
+    assert_reverts_with(f.submit(leftover, sigs), "WrongNonce", "the leftover report after a mandate change");
+    assert!(!f.is_paused(1));
+    f.pause(1, 2).expect("a fresh report at the current nonce is accepted");
+}
+
+/// Property: governance passes only to an address that accepts it; a mistyped address changes nothing.
+#[test]
+fn governance_transfer_takes_two_steps() {
+    let mut f = Fixture::new(3, 2);
+    let typo = Address::repeat_byte(0x0d);
+    f.gov(Guardian::transferGovernanceCall { newGovernance: typo }).unwrap();
+    let now = f.chain.view(f.guardian, Guardian::governanceCall {}).unwrap();
+    assert_eq!(now, f.governance, "governance must not change before the new address accepts");
+    let expiry = f.chain.timestamp() + DAY;
+    f.grant(5, MAX_PAUSE, COOLDOWN, expiry).expect("the old governance still governs");
+
+    let next = test_key(24).address();
+    f.gov(Guardian::transferGovernanceCall { newGovernance: next }).unwrap();
+    let accept = alloy::sol_types::SolCall::abi_encode(&Guardian::acceptGovernanceCall {});
+    for who in [typo, test_key(23).address(), f.governance] {
+        f.chain.send(who, f.guardian, accept.clone().into(), U256::ZERO).expect_err("only the pending address accepts");
+    }
+    f.chain.send(next, f.guardian, accept.into(), U256::ZERO).expect("the pending address accepts");
+    assert_eq!(f.chain.view(f.guardian, Guardian::governanceCall {}).unwrap(), next);
+    assert_reverts_with(f.grant(6, MAX_PAUSE, COOLDOWN, expiry), "NotGovernance", "the previous governance");
+}
+
+/// Property: the oracle set is a strict-majority quorum of at most 31 signers (OCR2's rules).
+#[test]
+fn an_oracle_set_without_a_strict_majority_or_too_large_is_refused() {
+    let mut f = Fixture::new(3, 2);
+    let keys = |n: u8| (0..n).map(|i| Address::repeat_byte(0x40 + i)).collect::<Vec<_>>();
+    for (n, k) in [(64u8, 1u64), (2, 1), (4, 2), (5, 2), (32, 17), (31, 15), (3, 4)] {
+        assert_reverts_with(
+            f.gov(Guardian::setOracleSetCall { signers_: keys(n), threshold_: U256::from(k) }),
+            "BadOracleSet",
+            &format!("{k}-of-{n}"),
+        );
+    }
+    for (n, k) in [(1u8, 1u64), (2, 2), (3, 2), (4, 3), (31, 16), (31, 31)] {
+        f.gov(Guardian::setOracleSetCall { signers_: keys(n), threshold_: U256::from(k) })
+            .unwrap_or_else(|e| panic!("{k}-of-{n} is a valid set: {e}"));
+    }
+}
+
+/// Property: a pause stops what drains a market but keeps open what makes it safer: repaying, adding
+/// collateral and liquidating (Aave's freeze, Compound's per-action pause), so a pause does not turn falling
+/// collateral into bad debt.
+#[test]
+fn repay_collateral_and_liquidation_stay_open_during_a_pause() {
+    let mut chain = InProcessEvm::new();
+    let actors = Actors::standard();
+    let v = deploy_venue(&mut chain, &actors, &VenueConfig::default()).unwrap();
+    let (borrower, liquidator) = (actors.borrower.address(), actors.trader.address());
+    let id = U256::from(MARKET_WETH_FEED);
+    for who in [borrower, liquidator] {
+        vigil_sim::venue::approve(&mut chain, v.weth, who, v.pool, U256::MAX).unwrap();
+        vigil_sim::venue::approve(&mut chain, v.usd, who, v.pool, U256::MAX).unwrap();
+    }
+    chain
+        .send_call(borrower, v.pool, MarginPool::supplyCollateralCall { id, assets: units18(10), onBehalf: borrower })
+        .unwrap();
+    chain.send_call(borrower, v.pool, MarginPool::borrowCall { id, assets: usd(20_000), receiver: borrower }).unwrap();
+
+    pause_scope(&mut chain, v.guardian, &actors.oracles, ORACLE_THRESHOLD, v.pool, MARKET_WETH_FEED).unwrap();
+
+    // What drains is stopped.
+    let stopped: Vec<(&str, Address, Vec<u8>)> = vec![
+        ("borrow", borrower, MarginPool::borrowCall { id, assets: usd(1_000), receiver: borrower }.abi_encode()),
+        (
+            "withdrawCollateral",
+            borrower,
+            MarginPool::withdrawCollateralCall { id, assets: units18(1), receiver: borrower }.abi_encode(),
+        ),
+        ("supply", liquidator, MarginPool::supplyCall { id, assets: usd(1_000), onBehalf: liquidator }.abi_encode()),
+        (
+            "withdraw",
+            actors.lender.address(),
+            MarginPool::withdrawCall { id, shares: usd(1_000), receiver: actors.lender.address() }.abi_encode(),
+        ),
+    ];
+    for (what, who, data) in stopped {
+        let err = chain.send(who, v.pool, data.into(), U256::ZERO).expect_err(what);
+        assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "{what}: {err}");
+    }
+
+    // What makes the market safer stays open.
+    chain
+        .send_call(borrower, v.pool, MarginPool::repayCall { id, assets: usd(2_000), onBehalf: borrower })
+        .unwrap_or_else(|e| panic!("repay during a pause: {e}"));
+    chain
+        .send_call(borrower, v.pool, MarginPool::supplyCollateralCall { id, assets: units18(1), onBehalf: borrower })
+        .unwrap_or_else(|e| panic!("adding collateral during a pause: {e}"));
+    chain
+        .send_call(
+            actors.keeper.address(),
+            v.eth_feed,
+            vigil_contracts::PriceFeed::submitCall { answer: vigil_sim::venue::feed_answer(1_500.0) },
+        )
+        .unwrap();
+    chain
+        .send_call(liquidator, v.pool, MarginPool::liquidateCall { id, borrower, repayAssets: usd(5_000) })
+        .unwrap_or_else(|e| panic!("liquidating an unhealthy borrower during a pause: {e}"));
+}
+
+#[test]
+fn the_venue_hands_the_guardian_to_the_timelock_which_accepts_it() {
+    let mut chain = InProcessEvm::new();
+    let actors = Actors::standard();
+    let cfg = VenueConfig::default();
+    let v = deploy_venue(&mut chain, &actors, &cfg).unwrap();
+    assert_eq!(chain.view(v.guardian, Guardian::governanceCall {}).unwrap(), v.timelock);
+    assert_eq!(chain.view(v.guardian, Guardian::pendingGovernanceCall {}).unwrap(), Address::ZERO);
+    let delay = chain.view(v.timelock, vigil_contracts::VenueTimelock::getMinDelayCall {}).unwrap();
+    assert_eq!(delay, U256::from(cfg.timelock_delay), "the timelock's delay is set after the bootstrap");
+    let proposer = chain.view(v.timelock, vigil_contracts::VenueTimelock::PROPOSER_ROLECall {}).unwrap();
+    let deployer_proposes = chain
+        .view(
+            v.timelock,
+            vigil_contracts::VenueTimelock::hasRoleCall { role: proposer, account: actors.deployer.address() },
+        )
+        .unwrap();
+    assert!(!deployer_proposes, "the deployer keeps no role");
 }

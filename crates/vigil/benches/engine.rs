@@ -72,6 +72,7 @@ fn main() {
                     block.number(),
                     bundle.timestamp(),
                     U256::from(1),
+                    U256::from(1),
                 )
                 .unwrap();
             any_block.push(arrived.elapsed().as_secs_f64() * 1e3);

@@ -204,7 +204,8 @@ pub struct GuardianConfig {
     pub address: Address,
     /// The chain it is on (part of the EIP-712 domain).
     pub chain_id: u64,
-    /// How long a signed report stays valid, in seconds. Default 600.
+    /// How long a signed report stays valid, in seconds. Default 600, the Guardian's default max report lifetime;
+    /// a longer one is refused by the Guardian (`ReportLifetimeTooLong`).
     #[serde(default = "default_validity")]
     pub report_validity_seconds: u64,
 }

@@ -93,6 +93,9 @@ pub enum EngineError {
     /// The Guardian's config version probe is missing.
     #[error("block #{0}: the Guardian's config version could not be read")]
     NoConfigVersion(u64),
+    /// The Guardian's pause nonces probe is missing.
+    #[error("block #{0}: the Guardian's pause nonces could not be read")]
+    NoPauseNonces(u64),
 }
 
 /// What one block produced.
@@ -124,6 +127,7 @@ impl Engine {
         let mut probes: BTreeSet<Probe> = detectors.iter().flat_map(|d| d.probes()).collect();
         if let Some(r) = &responder {
             probes.insert(config_version_probe(r.guardian()));
+            probes.insert(pause_nonces_probe(r.guardian()));
         }
         Self {
             detectors,
@@ -284,8 +288,18 @@ impl Engine {
                 .probe(&config_version_probe(responder.guardian()))
                 .and_then(|b| Guardian::configVersionCall::abi_decode_returns(b).ok())
                 .ok_or(EngineError::NoConfigVersion(block.number))?;
+            let nonce =
+                pause_nonce(bundle, responder.guardian(), scope).ok_or(EngineError::NoPauseNonces(block.number))?;
             let data = responder
-                .pause_call(scope, action.incident, action.evidence_hash, block.number, bundle.timestamp(), version)
+                .pause_call(
+                    scope,
+                    action.incident,
+                    action.evidence_hash,
+                    block.number,
+                    bundle.timestamp(),
+                    version,
+                    nonce,
+                )
                 .map_err(|e| EngineError::Sign { scope, block: block.number, reason: e.to_string() })?;
             outgoing.push(Outgoing {
                 action: action.clone(),
@@ -393,6 +407,18 @@ pub fn config_version_probe(guardian: Address) -> Probe {
     Probe { to: guardian, data: Guardian::configVersionCall {}.abi_encode().into() }
 }
 
+/// The probe of the Guardian's nonce of every mandated scope (a pause report must carry its scope's nonce).
+pub fn pause_nonces_probe(guardian: Address) -> Probe {
+    Probe { to: guardian, data: Guardian::pauseNoncesCall {}.abi_encode().into() }
+}
+
+/// The nonce of `scope` at the bundle's block; `None` when the probe is missing. A scope that never had a mandate
+/// is at nonce 0 (its pause is refused as `NoMandate`, as before).
+fn pause_nonce(bundle: &Bundle, guardian: Address, scope: Scope) -> Option<alloy::primitives::U256> {
+    let all = Guardian::pauseNoncesCall::abi_decode_returns(bundle.probe(&pause_nonces_probe(guardian))?).ok()?;
+    Some(all.iter().find(|n| n.target == scope.target && n.scope == scope.id).map(|n| n.nonce).unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
@@ -451,7 +477,12 @@ mod tests {
             gas_used: 0,
             base_fee_per_gas: None,
         };
-        let probes = [(config_version_probe(GUARDIAN), Ok(U256::from(1).to_be_bytes_vec().into()))].into();
+        let nonces = Guardian::pauseNoncesCall::abi_encode_returns(&vec![]).into();
+        let probes = [
+            (config_version_probe(GUARDIAN), Ok(U256::from(1).to_be_bytes_vec().into())),
+            (pause_nonces_probe(GUARDIAN), Ok(nonces)),
+        ]
+        .into();
         let mut bundle = Bundle::from_slim(header, vec![], vec![], probes);
         for (i, (from, input, status, events)) in txs.into_iter().enumerate() {
             let hash = keccak256([number.to_be_bytes(), (i as u64).to_be_bytes()].concat());
