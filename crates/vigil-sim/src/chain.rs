@@ -93,6 +93,11 @@ impl TxRequest {
             label: TxLabel { what: what.into(), malicious },
         }
     }
+
+    /// A typed call of the benign traffic.
+    pub fn benign<C: SolCall>(from: Address, to: Address, call: C, what: impl Into<String>) -> Self {
+        Self::call(from, to, call, what, false)
+    }
 }
 
 /// One produced block, in the JSON-RPC shapes a node returns, with what each transaction returned.

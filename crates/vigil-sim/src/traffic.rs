@@ -209,12 +209,11 @@ impl Traffic {
     fn keeper(&mut self, txs: &mut Vec<TxRequest>, i: u64, price: f64) {
         let deviation = (price / self.last_feed - 1.0).abs();
         if deviation >= FEED_DEVIATION || i >= self.last_feed_block + FEED_HEARTBEAT {
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 self.keeper,
                 self.venue.eth_feed,
                 PriceFeed::submitCall { answer: feed_answer(price) },
                 "keeper:eth-usd",
-                false,
             ));
             self.last_feed = price;
             self.last_feed_block = i;
@@ -230,7 +229,7 @@ impl Traffic {
 
     fn swap(&self, from: Address, usd_in: bool, amount: U256, what: &str) -> TxRequest {
         let token_in = if usd_in { self.venue.usd } else { self.venue.weth };
-        TxRequest::call(
+        TxRequest::benign(
             from,
             self.venue.router,
             VenueRouter::swapExactInCall {
@@ -241,7 +240,6 @@ impl Traffic {
                 to: from,
             },
             what,
-            false,
         )
     }
 
@@ -293,19 +291,17 @@ impl Traffic {
                 let ltv = self.rng.random_range(0.40..0.70f64);
                 let who = self.actors.borrowers[borrower].address();
                 let collateral = to_units18(coll);
-                txs.push(TxRequest::call(
+                txs.push(TxRequest::benign(
                     who,
                     pool,
                     MarginPool::supplyCollateralCall { id: U256::from(market), assets: collateral, onBehalf: who },
                     "borrower:collateral",
-                    false,
                 ));
-                txs.push(TxRequest::call(
+                txs.push(TxRequest::benign(
                     who,
                     pool,
                     MarginPool::borrowCall { id: U256::from(market), assets: to_usd(coll * feed * ltv), receiver: who },
                     "borrower:borrow",
-                    false,
                 ));
                 self.positions.push(OpenPosition { borrower, market, collateral, opened: i });
             }
@@ -314,19 +310,17 @@ impl Traffic {
             let p = self.positions.swap_remove(self.rng.random_range(0..self.positions.len()));
             let who = self.actors.borrowers[p.borrower].address();
             let id = U256::from(p.market);
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 who,
                 pool,
                 MarginPool::repayCall { id, assets: U256::MAX, onBehalf: who },
                 "borrower:repay",
-                false,
             ));
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 who,
                 pool,
                 MarginPool::withdrawCollateralCall { id, assets: p.collateral, receiver: who },
                 "borrower:withdraw-collateral",
-                false,
             ));
         }
     }
@@ -353,12 +347,11 @@ impl Traffic {
                 continue;
             }
             let liquidator = self.actors.liquidators[self.rng.random_range(0..self.actors.liquidators.len())].address();
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 liquidator,
                 self.venue.pool,
                 MarginPool::liquidateCall { id, borrower: who, repayAssets: pos.debt / U256::from(2) },
                 "liquidator:liquidate",
-                false,
             ));
         }
         self.positions = keep;
@@ -371,12 +364,11 @@ impl Traffic {
         let market = U256::from(self.rng.random_range(1..=3u64));
         if self.rng.random_bool(0.05) {
             let amount = to_usd(self.rng.random_range(10_000.0..200_000.0));
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 lender,
                 self.venue.pool,
                 MarginPool::supplyCall { id: market, assets: amount, onBehalf: lender },
                 "lender:supply",
-                false,
             ));
         }
         if self.rng.random_bool(if fallen { 0.3 } else { 0.03 }) {
@@ -385,32 +377,29 @@ impl Traffic {
             let cash = chain.read(self.venue.pool, MarginPool::cashCall { id: market })?;
             let part = (shares / U256::from(3)).min(cash / U256::from(2));
             if !part.is_zero() {
-                txs.push(TxRequest::call(
+                txs.push(TxRequest::benign(
                     lender,
                     self.venue.pool,
                     MarginPool::withdrawCall { id: market, shares: part, receiver: lender },
                     "lender:withdraw",
-                    false,
                 ));
             }
         }
         if self.rng.random_bool(0.02) {
             let amount = to_usd(self.rng.random_range(5_000.0..50_000.0));
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 lender,
                 self.venue.legacy_market,
                 LegacyMarket::depositCall { amount },
                 "lender:legacy-deposit",
-                false,
             ));
         }
         if self.rng.random_bool(0.01) {
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 lender,
                 self.venue.legacy_vault,
                 vigil_contracts::LegacyVault::depositCall { amount: units18(1) },
                 "saver:vault-deposit",
-                false,
             ));
         }
         Ok(())
@@ -435,7 +424,7 @@ impl Traffic {
             let strike = (feed * self.rng.random_range(1.05..1.25)).round();
             let premium = amount * feed * self.rng.random_range(0.005..0.02);
             let expiry = timestamp + self.rng.random_range(600..3_600u64);
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 writer,
                 vault,
                 OptionVault::writeCall {
@@ -445,7 +434,6 @@ impl Traffic {
                     expiry,
                 },
                 "writer:write-call",
-                false,
             ));
         }
         let mut still_open = Vec::with_capacity(self.open_options.len());
@@ -455,16 +443,16 @@ impl Traffic {
             match o.state {
                 1 if o.expiry > timestamp && self.rng.random_bool(0.2) => {
                     let buyer = self.actors.buyers[self.rng.random_range(0..self.actors.buyers.len())].address();
-                    txs.push(TxRequest::call(buyer, vault, OptionVault::buyCall { id: key }, "buyer:buy-call", false));
+                    txs.push(TxRequest::benign(buyer, vault, OptionVault::buyCall { id: key }, "buyer:buy-call"));
                     still_open.push(id);
                 }
                 1 if o.expiry <= timestamp => {
                     let cancel = OptionVault::cancelCall { id: key };
-                    txs.push(TxRequest::call(o.writer, vault, cancel, "writer:cancel", false));
+                    txs.push(TxRequest::benign(o.writer, vault, cancel, "writer:cancel"));
                 }
                 2 if o.expiry <= timestamp => {
                     let settle = OptionVault::settleCall { id: key };
-                    txs.push(TxRequest::call(o.buyer, vault, settle, "buyer:settle", false));
+                    txs.push(TxRequest::benign(o.buyer, vault, settle, "buyer:settle"));
                 }
                 1 | 2 => still_open.push(id),
                 _ => {}
@@ -482,23 +470,21 @@ impl Traffic {
             let (usd_amount, weth_amount) = (to_usd(dollars), to_units18(dollars / (u / w)));
             let (amount0, amount1) =
                 if self.venue.usd < self.venue.weth { (usd_amount, weth_amount) } else { (weth_amount, usd_amount) };
-            txs.push(TxRequest::call(
+            txs.push(TxRequest::benign(
                 lp,
                 self.venue.router,
                 VenueRouter::addLiquidityCall { pair: self.venue.pair, amount0, amount1, to: lp },
                 "lp:add",
-                false,
             ));
         } else if self.rng.random_bool(0.005) {
             let lp_balance = chain.read(self.venue.pair, IERC20::balanceOfCall { account: lp })?;
             let liquidity = lp_balance / U256::from(10);
             if !liquidity.is_zero() {
-                txs.push(TxRequest::call(
+                txs.push(TxRequest::benign(
                     lp,
                     self.venue.router,
                     VenueRouter::removeLiquidityCall { pair: self.venue.pair, liquidity, to: lp },
                     "lp:remove",
-                    false,
                 ));
             }
         }
