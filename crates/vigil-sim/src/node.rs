@@ -96,6 +96,11 @@ impl NodeBackend {
     fn submit(&mut self, tx: TransactionRequest, what: String) -> Result<Option<Address>, ExecError> {
         let provider = self.provider.clone();
         self.rt.block_on(async move {
+            // Headroom over the estimate, as the node gives its own transactions: anvil mines on demand at wall-clock
+            // time, so the block a transaction lands in may have a later timestamp than the one it was estimated on,
+            // and the pair's TWAP accumulators then take a branch the estimate did not.
+            let gas = provider.estimate_gas(tx.clone()).await.map_err(|e| rpc_error(&what, e))?;
+            let tx = tx.with_gas_limit(gas * 12 / 10 + 20_000);
             let pending = provider.send_transaction(tx).await.map_err(|e| rpc_error(&what, e))?;
             let receipt = pending
                 .get_receipt()
