@@ -40,6 +40,11 @@ impl Default for Policy {
     }
 }
 
+/// Whether a pause of `pause` (scope 0: its whole target) covers `scope`.
+fn covers(pause: Scope, scope: Scope) -> bool {
+    scope.target == pause.target && (pause.id.is_zero() || scope.id == pause.id)
+}
+
 /// How an incident changed in an orphaned block, to be undone by a reorg.
 #[derive(Debug, Clone)]
 struct Change {
@@ -174,8 +179,7 @@ impl IncidentBook {
     /// The Guardian paused `scope` (scope 0: its whole target) until `until` (unix seconds), seen at `block`:
     /// incidents about it are contained.
     pub fn paused(&mut self, scope: Scope, until: u64, block: u64) {
-        let covers = |s: &Scope| s.target == scope.target && (scope.id.is_zero() || s.id == scope.id);
-        for incident in self.open.values_mut().filter(|i| covers(&i.scope)) {
+        for incident in self.open.values_mut().filter(|i| covers(scope, i.scope)) {
             if matches!(incident.state, IncidentState::Contained { until: u, .. } if u >= until) {
                 continue;
             }
@@ -198,11 +202,10 @@ impl IncidentBook {
 
     /// Governance lifted the pause of `scope` at `block`: incidents it covered are resolved.
     pub fn unpaused(&mut self, scope: Scope, block: u64) -> Vec<B256> {
-        let covers = |s: &Scope| s.target == scope.target && (scope.id.is_zero() || s.id == scope.id);
         let keys: Vec<_> = self
             .open
             .iter()
-            .filter(|(_, i)| covers(&i.scope) && matches!(i.state, IncidentState::Contained { .. }))
+            .filter(|(_, i)| covers(scope, i.scope) && matches!(i.state, IncidentState::Contained { .. }))
             .map(|(k, _)| k.clone())
             .collect();
         keys.into_iter().filter_map(|k| self.resolve(&k, block, Resolution::Unpaused)).collect()

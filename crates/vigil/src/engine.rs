@@ -222,10 +222,7 @@ impl Engine {
         if let Some(p) =
             self.pauses.iter_mut().find(|p| p.scope == scope && matches!(p.outcome, PauseOutcome::Submitted { .. }))
         {
-            p.outcome = PauseOutcome::Landed { block };
-            if let Some(store) = &self.store {
-                store.set_action_state(p.action.incident, &p.action.kind, "landed", block)?;
-            }
+            settle(p, true, block, self.store.as_deref())?;
         }
         Ok(())
     }
@@ -371,11 +368,8 @@ impl Engine {
                     tracing::warn!(event = "UnknownGuardianRevert", block = number, tx = %receipt.transaction_hash, "a transaction of ours to the Guardian reverted, and it carries no pending pause");
                     continue;
                 };
-                p.outcome = PauseOutcome::Failed { block: number };
                 self.incidents.pause_failed(p.action.incident, number);
-                if let Some(store) = &self.store {
-                    store.set_action_state(p.action.incident, &p.action.kind, "failed", number)?;
-                }
+                settle(p, false, number, self.store.as_deref())?;
                 continue;
             }
             for log in receipt.logs.iter().filter(|l| l.inner.address == guardian) {
@@ -385,10 +379,7 @@ impl Engine {
                     if let Some(p) = self.pauses.iter_mut().find(|p| {
                         p.action.incident == paused.incidentId && matches!(p.outcome, PauseOutcome::Submitted { .. })
                     }) {
-                        p.outcome = PauseOutcome::Landed { block: number };
-                        if let Some(store) = &self.store {
-                            store.set_action_state(p.action.incident, &p.action.kind, "landed", number)?;
-                        }
+                        settle(p, true, number, self.store.as_deref())?;
                     }
                 } else if let Ok(extended) = Guardian::PauseExtended::decode_log(&log.inner) {
                     let scope = Scope { target: extended.target, id: extended.scope };
@@ -399,6 +390,17 @@ impl Engine {
             }
         }
         Ok(())
+    }
+}
+
+/// Records that a pause landed (or failed) at `block`, in memory and in the store's outbox.
+fn settle(p: &mut PauseRecord, landed: bool, block: u64, store: Option<&dyn Store>) -> Result<(), StoreError> {
+    let (outcome, state) =
+        if landed { (PauseOutcome::Landed { block }, "landed") } else { (PauseOutcome::Failed { block }, "failed") };
+    p.outcome = outcome;
+    match store {
+        Some(store) => store.set_action_state(p.action.incident, &p.action.kind, state, block),
+        None => Ok(()),
     }
 }
 

@@ -95,8 +95,9 @@ pub(super) async fn act(
             let Some(incident) = engine.incidents().incident(held.action.incident) else { return Ok(false) };
             let findings: Vec<_> =
                 incident.findings.iter().filter(|(_, retracted)| !retracted).map(|(f, _)| f.clone()).collect();
+            let delivery = delivery_id(&held.action);
             let note = Notification {
-                delivery: delivery_id(&held.action),
+                delivery,
                 incident: incident.id,
                 protocol: &incident.protocol,
                 scope: incident.scope,
@@ -110,7 +111,7 @@ pub(super) async fn act(
             let body = serde_json::to_vec(&note).expect("notifications serialize");
             let (notifiers, deliveries, action) = (Arc::clone(notifiers), deliveries.clone(), held.action);
             tokio::spawn(async move {
-                let report = deliver(&notifiers, delivery_id(&action), &body).await;
+                let report = deliver(&notifiers, delivery, &body).await;
                 deliveries.send(Delivery { action, attempts: report.0, failed: report.1 }).ok();
             });
             Ok(true)
