@@ -54,6 +54,29 @@ contract Guardian is EIP712 {
         uint256 nonce;
     }
 
+    /// @notice One mandated (target, scope) as a node needs it to tell whether a pause would be admitted: the
+    /// nonce a report must carry, the mandate, the pause state, the target's budget (defaults filled in) and the
+    /// cooldown governance's unpause of scope 0 put on the whole target.
+    struct ScopeView {
+        address target;
+        uint256 scope;
+        uint256 nonce;
+        Mandate mandate;
+        PauseState pause;
+        Budget budget;
+        uint64 targetCooldownUntil;
+    }
+
+    /// @notice Everything `pauseWithQuorum` checks besides the signatures, for every mandated scope, in one read.
+    struct Snapshot {
+        uint256 configVersion;
+        uint256 threshold;
+        address[] signers;
+        Bounds bounds;
+        uint64 timestamp;
+        ScopeView[] scopes;
+    }
+
     /// @notice Governance's bounds on mandates and reports.
     struct Bounds {
         uint64 minCooldownSeconds;
@@ -320,6 +343,31 @@ contract Guardian is EIP712 {
         all = _mandated;
         for (uint256 i = 0; i < all.length; i++) {
             all[i].nonce = _nonces[all[i].target][all[i].scope];
+        }
+    }
+
+    /// @notice What a node reads at every block to decide pauses the Guardian admits (see `_admit`).
+    function snapshot() external view returns (Snapshot memory s) {
+        s.configVersion = configVersion;
+        s.threshold = threshold;
+        s.signers = _signers;
+        s.bounds = _bounds;
+        s.timestamp = uint64(block.timestamp);
+        s.scopes = new ScopeView[](_mandated.length);
+        for (uint256 i = 0; i < _mandated.length; i++) {
+            address target = _mandated[i].target;
+            uint256 scope = _mandated[i].scope;
+            Budget memory b = _budgets[target];
+            (b.budgetSeconds, b.windowSeconds) = _budgetOf(b);
+            s.scopes[i] = ScopeView(
+                target,
+                scope,
+                _nonces[target][scope],
+                _mandates[target][scope],
+                _pauses[target][scope],
+                b,
+                _targetCooldownUntil[target]
+            );
         }
     }
 

@@ -29,6 +29,96 @@ pub enum ActionKind {
         /// The scope.
         scope: Scope,
     },
+    /// Tell people that the incident wants a pause the Guardian would not admit now, and why. Told once per
+    /// kind of reason per incident; the pause is tried again at every block until it is admitted.
+    PauseRefused {
+        /// The scope.
+        scope: Scope,
+        /// Why.
+        refusal: Refusal,
+    },
+}
+
+impl ActionKind {
+    /// Whether it tells people (a notification), rather than acting on chain.
+    pub fn is_notification(&self) -> bool {
+        !matches!(self, ActionKind::Pause { .. })
+    }
+}
+
+/// Why a pause the policy wants would not be admitted by the Guardian now (what `pauseWithQuorum` would revert
+/// with, read from its state before anything is sent). Times are unix seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Refusal {
+    /// Governance granted no mandate for the scope (or revoked it).
+    NoMandate,
+    /// The mandate ran out.
+    MandateExpired {
+        /// When it ended.
+        expiry: u64,
+    },
+    /// The scope, or its whole target, is paused already.
+    AlreadyPaused {
+        /// When that pause ends.
+        until: u64,
+    },
+    /// The scope's cooldown after its last pause (or governance lifting it) has not ended.
+    InCooldown {
+        /// When it ends.
+        until: u64,
+    },
+    /// Governance lifted a pause of the whole target, and the cooldown it put on every scope has not ended.
+    TargetInCooldown {
+        /// When it ends.
+        until: u64,
+    },
+    /// The target's pause budget for the current window is spent.
+    BudgetExhausted {
+        /// Seconds charged in the window.
+        used: u64,
+        /// Seconds this pause would charge.
+        requested: u64,
+        /// The budget.
+        budget: u64,
+        /// When the next window may open.
+        next_window_at: u64,
+    },
+    /// This node holds fewer keys of the current oracle set than its threshold.
+    TooFewSigners {
+        /// Keys held that are in the oracle set.
+        held: u64,
+        /// Signatures needed.
+        threshold: u64,
+    },
+}
+
+impl Refusal {
+    /// Whether `other` is the same kind of reason (times aside): a reason is told once per incident.
+    pub fn same_reason(&self, other: &Refusal) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoMandate => write!(f, "the Guardian holds no mandate for the scope"),
+            Refusal::MandateExpired { expiry } => write!(f, "the scope's mandate expired at {expiry}"),
+            Refusal::AlreadyPaused { until } => write!(f, "already paused until {until}"),
+            Refusal::InCooldown { until } => write!(f, "the scope is in its cooldown until {until}"),
+            Refusal::TargetInCooldown { until } => {
+                write!(f, "governance lifted a pause of the whole target; every scope waits until {until}")
+            }
+            Refusal::BudgetExhausted { used, requested, budget, next_window_at } => write!(
+                f,
+                "the target's pause budget is spent ({used} s used + {requested} s > {budget} s; the next window opens at {next_window_at})"
+            ),
+            Refusal::TooFewSigners { held, threshold } => {
+                write!(f, "this node holds {held} keys of the oracle set, {threshold} signatures are needed")
+            }
+        }
+    }
 }
 
 /// An action an incident takes.

@@ -22,7 +22,7 @@ pub mod suggest;
 pub use bundle::{BlockHeader, BlockPart, Bundle, ChainEvent, Probe, Receipt, ReceiptsPart, Tx};
 pub use detector::{Detector, DetectorCause, DetectorError};
 pub use finding::{BlockRef, Finding, FindingKind, Severity};
-pub use incident::{Action, ActionKind, Incident, IncidentState, Resolution};
+pub use incident::{Action, ActionKind, Incident, IncidentState, Refusal, Resolution};
 pub use quorum::{guardian_domain, sign_report, PauseReport, QuorumError};
 pub use scope::Scope;
 pub use store::{Store, StoreError, StoredAction};

@@ -19,10 +19,13 @@ use alloy::primitives::{keccak256, B256};
 use serde::{Deserialize, Serialize};
 use vigil_core::{BlockRef, Finding, FindingKind, Scope, Severity};
 
-pub use vigil_core::incident::{Action, ActionKind, Incident, IncidentState, Resolution};
+pub use vigil_core::incident::{Action, ActionKind, Incident, IncidentState, Refusal, Resolution};
 
-/// Which findings lead to which actions, and when an incident ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Which findings lead to which actions, and when an incident ends: thresholds for every finding, and rules
+/// (`[[policy.rule]]`) that set other thresholds, or no pause at all, for findings of a protocol, a target, a
+/// scope or a detector. The first rule that matches a finding decides; a key a rule leaves out keeps the
+/// default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Policy {
     /// Findings at or above this severity are notified. Default medium.
@@ -32,17 +35,82 @@ pub struct Policy {
     /// An incident with no pause in force and no new finding for this many blocks is resolved. Default 300
     /// (an hour of 12-second blocks).
     pub resolve_after_quiet_blocks: u64,
+    /// Rules for some findings, first match wins.
+    #[serde(rename = "rule")]
+    pub rules: Vec<PolicyRule>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { notify_at: Severity::Medium, pause_at: Severity::Critical, resolve_after_quiet_blocks: 300 }
+        Self {
+            notify_at: Severity::Medium,
+            pause_at: Severity::Critical,
+            resolve_after_quiet_blocks: 300,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// Thresholds for the findings it matches (every key it names must match).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyRule {
+    /// The finding's protocol.
+    pub protocol: Option<String>,
+    /// The finding's contract (its scope's target).
+    pub target: Option<alloy::primitives::Address>,
+    /// The finding's scope id (0: the whole target).
+    pub scope: Option<u64>,
+    /// The detector's name.
+    pub detector: Option<String>,
+    /// Notify at or above this severity.
+    pub notify_at: Option<Severity>,
+    /// Pause at or above this severity.
+    pub pause_at: Option<Severity>,
+    /// `false`: never pause (notify only).
+    pub pause: Option<bool>,
+}
+
+impl PolicyRule {
+    fn matches(&self, f: &Finding) -> bool {
+        self.protocol.as_ref().is_none_or(|p| *p == f.protocol)
+            && self.target.is_none_or(|t| t == f.scope.target)
+            && self.scope.is_none_or(|s| alloy::primitives::U256::from(s) == f.scope.id)
+            && self.detector.as_ref().is_none_or(|d| *d == f.detector)
+    }
+
+    /// Whether the rule lets findings pause.
+    pub fn may_pause(&self) -> bool {
+        self.pause != Some(false)
+    }
+}
+
+impl Policy {
+    /// For `f`: the severity from which it is notified, and the one from which it pauses (`None`: never).
+    pub fn thresholds(&self, f: &Finding) -> (Severity, Option<Severity>) {
+        match self.rules.iter().find(|r| r.matches(f)) {
+            Some(r) => {
+                (r.notify_at.unwrap_or(self.notify_at), r.may_pause().then(|| r.pause_at.unwrap_or(self.pause_at)))
+            }
+            None => (self.notify_at, Some(self.pause_at)),
+        }
     }
 }
 
 /// Whether a pause of `pause` (scope 0: its whole target) covers `scope`.
 fn covers(pause: Scope, scope: Scope) -> bool {
     scope.target == pause.target && (pause.id.is_zero() || scope.id == pause.id)
+}
+
+/// The evidence hash of an incident's pause decided after its findings: that of its latest standing finding.
+fn evidence_of(incident: &Incident) -> B256 {
+    incident
+        .findings
+        .iter()
+        .rev()
+        .find(|(_, retracted)| !retracted)
+        .map(|(f, _)| keccak256(serde_json::to_vec(f).unwrap_or_default()))
+        .unwrap_or_default()
 }
 
 /// How an incident changed in an orphaned block, to be undone by a reorg.
@@ -134,9 +202,10 @@ impl IncidentBook {
             incident.last_finding = f.block.number;
             let evidence_hash = keccak256(serde_json::to_vec(&f).unwrap_or_default());
             let block = f.block;
-            let wants_pause =
-                f.severity >= self.policy.pause_at && matches!(f.kind, FindingKind::Exploit | FindingKind::Suspicious);
-            let wants_notify = f.severity >= self.policy.notify_at;
+            let (notify_at, pause_at) = self.policy.thresholds(&f);
+            let wants_pause = pause_at.is_some_and(|at| f.severity >= at)
+                && matches!(f.kind, FindingKind::Exploit | FindingKind::Suspicious);
+            let wants_notify = f.severity >= notify_at;
             let keep_from = block.number.saturating_sub(self.reorg_depth);
             let old = incident.findings.iter().take_while(|(g, _)| g.block.number < keep_from).count();
             incident.findings.drain(..old);
@@ -187,6 +256,49 @@ impl IncidentBook {
             incident.state = IncidentState::Contained { since: block, until };
             self.changed.insert(incident.id);
         }
+    }
+
+    /// The pause `incident` decided at `block` would not be admitted (see `Refusal`): the incident is open
+    /// again with its pause still wanted, tried again at every block by [`IncidentBook::pauses_wanted`].
+    /// Returns the notification due when this kind of reason is new to the incident.
+    pub fn pause_refused(&mut self, incident: B256, refusal: Refusal, block: BlockRef) -> Option<Action> {
+        let i = self.open.values_mut().find(|i| i.id == incident)?;
+        let scope = i.scope;
+        self.undo.push(Change { block: block.number, before: i.clone() });
+        i.actions.remove(&ActionKind::Pause { scope });
+        if let IncidentState::Acting { .. } = i.state {
+            i.state = IncidentState::Open;
+        }
+        self.changed.insert(i.id);
+        let told = i
+            .actions
+            .iter()
+            .any(|k| matches!(k, ActionKind::PauseRefused { refusal: r, .. } if r.same_reason(&refusal)));
+        if told {
+            return None;
+        }
+        let kind = ActionKind::PauseRefused { scope, refusal };
+        i.actions.insert(kind);
+        Some(Action { incident, kind, block, evidence_hash: evidence_of(i) })
+    }
+
+    /// The pauses wanted by incidents whose pause was refused and that are still open: each is decided again
+    /// at `block` (the incident acting), for the responder to try.
+    pub fn pauses_wanted(&mut self, block: BlockRef) -> Vec<Action> {
+        let mut due = Vec::new();
+        for i in self.open.values_mut() {
+            let pause = ActionKind::Pause { scope: i.scope };
+            let refused = i.actions.iter().any(|k| matches!(k, ActionKind::PauseRefused { .. }));
+            if !refused || i.state != IncidentState::Open || i.actions.contains(&pause) {
+                continue;
+            }
+            self.undo.push(Change { block: block.number, before: i.clone() });
+            i.actions.insert(pause);
+            i.state = IncidentState::Acting { since: block.number };
+            self.changed.insert(i.id);
+            due.push(Action { incident: i.id, kind: pause, block, evidence_hash: evidence_of(i) });
+        }
+        due
     }
 
     /// A pause decided by `incident` failed (its transaction reverted): it is open again, with its pause taken.
@@ -433,6 +545,66 @@ mod tests {
         assert_eq!(kinds(&book.ingest(vec![finding(11, Severity::Medium, "m")])), [ActionKind::Notify]);
         book.retract_after(BlockRef { number: 10, hash: B256::ZERO });
         assert_eq!(kinds(&book.ingest(vec![finding(11, Severity::Medium, "m2")])), [ActionKind::Notify]);
+    }
+
+    #[test]
+    fn policy_rules_set_thresholds_per_protocol_scope_and_detector() {
+        let toml = r#"
+            notify_at = "medium"
+            [[rule]]
+            detector = "noisy"
+            notify_at = "critical"
+            pause = false
+            [[rule]]
+            protocol = "venue"
+            scope = 2
+            pause_at = "high"
+        "#;
+        let policy: Policy = toml::from_str(toml).unwrap();
+        let mut book = IncidentBook::new(policy, 64);
+        // Scope 2 of the venue pauses from high.
+        assert_eq!(
+            kinds(&book.ingest(vec![finding(10, Severity::High, "h")])),
+            [ActionKind::Notify, ActionKind::Pause { scope: SCOPE() }]
+        );
+        // The noisy detector never pauses and tells only critical findings, wherever they are.
+        let mut noisy = finding(10, Severity::Critical, "n");
+        noisy.detector = "noisy".into();
+        noisy.scope = Scope::segment(Address::repeat_byte(9), 1);
+        assert_eq!(kinds(&book.ingest(vec![noisy.clone()])), [ActionKind::Notify]);
+        noisy.severity = Severity::High;
+        noisy.scope = Scope::segment(Address::repeat_byte(9), 2);
+        assert!(book.ingest(vec![noisy]).is_empty(), "high is below the noisy detector's notify_at");
+        // Other findings keep the defaults: critical pauses.
+        let mut other = finding(11, Severity::High, "o");
+        other.scope = Scope::segment(Address::repeat_byte(1), 3);
+        assert_eq!(kinds(&book.ingest(vec![other])), [ActionKind::Notify]);
+        assert!(toml::from_str::<Policy>("[[rule]]\nseverity = \"high\"").is_err(), "unknown keys are refused");
+    }
+
+    #[test]
+    fn a_refused_pause_is_told_once_per_reason_and_wanted_again_until_it_is_sent() {
+        let mut book = IncidentBook::new(Policy::default(), 64);
+        let a = book.ingest(vec![finding(10, Severity::Critical, "x")]);
+        let at = |n: u64| BlockRef { number: n, hash: B256::repeat_byte(n as u8) };
+        let cooldown = Refusal::InCooldown { until: 5 };
+        let told = book.pause_refused(a[0].incident, cooldown, at(10)).expect("told");
+        assert_eq!(told.kind, ActionKind::PauseRefused { scope: SCOPE(), refusal: cooldown });
+        assert_eq!(kinds(&book.pauses_wanted(at(11))), [ActionKind::Pause { scope: SCOPE() }]);
+        assert!(book.pauses_wanted(at(11)).is_empty(), "decided: acting");
+        let later = Refusal::InCooldown { until: 9 };
+        assert!(book.pause_refused(a[0].incident, later, at(11)).is_none(), "the same kind of reason");
+        let budget = Refusal::BudgetExhausted { used: 1, requested: 2, budget: 2, next_window_at: 9 };
+        assert!(book.pause_refused(a[0].incident, budget, at(11)).is_some(), "a new kind of reason");
+        // A reorg of block 11 undoes the notification it decided; the pause it decided stays taken (as for
+        // any pause decided in an orphaned block: its transaction may be out).
+        book.retract_after(at(10));
+        let i = book.incidents().next().unwrap();
+        assert_eq!(i.state, IncidentState::Acting { since: 11 });
+        assert!(!i
+            .actions
+            .iter()
+            .any(|k| matches!(k, ActionKind::PauseRefused { refusal: Refusal::BudgetExhausted { .. }, .. })));
     }
 
     #[test]

@@ -1,15 +1,19 @@
 //! Incidents and responses.
 //!
 //! - [`incident`]: findings about one protocol scope are grouped into an incident; repeated findings are
-//!   suppressed; a policy maps an incident's severity to actions, and each incident takes each action at most once.
-//! - [`pause`]: the pause responder builds the Guardian's EIP-712 report for an incident, signs it with the node's
-//!   quorum keys and produces the `pauseWithQuorum` call;
+//!   suppressed; a policy maps an incident's severity to actions, and each incident takes each action at most once;
+//! - [`responder`]: the trait an on-chain response implements (its probes, what it observes in a block, the
+//!   transaction for an action or the reason the contract would refuse it);
+//! - [`guardian`]: the Guardian responder: its state read at every block, admission mirrored from the contract,
+//!   the EIP-712 report signed with the node's oracle keys and the `pauseWithQuorum` call;
 //! - [`webhook`]: notifications as JSON POSTs signed with HMAC-SHA256.
 
+pub mod guardian;
 pub mod incident;
-pub mod pause;
+pub mod responder;
 pub mod webhook;
 
-pub use incident::{Action, ActionKind, Incident, IncidentBook, Policy};
-pub use pause::PauseResponder;
+pub use guardian::{GuardianResponder, GuardianView};
+pub use incident::{Action, ActionKind, Incident, IncidentBook, Policy, PolicyRule};
+pub use responder::{Observation, PrepareError, Prepared, Responder};
 pub use webhook::{Notification, WebhookNotifier};

@@ -10,7 +10,7 @@ use alloy::primitives::B256;
 use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
-use vigil_core::{Finding, IncidentState, Scope, Severity};
+use vigil_core::{Finding, IncidentState, Refusal, Scope, Severity};
 
 /// The header carrying the signature.
 pub const SIGNATURE_HEADER: &str = "X-Vigil-Signature";
@@ -31,8 +31,12 @@ pub struct Notification<'a> {
     pub scope: Scope,
     /// Highest severity so far.
     pub severity: Severity,
-    /// `opened` for an incident's first notification, `escalated` when a finding raised its severity.
+    /// `opened` for an incident's first notification, `escalated` when a finding raised its severity,
+    /// `pause-refused` when the incident wants a pause the Guardian would not admit now (see `refusal`).
     pub reason: &'static str,
+    /// Why the pause is not possible now (with `pause-refused`); the node tries again at every block.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<Refusal>,
     /// Where the incident stands.
     pub state: IncidentState,
     /// Its recent findings (repeats left out, counted in `repeats`).
@@ -162,6 +166,7 @@ mod tests {
             scope: Scope::segment(Address::repeat_byte(1), 2),
             severity: Severity::Critical,
             reason: "opened",
+            refusal: None,
             state: vigil_core::IncidentState::Open,
             findings: &[],
             repeats: 0,

@@ -720,3 +720,104 @@ fn the_venue_hands_the_guardian_to_the_timelock_which_accepts_it() {
         .unwrap();
     assert!(!deployer_proposes, "the deployer keeps no role");
 }
+
+/// Property: the node never sends a pause the Guardian rejects, and never holds back one it would take. Over a
+/// long run of pauses, governance actions (unpause, extend, revoke, re-grant, short mandates) and time steps, on
+/// three scopes of one target, the node's reading of `snapshot()` (`GuardianView::admit`) is compared with what
+/// `pauseWithQuorum` really does at that moment; every refusal must name the error the contract reverts with.
+#[test]
+fn the_node_admits_exactly_the_pauses_the_guardian_accepts() {
+    use vigil_core::{Refusal, Scope};
+    use vigil_respond::GuardianView;
+
+    let mut f = Fixture::new(3, 2);
+    let target = f.target;
+    let expiry = f.chain.timestamp() + 20 * DAY;
+    f.grant(2, MAX_PAUSE, COOLDOWN, expiry).unwrap();
+    let ours: Vec<Address> = f.first(2).iter().map(|k| k.address()).collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut seen = std::collections::BTreeMap::<&str, u32>::new();
+    for step in 0..800 {
+        match next(10) {
+            0 | 4 => {
+                // Governance lifts a pause in force, whole-target pauses first.
+                let now = f.chain.timestamp();
+                let paused = (0..4u64).find(|&s| {
+                    let p = f.chain.view(f.guardian, Guardian::pauseStateCall { target, scope: U256::from(s) });
+                    p.unwrap().pausedUntil > now
+                });
+                if let Some(scope) = paused {
+                    f.gov(Guardian::unpauseCall { target, scope: U256::from(scope) }).unwrap();
+                }
+            }
+            1 => {
+                let scope = U256::from(next(4));
+                let until = f.chain.timestamp() + 2 * MAX_PAUSE;
+                f.gov(Guardian::extendPauseCall { target, scope, until }).ok();
+            }
+            2 if next(4) == 0 => {
+                f.gov(Guardian::revokeMandateCall { target, scope: U256::from(next(4)) }).ok();
+            }
+            3 => {
+                let expiry = f.chain.timestamp() + [600, 3 * DAY, 20 * DAY][next(3) as usize];
+                f.grant(next(4), MAX_PAUSE, COOLDOWN, expiry).ok();
+            }
+            _ => {}
+        }
+        f.chain.mine([12, 600, 1_800, 4 * 3_600][next(4) as usize]);
+        let raw = f.chain.call_raw(f.guardian, Guardian::snapshotCall {}.abi_encode().into()).unwrap();
+        let view = GuardianView::decode(&raw).unwrap();
+        assert_eq!(view.timestamp, f.chain.timestamp());
+        let id = next(4);
+        let scope = Scope::segment(target, id);
+        let k = if next(20) == 0 { 1 } else { 2 };
+        let node = view.admit(scope, f.chain.timestamp(), &ours[..k]);
+        let chain = f.pause(id, k);
+        let (name, expected) = match node {
+            Ok(_) => ("admitted", None),
+            Err(Refusal::NoMandate) => ("NoMandate", Some("NoMandate")),
+            Err(Refusal::MandateExpired { .. }) => ("MandateExpired", Some("MandateExpired")),
+            Err(Refusal::AlreadyPaused { .. }) if f.is_paused(0) && id != 0 => {
+                // The node stands down for a segment when the whole target is paused; the contract would take it.
+                seen.entry("covered").and_modify(|n| *n += 1).or_insert(1);
+                continue;
+            }
+            Err(Refusal::AlreadyPaused { .. }) => ("AlreadyPaused", Some("AlreadyPaused")),
+            Err(Refusal::InCooldown { .. }) => ("InCooldown", Some("InCooldown")),
+            Err(Refusal::TargetInCooldown { .. }) => ("TargetInCooldown", Some("InCooldown")),
+            Err(Refusal::BudgetExhausted { .. }) => ("BudgetExhausted", Some("PauseBudgetExhausted")),
+            Err(Refusal::TooFewSigners { .. }) => ("TooFewSigners", Some("NotEnoughSignatures")),
+        };
+        *seen.entry(name).or_default() += 1;
+        match (expected, chain) {
+            (None, Ok(())) => {}
+            (None, Err(e)) => {
+                panic!("step {step}: the node would send a pause of scope {id} the Guardian rejects: {e}")
+            }
+            (Some(_), Ok(())) => {
+                panic!("step {step}: the node holds back ({name}) a pause of scope {id} the Guardian takes")
+            }
+            (Some(error), Err(e)) => {
+                assert!(e.to_string().contains(&format!("{error}(")), "step {step}: node says {name}, chain says {e}")
+            }
+        }
+    }
+    for reason in [
+        "admitted",
+        "NoMandate",
+        "MandateExpired",
+        "AlreadyPaused",
+        "InCooldown",
+        "TargetInCooldown",
+        "BudgetExhausted",
+        "TooFewSigners",
+    ] {
+        assert!(seen.contains_key(reason), "the run never met `{reason}`: {seen:?}");
+    }
+}

@@ -3,7 +3,8 @@
 //! `cargo bench -p vigil --bench engine` replays the demo's scenarios (seed 1) with Vigil responding. For every
 //! block it measures the time from the block's arrival (the produced block handed over) to a signed
 //! `pauseWithQuorum` transaction being ready: the bundle (every probe read at that block), all detectors, the
-//! incident book, and the 3-of-5 EIP-712 signing of a pause report. Block production is not counted. It prints
+//! incident book, the Guardian's state decoded from its snapshot probe, and the 3-of-5 EIP-712 signing of a pause
+//! report. Block production is not counted. It prints
 //! p50 / p99 / max of that latency, the same for the pauses the engine really sent, and the engine's throughput in
 //! blocks per second. Target: p99 ≤ 10 ms.
 
@@ -15,7 +16,8 @@ use vigil::{
     demo::{demo_engine, DEMO_ATTACKS, DEMO_CONFIG},
 };
 use vigil_core::Scope;
-use vigil_respond::PauseResponder;
+use vigil_core::{Action, ActionKind, BlockRef};
+use vigil_respond::GuardianResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
     chain::{TxLabel, TxRequest},
@@ -44,7 +46,7 @@ fn main() {
         .unwrap();
         let mut engine = demo_engine(&run, &config, true);
         let keys = run.actors.oracles.iter().take(ORACLE_THRESHOLD).cloned().collect();
-        let signer = PauseResponder::new(config.guardian.address, CHAIN_ID, keys, 600);
+        let signer = GuardianResponder::new(config.guardian.address, CHAIN_ID, keys, 600);
         let mut next = Vec::new();
         while let Some(block) = run.next_block(std::mem::take(&mut next)).unwrap() {
             let arrived = Instant::now();
@@ -64,16 +66,16 @@ fn main() {
             }
             // What a pause would have cost at this block: the same path plus signing a report.
             let scope = Scope::segment(run.venue.pool, 2);
+            let view = signer.view(&bundle).unwrap();
+            let nonce = view.scope(scope).map(|s| s.nonce).unwrap_or_default();
+            let action = Action {
+                incident: B256::repeat_byte(1),
+                kind: ActionKind::Pause { scope },
+                block: BlockRef { number: block.number(), hash: bundle.block_ref().hash },
+                evidence_hash: B256::repeat_byte(2),
+            };
             signer
-                .pause_call(
-                    scope,
-                    B256::repeat_byte(1),
-                    B256::repeat_byte(2),
-                    block.number(),
-                    bundle.timestamp(),
-                    U256::from(1),
-                    U256::from(1),
-                )
+                .pause_call(scope, &action, bundle.timestamp() + 600, (view.config_version, nonce), &view.signers)
                 .unwrap();
             any_block.push(arrived.elapsed().as_secs_f64() * 1e3);
         }

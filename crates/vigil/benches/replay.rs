@@ -148,7 +148,7 @@ fn line(what: &str, (cpu, wall, n): (f64, f64, u32)) {
 
 fn main() {
     let config = Config::parse("benches/replay.toml", RULES).expect("the rule set parses");
-    let engine_of = || Engine::new(config.build_detectors(), config.policy, None);
+    let engine_of = || Engine::new(config.build_detectors(), config.policy.clone(), None);
     let probes: Vec<Probe> = engine_of().probes().iter().cloned().collect();
 
     let block = fixture("block-18000000.json");

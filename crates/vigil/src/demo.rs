@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use alloy::primitives::U256;
 use serde::Serialize;
 use vigil_core::Scope;
-use vigil_respond::PauseResponder;
+use vigil_respond::{GuardianResponder, Responder};
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
     chain::{TxLabel, TxRequest},
@@ -129,15 +129,15 @@ pub struct DemoResult {
 /// in-memory store.
 pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine {
     let responder = respond.then(|| {
-        PauseResponder::new(
+        Box::new(GuardianResponder::new(
             config.guardian.address,
             CHAIN_ID,
             run.actors.oracles.iter().take(ORACLE_THRESHOLD).cloned().collect(),
             config.guardian.report_validity_seconds,
-        )
+        )) as Box<dyn Responder>
     });
     let store = vigil_store::SqliteStore::in_memory().expect("an in-memory SQLite database opens");
-    Engine::resume(config.build_detectors(), config.policy, responder, store)
+    Engine::resume(config.build_detectors(), config.policy.clone(), responder, store)
         .expect("an empty store resumes")
         .with_correlator(config.build_correlator())
 }

@@ -1,27 +1,28 @@
 //! The engine: bundles → detectors → findings → incidents → actions, one block at a time.
 //!
 //! [`Engine::process`] takes a canonical block's bundle (with the values of every probe the detectors and the
-//! engine declared, read at that block), runs every detector, groups the findings into incidents, and returns the
-//! pause transactions that are newly due (each incident pauses its scope at most once). It also follows the
-//! Guardian: a `Paused` event carrying an incident's id records its pause as landed and contains the incidents
-//! of that scope, whoever sent it; a pause transaction of ours that reverted records that pause (the one whose
-//! calldata it carried) as failed; `Unpaused` resolves the scope's incidents, `PauseExtended` moves their end,
-//! and a pause that ran out resolves them (see `vigil_respond::incident` for the lifecycle). Findings are not
-//! kept: each block's are returned and committed to the store. [`Engine::revert_to`] unwinds detectors, retracts
-//! the findings of orphaned blocks and undoes what those blocks did to incidents. With a [`StageCorrelator`], each block's findings also go through it, and its
-//! combined findings (one actor seen in several attack stages) join the block's findings.
+//! responder declared, read at that block), runs every detector, groups the findings into incidents, and returns
+//! the actions newly due with the pause transactions to send. Pauses go through a [`Responder`] (the Guardian's,
+//! `vigil_respond::guardian`): it prepares each pause the incident book decides, or says why the contract would
+//! refuse it now (no mandate, cooldown, already paused, budget spent …); a refused pause is told once per kind
+//! of reason (`PauseRefused`) and tried again at every block while the incident stays open, so it is sent the
+//! block the refusal ends. A scope found already paused (by anyone) contains its incident. The engine follows
+//! what the responder observes: a pause that took effect and names an incident records that pause as landed and
+//! contains the incidents of its scope, whoever sent it; a pause transaction of ours that reverted records the
+//! pause whose calldata it carried as failed; a lifted pause resolves the scope's incidents, an extension moves
+//! their end, and a pause that ran out resolves them (the lifecycle is in `vigil_respond::incident`). Findings
+//! are not kept: each block's are returned and committed to the store. [`Engine::revert_to`] unwinds detectors,
+//! retracts the findings of orphaned blocks and undoes what those blocks did to incidents. With a
+//! [`StageCorrelator`], each block's findings also go through it, and its combined findings (one actor seen in
+//! several attack stages) join the block's findings.
 
 use std::collections::BTreeSet;
 
-use alloy::{
-    primitives::{Address, Bytes},
-    sol_types::{SolCall, SolEvent},
-};
+use alloy::primitives::{Address, Bytes};
 use serde::Serialize;
-use vigil_contracts::Guardian;
-use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, Probe, Scope, Store, StoreError};
+use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, Probe, Refusal, Scope, Store, StoreError};
 use vigil_detect::correlation::StageCorrelator;
-use vigil_respond::{Action, ActionKind, IncidentBook, PauseResponder, Policy};
+use vigil_respond::{Action, ActionKind, IncidentBook, Observation, Policy, PrepareError, Responder};
 
 /// A transaction the engine wants sent.
 #[derive(Debug, Clone)]
@@ -80,22 +81,17 @@ pub enum EngineError {
     /// A detector failed; the block must be retried, not skipped.
     #[error(transparent)]
     Detector(#[from] DetectorError),
-    /// The pause report could not be signed.
-    #[error("pause of {scope} after block #{block} could not be signed: {reason}")]
-    Sign {
+    /// A pause could not be prepared: the responder's state is missing at the block, or signing failed. The
+    /// block must be retried, not skipped.
+    #[error("pause of {scope} after block #{block}: {source}")]
+    Prepare {
         /// The scope.
         scope: Scope,
         /// The block.
         block: u64,
-        /// The signer's error.
-        reason: String,
+        /// What failed.
+        source: PrepareError,
     },
-    /// The Guardian's config version probe is missing.
-    #[error("block #{0}: the Guardian's config version could not be read")]
-    NoConfigVersion(u64),
-    /// The Guardian's pause nonces probe is missing.
-    #[error("block #{0}: the Guardian's pause nonces could not be read")]
-    NoPauseNonces(u64),
 }
 
 /// What one block produced.
@@ -115,7 +111,7 @@ pub struct Engine {
     correlator: Option<StageCorrelator>,
     probes: BTreeSet<Probe>,
     incidents: IncidentBook,
-    responder: Option<PauseResponder>,
+    responder: Option<Box<dyn Responder>>,
     pauses: Vec<PauseRecord>,
     last: Option<BlockRef>,
     store: Option<Box<dyn Store>>,
@@ -123,12 +119,9 @@ pub struct Engine {
 
 impl Engine {
     /// An engine; without a responder it detects and records but takes no on-chain action.
-    pub fn new(detectors: Vec<Box<dyn Detector>>, policy: Policy, responder: Option<PauseResponder>) -> Self {
+    pub fn new(detectors: Vec<Box<dyn Detector>>, policy: Policy, responder: Option<Box<dyn Responder>>) -> Self {
         let mut probes: BTreeSet<Probe> = detectors.iter().flat_map(|d| d.probes()).collect();
-        if let Some(r) = &responder {
-            probes.insert(config_version_probe(r.guardian()));
-            probes.insert(pause_nonces_probe(r.guardian()));
-        }
+        probes.extend(responder.iter().flat_map(|r| r.probes()));
         Self {
             detectors,
             correlator: None,
@@ -148,7 +141,7 @@ impl Engine {
     pub fn resume(
         detectors: Vec<Box<dyn Detector>>,
         policy: Policy,
-        responder: Option<PauseResponder>,
+        responder: Option<Box<dyn Responder>>,
         store: impl Store + 'static,
     ) -> Result<Self, EngineError> {
         let mut engine = Self::new(detectors, policy, responder);
@@ -237,9 +230,9 @@ impl Engine {
         self.store.as_deref()
     }
 
-    /// The Guardian pauses go through, when the engine responds.
+    /// The contract pauses go through (the Guardian), when the engine responds.
     pub fn responder_guardian(&self) -> Option<Address> {
-        self.responder.as_ref().map(|r| r.guardian())
+        self.responder.as_ref().map(|r| r.contract())
     }
 
     /// The last block processed.
@@ -276,41 +269,9 @@ impl Engine {
             let combined = c.on_findings(block, &findings);
             findings.extend(combined);
         }
-        let actions = self.incidents.ingest(findings.clone());
-        let mut outgoing = Vec::new();
-        for action in &actions {
-            let ActionKind::Pause { scope } = action.kind else { continue };
-            let Some(responder) = &self.responder else { continue };
-            let version = bundle
-                .probe(&config_version_probe(responder.guardian()))
-                .and_then(|b| Guardian::configVersionCall::abi_decode_returns(b).ok())
-                .ok_or(EngineError::NoConfigVersion(block.number))?;
-            let nonce =
-                pause_nonce(bundle, responder.guardian(), scope).ok_or(EngineError::NoPauseNonces(block.number))?;
-            let data = responder
-                .pause_call(
-                    scope,
-                    action.incident,
-                    action.evidence_hash,
-                    block.number,
-                    bundle.timestamp(),
-                    version,
-                    nonce,
-                )
-                .map_err(|e| EngineError::Sign { scope, block: block.number, reason: e.to_string() })?;
-            outgoing.push(Outgoing {
-                action: action.clone(),
-                from: responder.sender(),
-                to: responder.guardian(),
-                data: data.clone(),
-            });
-            self.pauses.push(PauseRecord {
-                scope,
-                action: action.clone(),
-                outcome: PauseOutcome::Submitted { after_block: block.number },
-                calldata: data,
-            });
-        }
+        let mut actions = self.incidents.ingest(findings.clone());
+        actions.extend(self.incidents.pauses_wanted(block));
+        let outgoing = self.prepare_pauses(&mut actions, bundle)?;
         if let Some(store) = &mut self.store {
             let tagged: Vec<(Finding, alloy::primitives::B256)> = findings
                 .iter()
@@ -347,45 +308,75 @@ impl Engine {
         Ok(())
     }
 
-    /// Follows the Guardian in this block: pauses that landed (whoever sent them), pause transactions of ours that
-    /// reverted, governance unpausing or extending, and what that does to incidents.
+    /// Prepares the pauses among `actions`: each becomes a transaction to send, or, refused, is replaced by its
+    /// notification (when its reason is new to the incident); a scope already paused contains its incident.
+    fn prepare_pauses(&mut self, actions: &mut Vec<Action>, bundle: &Bundle) -> Result<Vec<Outgoing>, EngineError> {
+        let block = bundle.block_ref();
+        let mut outgoing = Vec::new();
+        let mut kept = Vec::with_capacity(actions.len());
+        for action in actions.drain(..) {
+            let (ActionKind::Pause { scope }, Some(responder)) = (action.kind, &self.responder) else {
+                kept.push(action);
+                continue;
+            };
+            match responder.prepare(&action, scope, bundle) {
+                Ok(p) => {
+                    let out = Outgoing { action: action.clone(), from: p.from, to: p.to, data: p.data.clone() };
+                    self.pauses.push(PauseRecord {
+                        scope,
+                        action: action.clone(),
+                        outcome: PauseOutcome::Submitted { after_block: block.number },
+                        calldata: p.data,
+                    });
+                    outgoing.push(out);
+                    kept.push(action);
+                }
+                Err(PrepareError::Refused(Refusal::AlreadyPaused { until })) => {
+                    // Paused before this node saw it happen (before a restart, or by another party): contained.
+                    self.incidents.paused(scope, until, block.number);
+                }
+                Err(PrepareError::Refused(refusal)) => {
+                    tracing::warn!(event = "PauseRefused", block = block.number, %scope, incident = %action.incident, "pause wanted, not possible: {refusal}");
+                    kept.extend(self.incidents.pause_refused(action.incident, refusal, block));
+                }
+                Err(source) => return Err(EngineError::Prepare { scope, block: block.number, source }),
+            }
+        }
+        *actions = kept;
+        Ok(outgoing)
+    }
+
+    /// Follows what the responder observed in this block: pauses that took effect (whoever sent them), pause
+    /// transactions of ours that reverted, governance lifting or extending, and what that does to incidents.
     fn follow_guardian(&mut self, bundle: &Bundle) -> Result<(), EngineError> {
         let Some(responder) = &self.responder else { return Ok(()) };
-        let (guardian, sender) = (responder.guardian(), responder.sender());
         let number = bundle.block_ref().number;
-        for receipt in &bundle.receipts {
-            if !receipt.status {
-                if receipt.from != sender || receipt.to != Some(guardian) {
-                    continue;
+        for seen in responder.observe(bundle) {
+            match seen {
+                Observation::Reverted { tx, input } => {
+                    // The pause this transaction carried: the one whose signed calldata it sent.
+                    let Some(p) = self.pauses.iter_mut().find(|p| {
+                        matches!(p.outcome, PauseOutcome::Submitted { .. }) && input.as_ref() == Some(&p.calldata)
+                    }) else {
+                        tracing::warn!(event = "UnknownGuardianRevert", block = number, %tx, "a transaction of ours to the Guardian reverted, and it carries no pending pause");
+                        continue;
+                    };
+                    self.incidents.pause_failed(p.action.incident, number);
+                    settle(p, false, number, self.store.as_deref())?;
                 }
-                // The pause this transaction carried: the one whose signed calldata it sent.
-                let input = bundle.transactions.iter().find(|t| t.hash == receipt.transaction_hash).map(|t| &t.input);
-                let Some(p) = self
-                    .pauses
-                    .iter_mut()
-                    .find(|p| matches!(p.outcome, PauseOutcome::Submitted { .. }) && input == Some(&p.calldata))
-                else {
-                    tracing::warn!(event = "UnknownGuardianRevert", block = number, tx = %receipt.transaction_hash, "a transaction of ours to the Guardian reverted, and it carries no pending pause");
-                    continue;
-                };
-                self.incidents.pause_failed(p.action.incident, number);
-                settle(p, false, number, self.store.as_deref())?;
-                continue;
-            }
-            for log in receipt.logs.iter().filter(|l| l.inner.address == guardian) {
-                if let Ok(paused) = Guardian::Paused::decode_log(&log.inner) {
-                    let scope = Scope { target: paused.target, id: paused.scope };
-                    self.incidents.paused(scope, paused.pausedUntil, number);
-                    if let Some(p) = self.pauses.iter_mut().find(|p| {
-                        p.action.incident == paused.incidentId && matches!(p.outcome, PauseOutcome::Submitted { .. })
-                    }) {
+                Observation::Paused { scope, until, incident } => {
+                    self.incidents.paused(scope, until, number);
+                    if let Some(p) = self
+                        .pauses
+                        .iter_mut()
+                        .find(|p| p.action.incident == incident && matches!(p.outcome, PauseOutcome::Submitted { .. }))
+                    {
                         settle(p, true, number, self.store.as_deref())?;
                     }
-                } else if let Ok(extended) = Guardian::PauseExtended::decode_log(&log.inner) {
-                    let scope = Scope { target: extended.target, id: extended.scope };
-                    self.incidents.paused(scope, extended.pausedUntil, number);
-                } else if let Ok(unpaused) = Guardian::Unpaused::decode_log(&log.inner) {
-                    self.incidents.unpaused(Scope { target: unpaused.target, id: unpaused.scope }, number);
+                }
+                Observation::Extended { scope, until } => self.incidents.paused(scope, until, number),
+                Observation::Lifted { scope } => {
+                    self.incidents.unpaused(scope, number);
                 }
             }
         }
@@ -404,34 +395,24 @@ fn settle(p: &mut PauseRecord, landed: bool, block: u64, store: Option<&dyn Stor
     }
 }
 
-/// The probe of the Guardian's config version (pause reports must carry it).
-pub fn config_version_probe(guardian: Address) -> Probe {
-    Probe { to: guardian, data: Guardian::configVersionCall {}.abi_encode().into() }
-}
-
-/// The probe of the Guardian's nonce of every mandated scope (a pause report must carry its scope's nonce).
-pub fn pause_nonces_probe(guardian: Address) -> Probe {
-    Probe { to: guardian, data: Guardian::pauseNoncesCall {}.abi_encode().into() }
-}
-
-/// The nonce of `scope` at the bundle's block; `None` when the probe is missing. A scope that never had a mandate
-/// is at nonce 0 (its pause is refused as `NoMandate`, as before).
-fn pause_nonce(bundle: &Bundle, guardian: Address, scope: Scope) -> Option<alloy::primitives::U256> {
-    let all = Guardian::pauseNoncesCall::abi_decode_returns(bundle.probe(&pause_nonces_probe(guardian))?).ok()?;
-    Some(all.iter().find(|n| n.target == scope.target && n.scope == scope.id).map(|n| n.nonce).unwrap_or_default())
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
 
+    use alloy::sol_types::{SolCall, SolEvent};
     use alloy::{
         primitives::{keccak256, Log, B256, U256},
         signers::local::PrivateKeySigner,
     };
+    use vigil_contracts::Guardian;
     use vigil_core::{BlockHeader, FindingKind, IncidentState, Receipt, Resolution, Severity, Tx};
+    use vigil_respond::guardian::{snapshot_probe, GuardianResponder, GuardianView};
 
     use super::*;
+
+    fn responder() -> Box<dyn Responder> {
+        Box::new(GuardianResponder::new(GUARDIAN, 31337, vec![key()], 600))
+    }
 
     const GUARDIAN: Address = Address::repeat_byte(0x66);
     const TARGET: Address = Address::repeat_byte(0x77);
@@ -467,8 +448,61 @@ mod tests {
         fn revert_to(&mut self, _: BlockRef) {}
     }
 
-    /// Block `number` at `timestamp`, its transactions given as (sender, calldata, succeeded, Guardian events).
-    fn block(number: u64, timestamp: u64, txs: Vec<(Address, Bytes, bool, Vec<alloy::primitives::LogData>)>) -> Bundle {
+    type Txs = Vec<(Address, Bytes, bool, Vec<alloy::primitives::LogData>)>;
+
+    /// The node's one oracle key (threshold 1).
+    fn key() -> PrivateKeySigner {
+        PrivateKeySigner::from_bytes(&B256::repeat_byte(0x42)).unwrap()
+    }
+
+    /// The Guardian's state at `timestamp`: a mandate for markets 1 and 2 of `TARGET` (3-day pauses, 1-hour
+    /// cooldown), each scope's (pausedUntil, nextPauseAllowedAt) as given (default: never paused).
+    fn snapshot(timestamp: u64, pauses: &[(u64, u64, u64)]) -> Guardian::Snapshot {
+        let scope = |id: u64| {
+            let (until, next) = pauses.iter().find(|p| p.0 == id).map(|p| (p.1, p.2)).unwrap_or_default();
+            Guardian::ScopeView {
+                target: TARGET,
+                scope: U256::from(id),
+                nonce: U256::from(id),
+                mandate: Guardian::Mandate {
+                    maxPauseSeconds: 3 * 86_400,
+                    cooldownSeconds: 3_600,
+                    expiry: 1 << 40,
+                    active: true,
+                },
+                pause: Guardian::PauseState { pausedUntil: until, nextPauseAllowedAt: next, incidentId: B256::ZERO },
+                budget: Guardian::Budget {
+                    budgetSeconds: 7 * 86_400,
+                    windowSeconds: 30 * 86_400,
+                    windowStart: 0,
+                    used: 0,
+                    nextWindowAt: 0,
+                },
+                targetCooldownUntil: 0,
+            }
+        };
+        Guardian::Snapshot {
+            configVersion: U256::from(1),
+            threshold: U256::from(1),
+            signers: vec![key().address()],
+            bounds: Guardian::Bounds {
+                minCooldownSeconds: 3_600,
+                maxPauseLength: 7 * 86_400,
+                maxMandateHorizon: 2 * 365 * 86_400,
+                maxReportLifetime: 600,
+            },
+            timestamp,
+            scopes: vec![scope(1), scope(2)],
+        }
+    }
+
+    /// Block `number` at `timestamp`, its transactions given as (sender, calldata, succeeded, Guardian events),
+    /// the Guardian's state as in [`snapshot`] with no pause.
+    fn block(number: u64, timestamp: u64, txs: Txs) -> Bundle {
+        block_with(number, timestamp, txs, snapshot(timestamp, &[]))
+    }
+
+    fn block_with(number: u64, timestamp: u64, txs: Txs, guardian: Guardian::Snapshot) -> Bundle {
         let header = BlockHeader {
             number,
             hash: keccak256(number.to_be_bytes()),
@@ -479,12 +513,8 @@ mod tests {
             gas_used: 0,
             base_fee_per_gas: None,
         };
-        let nonces = Guardian::pauseNoncesCall::abi_encode_returns(&vec![]).into();
-        let probes = [
-            (config_version_probe(GUARDIAN), Ok(U256::from(1).to_be_bytes_vec().into())),
-            (pause_nonces_probe(GUARDIAN), Ok(nonces)),
-        ]
-        .into();
+        let probes =
+            [(snapshot_probe(GUARDIAN), Ok(Guardian::snapshotCall::abi_encode_returns(&guardian).into()))].into();
         let mut bundle = Bundle::from_slim(header, vec![], vec![], probes);
         for (i, (from, input, status, events)) in txs.into_iter().enumerate() {
             let hash = keccak256([number.to_be_bytes(), (i as u64).to_be_bytes()].concat());
@@ -530,11 +560,9 @@ mod tests {
 
     #[test]
     fn guardian_events_move_incidents_and_a_revert_fails_the_pause_it_carried() {
-        let key = PrivateKeySigner::random();
-        let me = key.address();
+        let me = key().address();
         let script = [(1, vec![1, 2]), (4, vec![1]), (7, vec![1])].into();
-        let responder = PauseResponder::new(GUARDIAN, 31337, vec![key], 600);
-        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(responder));
+        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(responder()));
 
         let first = engine.process(&block(1, 1_000, vec![])).unwrap();
         let [a, b] = [0, 1].map(|i| first.outgoing[i].clone());
@@ -585,5 +613,52 @@ mod tests {
             Guardian::Unpaused { target: TARGET, scope: U256::from(1), by: Address::repeat_byte(9) }.encode_log_data();
         engine.process(&block(9, 2_124, vec![(Address::repeat_byte(9), Bytes::new(), true, vec![unpaused])])).unwrap();
         assert_eq!(state(&engine, c), IncidentState::Resolved { block: 9, reason: Resolution::Unpaused });
+    }
+
+    #[test]
+    fn a_pause_the_guardian_would_refuse_is_told_once_and_sent_when_the_refusal_ends() {
+        // Market 1 is attacked in every block from block 1 on; its cooldown runs until 1_050.
+        let script = (1..=8).map(|n| (n, vec![1])).collect();
+        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(responder()));
+        let cooling = |n: u64, ts: u64| block_with(n, ts, vec![], snapshot(ts, &[(1, 900, 1_050)]));
+
+        let first = engine.process(&cooling(1, 1_000)).unwrap();
+        assert!(first.outgoing.is_empty(), "nothing the Guardian must reject is sent");
+        let refused: Vec<_> = first.actions.iter().map(|a| a.kind).collect();
+        assert_eq!(
+            refused,
+            [
+                ActionKind::Notify,
+                ActionKind::PauseRefused {
+                    scope: Scope::segment(TARGET, 1),
+                    refusal: Refusal::InCooldown { until: 1_050 }
+                }
+            ]
+        );
+        let incident = first.actions[0].incident;
+        assert_eq!(engine.incidents().incident(incident).unwrap().state, IncidentState::Open);
+        // Still in the cooldown: tried again, not told again.
+        let second = engine.process(&cooling(2, 1_012)).unwrap();
+        assert!(second.actions.is_empty() && second.outgoing.is_empty(), "{:?}", second.actions);
+        // The cooldown ends: the pause is sent in that block, for the same incident.
+        let third = engine.process(&cooling(3, 1_050)).unwrap();
+        assert_eq!(third.outgoing.len(), 1);
+        assert_eq!(third.outgoing[0].action.incident, incident);
+        assert_eq!(engine.incidents().incident(incident).unwrap().state, IncidentState::Acting { since: 3 });
+
+        // No mandate for market 3, too few keys: each refused with its own reason.
+        let view = GuardianView::decode(&Guardian::snapshotCall::abi_encode_returns(&snapshot(1, &[]))).unwrap();
+        assert_eq!(view.admit(Scope::segment(TARGET, 3), 1, &[key().address()]), Err(Refusal::NoMandate));
+        assert_eq!(
+            view.admit(Scope::segment(TARGET, 1), 1, &[Address::repeat_byte(1)]),
+            Err(Refusal::TooFewSigners { held: 0, threshold: 1 })
+        );
+        // A scope found paused (by governance, or before a restart) contains the incident without a pause.
+        let mut engine =
+            Engine::new(vec![Box::new(Scripted([(1, vec![2])].into()))], Policy::default(), Some(responder()));
+        let out = engine.process(&block_with(1, 1_000, vec![], snapshot(1_000, &[(2, 5_000, 8_600)]))).unwrap();
+        assert!(out.outgoing.is_empty());
+        let i = out.actions[0].incident;
+        assert_eq!(engine.incidents().incident(i).unwrap().state, IncidentState::Contained { since: 1, until: 5_000 });
     }
 }

@@ -69,7 +69,7 @@ pub fn replay(config: &Config, mut recorded: Recorded, mut on_finding: impl FnMu
                     )),
                 }
             }
-            engine = Some(Engine::new(kept, config.policy, None).with_correlator(config.build_correlator()));
+            engine = Some(Engine::new(kept, config.policy.clone(), None).with_correlator(config.build_correlator()));
         }
         let engine = engine.as_mut().expect("built on the first block");
         let number = bundle.block_ref().number;

@@ -18,7 +18,7 @@ fn bundles(config: &Config) -> Vec<Bundle> {
         RunOptions { tracing: config.needs_traces(), ..Default::default() },
     )
     .unwrap();
-    let probes = Engine::new(config.build_detectors(), config.policy, None).probes().clone();
+    let probes = Engine::new(config.build_detectors(), config.policy.clone(), None).probes().clone();
     let mut out = Vec::new();
     while let Some(block) = run.next_block(vec![]).unwrap() {
         if (60..=160).contains(&block.number()) {
@@ -72,7 +72,7 @@ fn execute_then_unwind_then_execute_gives_the_same_findings_for_every_detector()
 fn the_engine_retracts_findings_of_orphaned_blocks_and_keeps_them() {
     let config = Config::parse("demo.toml", DEMO_CONFIG).unwrap();
     let bundles = bundles(&config);
-    let mut engine = Engine::new(config.build_detectors(), config.policy, None);
+    let mut engine = Engine::new(config.build_detectors(), config.policy.clone(), None);
     for b in &bundles {
         engine.process(b).unwrap();
     }

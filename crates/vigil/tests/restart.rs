@@ -12,7 +12,7 @@ use vigil::{
 };
 use vigil_contracts::Guardian;
 use vigil_core::Store as _;
-use vigil_respond::PauseResponder;
+use vigil_respond::GuardianResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
     chain::{SimBlock, TxLabel, TxRequest},
@@ -34,8 +34,14 @@ enum Crash {
 
 fn start_engine(run: &ScenarioRun, config: &Config, db: &Path) -> Engine {
     let keys = run.actors.oracles.iter().take(ORACLE_THRESHOLD).cloned().collect();
-    let responder = PauseResponder::new(config.guardian.address, CHAIN_ID, keys, 600);
-    Engine::resume(config.build_detectors(), config.policy, Some(responder), SqliteStore::open(db).unwrap()).unwrap()
+    let responder = GuardianResponder::new(config.guardian.address, CHAIN_ID, keys, 600);
+    Engine::resume(
+        config.build_detectors(),
+        config.policy.clone(),
+        Some(Box::new(responder)),
+        SqliteStore::open(db).unwrap(),
+    )
+    .unwrap()
 }
 
 fn pause_tx(

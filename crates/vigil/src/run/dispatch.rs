@@ -91,7 +91,7 @@ pub(super) async fn act(
             tracing::warn!(event = "PauseDue", block, %scope, "a pause of {scope} is due but this node holds no keys");
             Ok(false)
         }
-        (kind @ (ActionKind::Notify | ActionKind::Escalate { .. }), _, _) => {
+        (kind, _, _) => {
             let Some(incident) = engine.incidents().incident(held.action.incident) else { return Ok(false) };
             let findings: Vec<_> =
                 incident.findings.iter().filter(|(_, retracted)| !retracted).map(|(f, _)| f.clone()).collect();
@@ -102,7 +102,15 @@ pub(super) async fn act(
                 protocol: &incident.protocol,
                 scope: incident.scope,
                 severity: incident.severity,
-                reason: if kind == ActionKind::Notify { "opened" } else { "escalated" },
+                reason: match kind {
+                    ActionKind::Notify => "opened",
+                    ActionKind::PauseRefused { .. } => "pause-refused",
+                    _ => "escalated",
+                },
+                refusal: match kind {
+                    ActionKind::PauseRefused { refusal, .. } => Some(refusal),
+                    _ => None,
+                },
                 state: incident.state,
                 findings: &findings,
                 repeats: incident.suppressed + incident.earlier,

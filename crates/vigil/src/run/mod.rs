@@ -35,7 +35,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use vigil_chain::{fetch::Fetcher, Follower};
 use vigil_core::{ChainEvent, Store};
-use vigil_respond::{Action, ActionKind, PauseResponder, WebhookNotifier};
+use vigil_respond::{Action, GuardianResponder, Responder, WebhookNotifier};
 
 pub use self::{
     dispatch::send_transaction,
@@ -101,8 +101,23 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         None => Vec::new(),
     };
     let responder = (!keys.is_empty()).then(|| {
-        PauseResponder::new(config.guardian.address, chain_id, keys.clone(), config.guardian.report_validity_seconds)
+        Box::new(GuardianResponder::new(
+            config.guardian.address,
+            chain_id,
+            keys.clone(),
+            config.guardian.report_validity_seconds,
+        )) as Box<dyn Responder>
     });
+    if responder.is_some() {
+        // Every pause is decided on the Guardian's snapshot(): a Guardian without it would stop the node at its
+        // first pause, so it is refused here.
+        let view = crate::status::read_guardian(&client, config.guardian.address).await?;
+        tracing::info!(event = "GuardianRead", version = %view.config_version, threshold = view.threshold, signers = view.signers.len(), scopes = view.scopes.len(), "the Guardian holds {} mandated scopes", view.scopes.len());
+        let ours: Vec<_> = keys.iter().map(|k| k.address()).collect();
+        for problem in crate::status::check_mandates(&view, &config.policy, &ours) {
+            tracing::warn!(event = "MandateProblem", "{problem}");
+        }
+    }
     let wallet = keys.first().map(|k| EthereumWallet::from(k.clone()));
     let notifiers: Arc<Vec<WebhookNotifier>> = Arc::new(
         config
@@ -118,7 +133,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
 
     let store = vigil_store::SqliteStore::open(&config.node.store)?;
     let recent = store.recent_blocks(source.reorg_depth)?;
-    let mut engine = Engine::resume(config.build_detectors(), config.policy, responder, store)?
+    let mut engine = Engine::resume(config.build_detectors(), config.policy.clone(), responder, store)?
         .with_reorg_depth(source.reorg_depth)
         .with_correlator(config.build_correlator());
     let probes: Vec<_> = engine.probes().iter().cloned().collect();
@@ -152,7 +167,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let mut held: Vec<Held> = Vec::new();
     if let Some(store) = engine.store() {
         for a in store.actions()? {
-            if a.state == "planned" && matches!(a.kind, ActionKind::Notify | ActionKind::Escalate { .. }) {
+            if a.state == "planned" && a.kind.is_notification() {
                 let block = vigil_core::BlockRef { number: a.block, hash: a.block_hash };
                 let action = Action { incident: a.incident, kind: a.kind, block, evidence_hash: a.evidence_hash };
                 tracing::info!(event = "NotificationResumed", block = a.block, incident = %a.incident, "a notification planned before the restart is held again");
@@ -273,9 +288,10 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 }
                 for action in outcome.actions {
                     let outgoing = outcome.outgoing.iter().find(|o| o.action == action).cloned();
-                    let depth = match action.kind {
-                        ActionKind::Pause { .. } => source.confirmations.pause,
-                        ActionKind::Notify | ActionKind::Escalate { .. } => source.confirmations.notify,
+                    let depth = if action.kind.is_notification() {
+                        source.confirmations.notify
+                    } else {
+                        source.confirmations.pause
                     };
                     held.push(Held { due: number + depth, action, outgoing });
                 }
