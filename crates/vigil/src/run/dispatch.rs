@@ -25,6 +25,18 @@ use crate::engine::{Engine, Outgoing};
 
 /// Attempts at delivering one notification to one endpoint.
 pub(super) const DELIVERY_ATTEMPTS: u32 = 5;
+/// Attempts at sending one pause transaction, one per block (the report's lifetime bounds them too).
+pub(super) const PAUSE_ATTEMPTS: u32 = 5;
+
+/// What carrying out an action led to.
+pub(super) enum Acted {
+    /// Done, or nothing to do.
+    Done,
+    /// A delivery task was started; it reports on the channel.
+    Delivering,
+    /// The pause transaction could not be sent: try again at the next block.
+    Retry(Box<Held>),
+}
 
 /// A notification or pause waiting for its confirmations.
 pub(super) struct Held {
@@ -32,8 +44,10 @@ pub(super) struct Held {
     pub(super) action: Action,
     /// Its transaction, for a pause this node signed.
     pub(super) outgoing: Option<Outgoing>,
-    /// The block at which its confirmations are in.
+    /// The block at which its confirmations are in (for a retry: the next block).
     pub(super) due: u64,
+    /// Sends already tried (pauses).
+    pub(super) attempts: u32,
 }
 
 /// What a delivery task reports.
@@ -51,8 +65,9 @@ pub(super) fn delivery_id(action: &Action) -> B256 {
     keccak256([action.incident.as_slice(), serde_json::to_string(&action.kind).unwrap_or_default().as_bytes()].concat())
 }
 
-/// Carries out an action whose confirmations are in: sends a pause, or starts the delivery of a notification
-/// (see the module documentation). Returns whether a delivery task was started.
+/// Carries out an action whose confirmations are in: sends a pause (a send that fails is retried at the next
+/// blocks, up to [`PAUSE_ATTEMPTS`] sends, while the pause has not been seen landing), or starts the delivery of
+/// a notification (see the module documentation).
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn act(
     client: &RpcClient,
@@ -64,11 +79,11 @@ pub(super) async fn act(
     deliveries: &UnboundedSender<Delivery>,
     metrics: &NodeMetrics,
     summary: &mut RunSummary,
-) -> Result<bool> {
+) -> Result<Acted> {
     let block = held.action.block.number;
-    match (held.action.kind, held.outgoing, wallet) {
+    match (held.action.kind, &held.outgoing, wallet) {
         (ActionKind::Pause { scope }, Some(out), Some(wallet)) => {
-            match send_transaction(client, wallet, out.from, out.to, out.data, chain_id).await {
+            match send_transaction(client, wallet, out.from, out.to, out.data.clone(), chain_id).await {
                 Ok(hash) => {
                     summary.pauses_sent += 1;
                     metrics.action("pause_sent");
@@ -82,17 +97,23 @@ pub(super) async fn act(
                     if let Some(store) = engine.store() {
                         store.record_attempt(held.action.incident, &held.action.kind, Some(&format!("{e:#}")))?;
                     }
-                    tracing::error!(event = "PauseSendFailed", block, %scope, "{e:#}");
+                    let attempts = held.attempts + 1;
+                    let pending = engine.unconfirmed_pauses().iter().any(|p| p.action == held.action);
+                    if attempts < PAUSE_ATTEMPTS && pending {
+                        tracing::error!(event = "PauseSendFailed", block, %scope, attempts, "{e:#}; trying again at the next block");
+                        return Ok(Acted::Retry(Box::new(Held { attempts, ..held })));
+                    }
+                    tracing::error!(event = "PauseAbandoned", block, %scope, attempts, "{e:#}");
                 }
             }
-            Ok(false)
+            Ok(Acted::Done)
         }
         (ActionKind::Pause { scope }, _, _) => {
             tracing::warn!(event = "PauseDue", block, %scope, "a pause of {scope} is due but this node holds no keys");
-            Ok(false)
+            Ok(Acted::Done)
         }
         (kind, _, _) => {
-            let Some(incident) = engine.incidents().incident(held.action.incident) else { return Ok(false) };
+            let Some(incident) = engine.incidents().incident(held.action.incident) else { return Ok(Acted::Done) };
             let findings: Vec<_> =
                 incident.findings.iter().filter(|(_, retracted)| !retracted).map(|(f, _)| f.clone()).collect();
             let delivery = delivery_id(&held.action);
@@ -122,7 +143,7 @@ pub(super) async fn act(
                 let report = deliver(&notifiers, delivery, &body).await;
                 deliveries.send(Delivery { action, attempts: report.0, failed: report.1 }).ok();
             });
-            Ok(true)
+            Ok(Acted::Delivering)
         }
     }
 }

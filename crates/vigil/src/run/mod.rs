@@ -43,7 +43,7 @@ pub use self::{
     metrics::{serve_metrics, NodeMetrics},
 };
 use self::{
-    dispatch::{act, record_delivery, Delivery, Held},
+    dispatch::{act, record_delivery, Acted, Delivery, Held},
     fetch::{backoff, fetch_failed, retry_fetch, wait_for_head},
     settle::settle_pauses,
 };
@@ -171,7 +171,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 let block = vigil_core::BlockRef { number: a.block, hash: a.block_hash };
                 let action = Action { incident: a.incident, kind: a.kind, block, evidence_hash: a.evidence_hash };
                 tracing::info!(event = "NotificationResumed", block = a.block, incident = %a.incident, "a notification planned before the restart is held again");
-                held.push(Held { due: a.block + source.confirmations.notify, action, outgoing: None });
+                held.push(Held { due: a.block + source.confirmations.notify, action, outgoing: None, attempts: 0 });
             }
         }
     }
@@ -293,12 +293,12 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                     } else {
                         source.confirmations.pause
                     };
-                    held.push(Held { due: number + depth, action, outgoing });
+                    held.push(Held { due: number + depth, action, outgoing, attempts: 0 });
                 }
                 let (due, later): (Vec<Held>, Vec<Held>) = held.drain(..).partition(|h| h.due <= number);
                 held = later;
                 for h in due {
-                    let started = act(
+                    let acted = act(
                         &client,
                         &engine,
                         h,
@@ -310,7 +310,11 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                         &mut summary,
                     )
                     .await?;
-                    in_flight += usize::from(started);
+                    match acted {
+                        Acted::Done => {}
+                        Acted::Delivering => in_flight += 1,
+                        Acted::Retry(h) => held.push(Held { due: number + 1, ..*h }),
+                    }
                 }
             }
         }

@@ -1,0 +1,167 @@
+//! Mandate-aware responses against a real node: anvil with the reference venue, `vigil run` and `vigil status` as
+//! a user runs them, the Guardian's governance (the venue's timelock) acting through `anvil_impersonateAccount`.
+//!
+//! Governance revokes the spot market's mandate; the attack starts; the node does not send a pause the Guardian
+//! must reject: it notifies "pause-refused" (no mandate) and `vigil status` shows the scope without mandate.
+//! Governance grants the mandate again while the incident is open: the node decides the pause at the next block;
+//! its first sends fail (the sender has no gas money) and are retried at the following blocks; once funded, the
+//! pause lands and the attacker's borrow reverts.
+
+use std::{process::Command, time::Duration};
+
+use alloy::{
+    network::TransactionBuilder,
+    primitives::{Address, U256},
+    providers::{ext::AnvilApi, Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
+    signers::local::PrivateKeySigner,
+    sol_types::SolCall,
+};
+use vigil_contracts::{Guardian, GuardianProtected};
+use vigil_core::Store as _;
+use vigil_respond::ActionKind;
+use vigil_sim::{attacks::Attack, venue::MARKET_WETH_SPOT, Backend, Reader};
+
+mod support;
+
+use support::*;
+
+/// Sends `call` to the Guardian as its governance (the timelock), impersonated on anvil.
+fn as_governance<C: SolCall>(chain: &Chain, call: C) {
+    let governance = chain.venue.timelock;
+    let url = chain.anvil.endpoint();
+    chain.node.block_on(async {
+        let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+        provider.anvil_impersonate_account(governance).await.unwrap();
+        provider.anvil_set_balance(governance, U256::from(10u64).pow(U256::from(19))).await.unwrap();
+        let tx = TransactionRequest::default()
+            .with_from(governance)
+            .with_to(chain.venue.guardian)
+            .with_input(call.abi_encode());
+        let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+        assert!(receipt.status(), "governance's call to the Guardian reverted");
+        provider.anvil_stop_impersonating_account(governance).await.unwrap();
+    });
+}
+
+fn status(config: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil")).arg("status").arg("--config").arg(config).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn a_pause_the_guardian_would_refuse_is_not_sent_and_goes_out_when_the_mandate_returns() {
+    let mut chain = start_chain();
+    let dir = temp_dir("mandates");
+    let attack = Attack::SpotPump;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let (target, scope) = attack.target(&chain.venue);
+    assert_eq!((target, scope), (chain.venue.pool, MARKET_WETH_SPOT));
+    let mandate = chain.node.read(chain.venue.guardian, Guardian::mandateCall { target, scope: U256::from(scope) });
+    let mandate = mandate.unwrap();
+    as_governance(&chain, Guardian::revokeMandateCall { target, scope: U256::from(scope) });
+
+    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
+    let sender: Address = oracles[0].address();
+    chain.node.set_balance(sender, U256::ZERO).unwrap();
+    let keys = "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
+    let (hook_url, hook) = webhook_receiver();
+    let notifier =
+        format!("\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n");
+    let config = write_config(&dir, &chain, &format!("\n{keys}{notifier}"));
+    // A policy rule for the spot market: it may pause, and the Guardian holds no mandate for it now.
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "pause_at = \"critical\"\n",
+        &format!("pause_at = \"critical\"\n\n[[policy.rule]]\ntarget = \"{target}\"\nscope = {scope}\npause_at = \"critical\"\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let shown = status(&config);
+    assert!(shown.contains(&format!("scope    {target}/{scope}  no mandate")), "{shown}");
+    assert!(
+        shown.contains(&format!("policy rule 1 may pause {target} scope {scope}, which has no mandate")),
+        "{shown}"
+    );
+    assert!(shown.contains("guardian oracle set v1: 3 of 5 signers"), "{shown}");
+
+    let port = free_port();
+    let log = dir.join("vigil.log");
+    let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut vigil = spawn_vigil_with(&config, &args, &oracles, &log, &[("VIGIL_TEST_HOOK_SECRET", "hook-secret")]);
+    wait_until("/health to answer 200", Duration::from_secs(60), || {
+        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
+    });
+    assert!(log_of(&log).contains("MandateProblem"), "{}", log_of(&log));
+
+    let mut borrow = None;
+    for t in &plan.execute {
+        if t.req.label.what.contains("borrow") {
+            borrow = Some(t);
+            break;
+        }
+        chain.node.send(t.req.from, t.req.to.unwrap(), t.req.data.clone(), t.req.value).expect("the pump goes through");
+    }
+    // Told why nothing happens (after the notifications' two confirmations); nothing sent.
+    chain.node.block_on(chain.node.provider().anvil_mine(Some(3), None)).unwrap();
+    let refusal = loop {
+        let (_, body) = hook.recv_timeout(Duration::from_secs(60)).expect("notifications reach the webhook");
+        let note: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if note["reason"] == "pause-refused" {
+            break note;
+        }
+    };
+    assert_eq!(refusal["refusal"]["reason"], "no-mandate", "{refusal}");
+    assert!(log_of(&log).contains("pause wanted, not possible: the Guardian holds no mandate"), "{}", log_of(&log));
+    assert!(!chain.is_paused(target, scope));
+    assert!(!log_of(&log).contains("PauseSent"));
+
+    // The mandate returns while the incident is open: the pause is decided; it cannot be sent without gas money,
+    // and is tried again at each block.
+    let expiry = chain
+        .node
+        .block_on(async { chain.node.provider().get_block(alloy::eips::BlockId::latest()).await })
+        .unwrap()
+        .unwrap();
+    let expiry = expiry.header.timestamp + 30 * 86_400;
+    as_governance(
+        &chain,
+        Guardian::grantMandateCall {
+            target,
+            scope: U256::from(scope),
+            maxPauseSeconds: mandate.maxPauseSeconds,
+            cooldownSeconds: mandate.cooldownSeconds,
+            expiry,
+        },
+    );
+    wait_until("a failed send", Duration::from_secs(30), || log_of(&log).contains("PauseSendFailed"));
+    chain.node.block_on(chain.node.provider().anvil_mine(Some(1), None)).unwrap();
+    wait_until("a second failed send", Duration::from_secs(30), || {
+        log_of(&log).matches("PauseSendFailed").count() >= 2
+    });
+    chain.node.set_balance(sender, U256::from(10u64).pow(U256::from(19))).unwrap();
+    chain.node.block_on(chain.node.provider().anvil_mine(Some(1), None)).unwrap();
+    wait_until("the Guardian to pause the spot market", Duration::from_secs(30), || chain.is_paused(target, scope));
+
+    let borrow = borrow.expect("the plan ends with a borrow");
+    let err = chain
+        .node
+        .send(borrow.req.from, borrow.req.to.unwrap(), borrow.req.data.clone(), borrow.req.value)
+        .expect_err("the borrow must fail");
+    assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "not ScopePaused: {err}");
+    let shown = status(&config);
+    assert!(shown.contains(&format!("scope    {target}/{scope}  mandate")) && shown.contains("PAUSED for"), "{shown}");
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
+    let actions = store.actions().unwrap();
+    let pauses: Vec<_> = actions.iter().filter(|a| matches!(a.kind, ActionKind::Pause { .. })).collect();
+    assert_eq!(pauses.len(), 1, "one pause, sent once it was possible: {pauses:?}");
+    assert_eq!(pauses[0].state, "landed", "{pauses:?}");
+    assert!(pauses[0].attempts >= 2, "the failed sends are recorded: {pauses:?}");
+    let refused = actions.iter().filter(|a| matches!(a.kind, ActionKind::PauseRefused { .. })).count();
+    assert_eq!(refused, 1, "told once: {actions:?}");
+}
