@@ -1,19 +1,24 @@
-//! Mandate-aware responses against a real node: anvil with the reference venue, `vigil run` and `vigil status` as
-//! a user runs them, the Guardian's governance (the venue's timelock) acting through `anvil_impersonateAccount`.
+//! Responses against a real node: anvil with the reference venue, `vigil run` and `vigil status` as a user runs
+//! them, the Guardian's governance (the venue's timelock) acting through `anvil_impersonateAccount`.
 //!
-//! Governance revokes the spot market's mandate; the attack starts; the node does not send a pause the Guardian
+//! - Mandate-aware pauses: governance revokes the spot market's mandate; the attack starts; the node does not send a pause the Guardian
 //! must reject: it notifies "pause-refused" (no mandate) and `vigil status` shows the scope without mandate.
 //! Governance grants the mandate again while the incident is open: the node decides the pause at the next block;
 //! its first sends fail (the sender has no gas money) and are retried at the following blocks; once funded, the
 //! pause lands and the attacker's borrow reverts.
+//! - A reorg whose replacement block carries the same transaction: the notification held for the orphaned
+//!   block's finding is retracted, and the replacement's finding is notified once.
 
 use std::{process::Command, time::Duration};
 
 use alloy::{
     network::TransactionBuilder,
-    primitives::{Address, U256},
+    primitives::{Address, Bytes, U256},
     providers::{ext::AnvilApi, Provider, ProviderBuilder},
-    rpc::types::TransactionRequest,
+    rpc::types::{
+        anvil::{ReorgOptions, TransactionData},
+        TransactionRequest,
+    },
     signers::local::PrivateKeySigner,
     sol_types::SolCall,
 };
@@ -164,4 +169,59 @@ fn a_pause_the_guardian_would_refuse_is_not_sent_and_goes_out_when_the_mandate_r
     assert!(pauses[0].attempts >= 2, "the failed sends are recorded: {pauses:?}");
     let refused = actions.iter().filter(|a| matches!(a.kind, ActionKind::PauseRefused { .. })).count();
     assert_eq!(refused, 1, "told once: {actions:?}");
+}
+
+#[test]
+fn a_reorg_that_mines_the_same_transaction_again_notifies_its_finding_once() {
+    let mut chain = start_chain();
+    let dir = temp_dir("reorg-same-tx");
+    let (hook_url, hook) = webhook_receiver();
+    let notifier =
+        format!("\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n");
+    let config = write_config(&dir, &chain, &notifier);
+    let log = dir.join("vigil.log");
+    let mut vigil = spawn_vigil_with(&config, &[], &[], &log, &[("VIGIL_TEST_HOOK_SECRET", "hook-secret")]);
+    let start = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+
+    // The finding's notification waits for two confirmations; it has one when the reorg comes.
+    let finding_block = change_a_privilege(&mut chain, &dir);
+    let provider = chain.node.provider().clone();
+    let tx = chain.node.block_on(async { provider.get_block_by_number(finding_block.into()).await }).unwrap().unwrap();
+    let tx = *tx.transactions.hashes().collect::<Vec<_>>().first().expect("the change's transaction");
+    let raw: Bytes = chain.node.block_on(provider.raw_request("eth_getRawTransactionByHash".into(), (tx,))).unwrap();
+    let orphaned = chain.hash(finding_block);
+    let reorg = ReorgOptions { depth: 2, tx_block_pairs: vec![(TransactionData::Raw(raw), 0)] };
+    chain.node.block_on(provider.anvil_reorg(reorg)).unwrap();
+    let replaced = chain.hash(finding_block);
+    assert_ne!(replaced, orphaned, "anvil replaced the block");
+    chain.node.advance(3, 12).unwrap();
+
+    let (_, body) = hook.recv_timeout(Duration::from_secs(60)).expect("the replacement's finding is notified");
+    let note: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(note["reason"], "opened", "{note}");
+    let blocks: Vec<_> = note["findings"].as_array().unwrap().iter().map(|f| f["block"]["hash"].clone()).collect();
+    assert_eq!(blocks, vec![serde_json::json!(replaced)], "only the replacement block's finding: {note}");
+    let head = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(head));
+    chain.node.advance(3, 12).unwrap();
+    let head = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(head));
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+    assert!(hook.try_recv().is_err(), "notified once");
+
+    // The outbox row of the notification was retracted by the reorg and planned again by the replacement's finding
+    // (one row per incident and action): it ends delivered, for the replacement block.
+    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
+    let notify: Vec<_> = store
+        .actions()
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.kind == ActionKind::Notify)
+        .map(|a| (a.block_hash, a.state))
+        .collect();
+    assert_eq!(notify, vec![(replaced, "delivered".into())], "{notify:?}");
+    let log = log_of(&log);
+    assert!(log.contains("ResponseRetracted") && log.contains("ReorgHandled"), "{log}");
 }
