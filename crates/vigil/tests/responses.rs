@@ -1,11 +1,11 @@
 //! Responses against a real node: anvil with the reference venue, `vigil run` and `vigil status` as a user runs
 //! them, the Guardian's governance (the venue's timelock) acting through `anvil_impersonateAccount`.
 //!
-//! - Mandate-aware pauses: governance revokes the spot market's mandate; the attack starts; the node does not send a pause the Guardian
-//! must reject: it notifies "pause-refused" (no mandate) and `vigil status` shows the scope without mandate.
-//! Governance grants the mandate again while the incident is open: the node decides the pause at the next block;
-//! its first sends fail (the sender has no gas money) and are retried at the following blocks; once funded, the
-//! pause lands and the attacker's borrow reverts.
+//! - Mandate-aware pauses: governance revokes the spot market's mandate; the attack starts; the node does not
+//!   send a pause the Guardian must reject: it notifies "pause-refused" (no mandate) and `vigil status` shows the
+//!   scope without mandate. Governance grants the mandate again while the incident is open: the node decides the
+//!   pause at the next block; its first sends fail (the sender has no gas money) and are retried at the following
+//!   blocks; once funded, the pause lands and the attacker's borrow reverts.
 //! - A reorg whose replacement block carries the same transaction: the notification held for the orphaned
 //!   block's finding is retracted, and the replacement's finding is notified once.
 
