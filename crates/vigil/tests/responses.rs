@@ -6,6 +6,8 @@
 //!   scope without mandate. Governance grants the mandate again while the incident is open: the node decides the
 //!   pause at the next block; its first sends fail (the sender has no gas money) and are retried at the following
 //!   blocks; once funded, the pause lands and the attacker's borrow reverts.
+//! - A repeat attack: the pause lands, governance lifts it while the pair is still manipulated, the node is refused
+//!   for the cooldown the unpause started (told once) and pauses again when it ends, before the borrow.
 //! - A reorg whose replacement block carries the same transaction: the notification held for the orphaned
 //!   block's finding is retracted, and the replacement's finding is notified once.
 
@@ -25,7 +27,11 @@ use alloy::{
 use vigil_contracts::{Guardian, GuardianProtected};
 use vigil_core::Store as _;
 use vigil_respond::ActionKind;
-use vigil_sim::{attacks::Attack, venue::MARKET_WETH_SPOT, Backend, Reader};
+use vigil_sim::{
+    attacks::{Attack, AttackPlan, PlannedTx},
+    venue::MARKET_WETH_SPOT,
+    Backend, Reader,
+};
 
 mod support;
 
@@ -55,22 +61,64 @@ fn status(config: &std::path::Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-#[test]
-fn a_pause_the_guardian_would_refuse_is_not_sent_and_goes_out_when_the_mandate_returns() {
-    let mut chain = start_chain();
-    let dir = temp_dir("mandates");
+/// The spot-pump attack prepared on the chain, its target and scope, and the node's three oracle keys (the first
+/// sends the pauses and holds `gas_money` wei) with the `[responder]` section that loads them.
+struct Setup {
+    plan: AttackPlan,
+    target: Address,
+    scope: u64,
+    oracles: Vec<PrivateKeySigner>,
+    keys: &'static str,
+}
+
+fn set_up(chain: &mut Chain, gas_money: U256) -> Setup {
     let attack = Attack::SpotPump;
     let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
     let (target, scope) = attack.target(&chain.venue);
     assert_eq!((target, scope), (chain.venue.pool, MARKET_WETH_SPOT));
+    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
+    chain.node.set_balance(oracles[0].address(), gas_money).unwrap();
+    let keys = "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
+    Setup { plan, target, scope, oracles, keys }
+}
+
+/// Sends the attack's pumps; returns its borrow, not sent.
+fn pump(chain: &mut Chain, plan: &AttackPlan) -> PlannedTx {
+    for t in &plan.execute {
+        if t.req.label.what.contains("borrow") {
+            return t.clone();
+        }
+        chain.node.send(t.req.from, t.req.to.unwrap(), t.req.data.clone(), t.req.value).expect("the pump goes through");
+    }
+    panic!("the plan ends with a borrow")
+}
+
+/// Kills the node (SIGKILL) and reads its outbox.
+fn stop(mut vigil: std::process::Child, dir: &std::path::Path) -> Vec<vigil_core::StoredAction> {
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+    vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap().actions().unwrap()
+}
+
+/// The borrow reverts with `ScopePaused`.
+fn borrow_fails(chain: &mut Chain, borrow: &PlannedTx) {
+    let err = chain
+        .node
+        .send(borrow.req.from, borrow.req.to.unwrap(), borrow.req.data.clone(), borrow.req.value)
+        .expect_err("the borrow must fail");
+    assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "not ScopePaused: {err}");
+}
+
+#[test]
+fn a_pause_the_guardian_would_refuse_is_not_sent_and_goes_out_when_the_mandate_returns() {
+    let mut chain = start_chain();
+    let dir = temp_dir("mandates");
+    let Setup { plan, target, scope, oracles, keys } = set_up(&mut chain, U256::ZERO);
     let mandate = chain.node.read(chain.venue.guardian, Guardian::mandateCall { target, scope: U256::from(scope) });
     let mandate = mandate.unwrap();
     as_governance(&chain, Guardian::revokeMandateCall { target, scope: U256::from(scope) });
 
-    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
     let sender: Address = oracles[0].address();
-    chain.node.set_balance(sender, U256::ZERO).unwrap();
-    let keys = "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
     let (hook_url, hook) = webhook_receiver();
     let notifier =
         format!("\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n");
@@ -95,20 +143,13 @@ fn a_pause_the_guardian_would_refuse_is_not_sent_and_goes_out_when_the_mandate_r
     let log = dir.join("vigil.log");
     let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut vigil = spawn_vigil_with(&config, &args, &oracles, &log, &[("VIGIL_TEST_HOOK_SECRET", "hook-secret")]);
+    let vigil = spawn_vigil_with(&config, &args, &oracles, &log, &[("VIGIL_TEST_HOOK_SECRET", "hook-secret")]);
     wait_until("/health to answer 200", Duration::from_secs(60), || {
         http_get(port, "/health").is_some_and(|(s, _)| s == 200)
     });
     assert!(log_of(&log).contains("MandateProblem"), "{}", log_of(&log));
 
-    let mut borrow = None;
-    for t in &plan.execute {
-        if t.req.label.what.contains("borrow") {
-            borrow = Some(t);
-            break;
-        }
-        chain.node.send(t.req.from, t.req.to.unwrap(), t.req.data.clone(), t.req.value).expect("the pump goes through");
-    }
+    let borrow = pump(&mut chain, &plan);
     // Told why nothing happens (after the notifications' two confirmations); nothing sent.
     chain.node.block_on(chain.node.provider().anvil_mine(Some(3), None)).unwrap();
     let refusal = loop {
@@ -150,19 +191,10 @@ fn a_pause_the_guardian_would_refuse_is_not_sent_and_goes_out_when_the_mandate_r
     chain.node.block_on(chain.node.provider().anvil_mine(Some(1), None)).unwrap();
     wait_until("the Guardian to pause the spot market", Duration::from_secs(30), || chain.is_paused(target, scope));
 
-    let borrow = borrow.expect("the plan ends with a borrow");
-    let err = chain
-        .node
-        .send(borrow.req.from, borrow.req.to.unwrap(), borrow.req.data.clone(), borrow.req.value)
-        .expect_err("the borrow must fail");
-    assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "not ScopePaused: {err}");
+    borrow_fails(&mut chain, &borrow);
     let shown = status(&config);
     assert!(shown.contains(&format!("scope    {target}/{scope}  mandate")) && shown.contains("PAUSED for"), "{shown}");
-    vigil.kill().unwrap();
-    vigil.wait().unwrap();
-
-    let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
-    let actions = store.actions().unwrap();
+    let actions = stop(vigil, &dir);
     let pauses: Vec<_> = actions.iter().filter(|a| matches!(a.kind, ActionKind::Pause { .. })).collect();
     assert_eq!(pauses.len(), 1, "one pause, sent once it was possible: {pauses:?}");
     assert_eq!(pauses[0].state, "landed", "{pauses:?}");
@@ -224,4 +256,51 @@ fn a_reorg_that_mines_the_same_transaction_again_notifies_its_finding_once() {
     assert_eq!(notify, vec![(replaced, "delivered".into())], "{notify:?}");
     let log = log_of(&log);
     assert!(log.contains("ResponseRetracted") && log.contains("ReorgHandled"), "{log}");
+}
+
+/// Attack → pause → governance lifts it while the pair is still manipulated → the node's new incident is refused
+/// for the cooldown governance's unpause started (told once) → the cooldown ends → paused again before the
+/// attacker's borrow.
+#[test]
+fn after_governance_lifts_a_pause_the_same_attack_is_paused_again_once_the_cooldown_ends() {
+    let mut chain = start_chain();
+    let dir = temp_dir("repeat");
+    let Setup { plan, target, scope, oracles, keys } = set_up(&mut chain, U256::from(10u64).pow(U256::from(19)));
+    let config = write_config(&dir, &chain, &format!("\n{keys}"));
+    let log = dir.join("vigil.log");
+    let vigil = spawn_vigil(&config, &[], &oracles, &log);
+    let start = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+
+    let borrow = pump(&mut chain, &plan);
+    wait_until("the first pause", Duration::from_secs(60), || chain.is_paused(target, scope));
+    as_governance(&chain, Guardian::unpauseCall { target, scope: U256::from(scope) });
+    assert!(!chain.is_paused(target, scope), "governance lifted the pause");
+    let cooldown = chain.node.read(chain.venue.guardian, Guardian::pauseStateCall { target, scope: U256::from(scope) });
+    let allowed_at = cooldown.unwrap().nextPauseAllowedAt;
+    chain.node.advance(2, 12).unwrap();
+    wait_until("the refusal for the cooldown", Duration::from_secs(30), || {
+        log_of(&log).contains("pause wanted, not possible: the scope is in its cooldown")
+    });
+    assert!(!chain.is_paused(target, scope), "nothing the Guardian must reject is sent");
+
+    // The cooldown ends; the attacker is about to borrow at the pumped price.
+    let now = chain.node.block_on(async { chain.node.provider().get_block(alloy::eips::BlockId::latest()).await });
+    let now = now.unwrap().unwrap().header.timestamp;
+    chain.node.advance(1, allowed_at.saturating_sub(now) + 1).unwrap();
+    wait_until("the second pause", Duration::from_secs(60), || chain.is_paused(target, scope));
+    borrow_fails(&mut chain, &borrow);
+    let actions = stop(vigil, &dir);
+    let pauses: Vec<_> = actions.iter().filter(|a| matches!(a.kind, ActionKind::Pause { .. })).collect();
+    assert_eq!(pauses.len(), 2, "{pauses:?}");
+    assert_ne!(pauses[0].incident, pauses[1].incident, "the second attack is a new incident");
+    assert!(pauses.iter().all(|p| p.state == "landed"), "{pauses:?}");
+    let refusals = actions.iter().filter(|a| matches!(a.kind, ActionKind::PauseRefused { .. })).count();
+    assert_eq!(refusals, 1, "the cooldown told once: {actions:?}");
+    let incidents = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap().incidents().unwrap();
+    assert!(
+        incidents.iter().any(|i| i.id == pauses[0].incident
+            && matches!(i.state, vigil_core::IncidentState::Resolved { reason: vigil_core::Resolution::Unpaused, .. })),
+        "the first incident was resolved by governance's unpause: {incidents:?}"
+    );
 }
