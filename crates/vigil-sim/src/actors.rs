@@ -52,6 +52,10 @@ pub struct Actors {
     pub attacker: PrivateKeySigner,
     /// The Guardian's oracle signers: independent Vigil nodes (indices 10..15).
     pub oracles: Vec<PrivateKeySigner>,
+    /// A security council (index 15): one key here, a multisig in practice, as Aave's Guardian is. The venue
+    /// hands it the Guardian's governance instead of the timelock only when [`crate::VenueConfig`] says so
+    /// (the repeat-attack scenario, where it lifts a pause within minutes, which a 2-day timelock cannot).
+    pub council: PrivateKeySigner,
 }
 
 impl Actors {
@@ -69,6 +73,7 @@ impl Actors {
             buyer: test_key(8),
             attacker: test_key(9),
             oracles: (10..10 + ORACLE_SIGNERS as u32).map(test_key).collect(),
+            council: test_key(10 + ORACLE_SIGNERS as u32),
         }
     }
 
@@ -87,6 +92,7 @@ impl Actors {
             self.attacker.clone(),
         ];
         keys.extend(self.oracles.iter().cloned());
+        keys.push(self.council.clone());
         keys
     }
 

@@ -1,6 +1,14 @@
 //! Named scenarios: the venue at genesis, seeded traffic on a price path, and (for the attack scenarios) one
 //! attack scheduled among the traffic, with its window labelled as ground truth.
 //!
+//! `repeat-attack` runs its attack twice ([`Repeat`]): the multi-block spot pump, then the Guardian's
+//! governance lifting the pause, then the same attacker with fresh capital and a fresh contract once the
+//! cooldown that the unpause started is over. Its venue hands the Guardian to a security council key (see
+//! [`crate::venue`]) with a 10-minute cooldown: a 2-day timelock could not lift a pause within a run, and a
+//! council that can is how Aave's Guardian works. The council's `unpause` is an ordinary transaction of the
+//! scenario at a fixed block; where no pause landed (no Vigil) it reverts with `NotPaused`. Each execution has its
+//! own window and its own measured gain.
+//!
 //! [`ScenarioRun`] produces the chain one block at a time ([`ScenarioRun::next_block`]), so a caller can watch
 //! blocks as they come and add its own transactions (a Vigil node's pause) to the next block. Its
 //! [`ScenarioReport`] is read from chain state and from the receipts: what the attacker holds, bad debt written
@@ -14,7 +22,7 @@ use alloy::{
     sol_types::SolEvent,
 };
 use serde::Serialize;
-use vigil_contracts::MarginPool;
+use vigil_contracts::{Guardian, MarginPool};
 
 use crate::actors::Actors;
 use crate::attacks::{Attack, AttackPlan};
@@ -43,14 +51,40 @@ pub struct ScenarioSpec {
     pub blocks: u64,
     /// A crash on the synthetic path: (first block, blocks, fraction lost).
     pub crash: Option<(u64, u64, f64)>,
+    /// The attack again after governance lifted the first pause.
+    pub repeat: Option<Repeat>,
+}
+
+/// A second execution of the scenario's attack, after the Guardian's governance (a security council) lifted the
+/// pause of the first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Repeat {
+    /// Block offset at which the council calls `Guardian.unpause` on the attacked scope.
+    pub unpause_at: u64,
+    /// Block offset at which the second execute phase starts (its prepare phase `prepare_lead` blocks before).
+    pub execute_at: u64,
+    /// The mandates' cooldown and the Guardian's minimum cooldown, in seconds.
+    pub cooldown_seconds: u64,
+    /// Stablecoins the lenders supply to the spot-priced market, in whole dollars: enough that an undefended
+    /// second attack still finds cash to borrow (the default $3M is what one attack takes).
+    pub spot_market_supply: u64,
 }
 
 const fn attack(name: &'static str, about: &'static str, attack: Attack, blocks: u64) -> ScenarioSpec {
-    ScenarioSpec { name, about, attack: Some(attack), execute_at: 100, prepare_lead: 1, blocks, crash: None }
+    ScenarioSpec {
+        name,
+        about,
+        attack: Some(attack),
+        execute_at: 100,
+        prepare_lead: 1,
+        blocks,
+        crash: None,
+        repeat: None,
+    }
 }
 
 /// Every scenario, in the order of the scenario list.
-pub const SCENARIOS: [ScenarioSpec; 9] = [
+pub const SCENARIOS: [ScenarioSpec; 10] = [
     attack(
         "flash-loan-oracle",
         "one transaction: flash loan, pump the pair, borrow against the spot-priced market",
@@ -96,6 +130,17 @@ pub const SCENARIOS: [ScenarioSpec; 9] = [
         prepare_lead: 25,
         blocks: 200,
         crash: None,
+        repeat: None,
+    },
+    ScenarioSpec {
+        name: "repeat-attack",
+        about: "spot-pump, the security council lifts the pause, the same attacker pumps and borrows again",
+        attack: Some(Attack::SpotPump),
+        execute_at: 100,
+        prepare_lead: 1,
+        blocks: REPEAT_BLOCKS,
+        crash: None,
+        repeat: Some(REPEAT),
     },
     ScenarioSpec {
         name: "benign-crash",
@@ -105,8 +150,17 @@ pub const SCENARIOS: [ScenarioSpec; 9] = [
         prepare_lead: 0,
         blocks: 300,
         crash: Some((100, 50, 0.4)),
+        repeat: None,
     },
 ];
+
+/// The repeat-attack scenario's second execution: the council lifts the pause 2 minutes after the first attack's
+/// last block (offset 102 + 10: the pair is back at the feed price by then), the 10-minute cooldown ends 50 blocks
+/// later, and the second execute phase starts 8 blocks after that.
+const REPEAT: Repeat =
+    Repeat { unpause_at: 112, execute_at: 170, cooldown_seconds: 600, spot_market_supply: 8_000_000 };
+/// The repeat-attack scenario's length: 28 blocks after the second attack's last block, as long as the others.
+const REPEAT_BLOCKS: u64 = 200;
 
 /// Errors setting up or running a scenario.
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +224,7 @@ impl Default for RunOptions {
     }
 }
 
-/// Where the attack is in the chain, as produced.
+/// Where an execution of the attack is in the chain, as produced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct AttackWindow {
     /// First block with a malicious transaction.
@@ -196,12 +250,18 @@ pub struct ScenarioReport {
     pub reverted: u64,
     /// The attack, if any.
     pub attack: Option<&'static str>,
-    /// Blocks with the attacker's transactions.
+    /// Blocks with the attacker's transactions: the first to the last, over every execution.
     pub attack_window: Option<AttackWindow>,
+    /// The window of each execution of the attack, in order (two for repeat-attack).
+    pub attack_windows: Vec<AttackWindow>,
     /// Malicious transactions that reverted (a pause makes the rest of an attack fail).
     pub malicious_reverted: u64,
-    /// Dollars the attacker's account gained from the start of the attack to the end (feed prices at the start).
+    /// Dollars the attacker's account gained from the start of the attack to the end (feed prices at the start),
+    /// summed over its executions.
     pub attacker_gain_usd: String,
+    /// What each execution gained (from the start of its execute phase to the next one's prepare phase, or the
+    /// end), in dollars.
+    pub attacker_gains_usd: Vec<String>,
     /// hBTC the attacker gained (no feed prices it).
     pub attacker_gain_hbtc: String,
     /// Liquidations in the margin pool.
@@ -221,6 +281,18 @@ struct Baseline {
     state: VenueState,
 }
 
+/// One execution of the attack in the schedule, and what was measured of it.
+struct Execution {
+    /// Block offsets of its prepare phase's first block and of its execute phase's first block.
+    prepare_at: u64,
+    execute_at: u64,
+    /// The attacker and the venue when the execute phase starts.
+    baseline: Option<Baseline>,
+    /// The attacker when the next execution's prepare phase starts (`None`: the end of the run measures it).
+    end: Option<Holdings>,
+    window: Option<AttackWindow>,
+}
+
 /// A scenario being produced, block by block.
 pub struct ScenarioRun {
     /// The scenario.
@@ -231,7 +303,8 @@ pub struct ScenarioRun {
     pub venue: Venue,
     /// The named actors (attacker, keeper, oracles …).
     pub actors: Actors,
-    /// The attack as planned, if any.
+    /// The attack as planned, if any (its first execution; a repeat is planned the same way, from the attacker's
+    /// nonce after it, so it has fresh capital and a fresh contract).
     pub plan: Option<AttackPlan>,
     opts: RunOptions,
     traffic: Traffic,
@@ -240,9 +313,7 @@ pub struct ScenarioRun {
     produced: u64,
     total: u64,
     genesis_number: u64,
-    window: Option<AttackWindow>,
-    attack_starts_at: u64,
-    baseline: Option<Baseline>,
+    executions: Vec<Execution>,
     genesis_share_prices: Vec<U256>,
     counts: Counts,
 }
@@ -281,7 +352,13 @@ impl ScenarioRun {
         let defaults = VenueConfig::default();
         let eth_price = price.at(0).round().max(1.0) as u64;
         let pair_weth = (defaults.pair_weth * defaults.eth_price / eth_price).max(1);
-        let cfg = VenueConfig { eth_price, pair_weth, ..defaults };
+        let mut cfg = VenueConfig { eth_price, pair_weth, ..defaults };
+        if let Some(r) = spec.repeat {
+            cfg.security_council = Some(actors.council.address());
+            cfg.min_cooldown_seconds = Some(r.cooldown_seconds);
+            cfg.cooldown_seconds = r.cooldown_seconds;
+            cfg.market_weth_spot_supply = r.spot_market_supply;
+        }
         let venue = deploy_venue(&mut evm, &actors, &cfg)?;
         let traffic_actors = TrafficActors::standard();
         fund_traffic(&mut evm, &actors, &venue, &traffic_actors)?;
@@ -293,20 +370,37 @@ impl ScenarioRun {
 
         let mut schedule: BTreeMap<u64, Vec<TxRequest>> = BTreeMap::new();
         let mut plan = None;
+        let mut executions = Vec::new();
         if let Some(attack) = attack {
-            let p = attack.plan(&actors, &venue, chain.nonce(actors.attacker.address()));
-            let needed = spec.execute_at + p.execute_blocks();
-            if needed > total {
-                return Err(ScenarioError::TooShort { name: spec.name, needed, given: total });
+            let attacker = actors.attacker.address();
+            let starts = [Some(spec.execute_at), spec.repeat.map(|r| r.execute_at)];
+            let mut nonce = chain.nonce(attacker);
+            for execute_at in starts.into_iter().flatten() {
+                let p = attack.plan(&actors, &venue, nonce);
+                nonce += p.prepare.iter().chain(&p.execute).filter(|t| t.req.from == attacker).count() as u64;
+                let needed = execute_at + p.execute_blocks();
+                if needed > total {
+                    return Err(ScenarioError::TooShort { name: spec.name, needed, given: total });
+                }
+                let prepare_at = execute_at - spec.prepare_lead;
+                for t in &p.prepare {
+                    schedule.entry(prepare_at + t.block).or_default().push(t.req.clone());
+                }
+                for t in &p.execute {
+                    schedule.entry(execute_at + t.block).or_default().push(t.req.clone());
+                }
+                executions.push(Execution { prepare_at, execute_at, baseline: None, end: None, window: None });
+                if plan.is_none() {
+                    plan = Some(p);
+                }
             }
-            let prepare_at = spec.execute_at - spec.prepare_lead;
-            for t in &p.prepare {
-                schedule.entry(prepare_at + t.block).or_default().push(t.req.clone());
+            if let Some(r) = spec.repeat {
+                // Governance lifts the pause of the attacked scope (reverts with `NotPaused` if none landed).
+                let (target, scope) = attack.target(&venue);
+                let unpause = Guardian::unpauseCall { target, scope: U256::from(scope) };
+                let tx = TxRequest::benign(actors.council.address(), venue.guardian, unpause, "council:unpause");
+                schedule.entry(r.unpause_at).or_default().push(tx);
             }
-            for t in &p.execute {
-                schedule.entry(spec.execute_at + t.block).or_default().push(t.req.clone());
-            }
-            plan = Some(p);
         }
         let genesis_share_prices = share_prices(&mut chain, &venue)?;
         Ok(Self {
@@ -322,9 +416,7 @@ impl ScenarioRun {
             produced: 0,
             total,
             genesis_number,
-            window: None,
-            attack_starts_at: spec.execute_at,
-            baseline: None,
+            executions,
             genesis_share_prices,
             counts: Counts::default(),
         })
@@ -362,10 +454,16 @@ impl ScenarioRun {
             return Ok(None);
         }
         let i = self.produced + 1;
-        if self.plan.is_some() && i == self.attack_starts_at && self.baseline.is_none() {
-            let attacker = Holdings::read(&mut self.chain, &self.venue, self.actors.attacker.address())?;
-            let state = VenueState::read(&mut self.chain, &self.venue)?;
-            self.baseline = Some(Baseline { attacker, state });
+        let me = self.actors.attacker.address();
+        for k in 0..self.executions.len() {
+            if i == self.executions[k].execute_at && self.executions[k].baseline.is_none() {
+                let attacker = Holdings::read(&mut self.chain, &self.venue, me)?;
+                let state = VenueState::read(&mut self.chain, &self.venue)?;
+                self.executions[k].baseline = Some(Baseline { attacker, state });
+            }
+            if k > 0 && i == self.executions[k].prepare_at && self.executions[k - 1].end.is_none() {
+                self.executions[k - 1].end = Some(Holdings::read(&mut self.chain, &self.venue, me)?);
+            }
         }
         let timestamp = self.chain.head().timestamp + crate::chain::BLOCK_TIME;
         let mut txs = first;
@@ -388,10 +486,15 @@ impl ScenarioRun {
                 self.counts.reverted += 1;
             }
             if block.labels[k].malicious {
-                self.window = Some(match self.window {
-                    None => AttackWindow { first: number, last: number },
-                    Some(w) => AttackWindow { first: w.first, last: number },
-                });
+                // The execution whose scheduled blocks hold this one (executions do not overlap).
+                let offset = number - self.genesis_number;
+                let started = self.executions.iter().rposition(|e| offset >= e.prepare_at).unwrap_or(0);
+                if let Some(e) = self.executions.get_mut(started) {
+                    e.window = Some(match e.window {
+                        None => AttackWindow { first: number, last: number },
+                        Some(w) => AttackWindow { first: w.first, last: number },
+                    });
+                }
                 if !ok {
                     self.counts.malicious_reverted += 1;
                 }
@@ -415,14 +518,22 @@ impl ScenarioRun {
         Ok(())
     }
 
-    /// The attack window so far.
+    /// The attack window so far: from the first malicious block to the last, over every execution.
     pub fn attack_window(&self) -> Option<AttackWindow> {
-        self.window
+        let mut windows = self.attack_windows().into_iter();
+        let first = windows.next()?;
+        Some(AttackWindow { first: first.first, last: windows.last().unwrap_or(first).last })
+    }
+
+    /// The window of each execution of the attack that has begun, in order.
+    pub fn attack_windows(&self) -> Vec<AttackWindow> {
+        self.executions.iter().filter_map(|e| e.window).collect()
     }
 
     /// What happened so far, read from chain state and receipts.
     pub fn report(&mut self) -> Result<ScenarioReport, ScenarioError> {
         let end_state = VenueState::read(&mut self.chain, &self.venue)?;
+        let gains = self.attack_gains()?;
         let (gain, hbtc) = self.attacker_gain()?;
         let end_prices = share_prices(&mut self.chain, &self.venue)?;
         let ids = [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED];
@@ -434,9 +545,11 @@ impl ScenarioRun {
             transactions: self.counts.transactions,
             reverted: self.counts.reverted,
             attack: self.plan.as_ref().map(|p| p.attack.name()),
-            attack_window: self.window,
+            attack_window: self.attack_window(),
+            attack_windows: self.attack_windows(),
             malicious_reverted: self.counts.malicious_reverted,
             attacker_gain_usd: crate::state::fmt_units(gain, 6),
+            attacker_gains_usd: gains.iter().map(|(usd, _)| crate::state::fmt_units(*usd, 6)).collect(),
             attacker_gain_hbtc: crate::state::fmt_units(hbtc, 18),
             liquidations: self.counts.liquidations,
             bad_debt: crate::state::fmt_units(self.counts.bad_debt, 6),
@@ -450,12 +563,31 @@ impl ScenarioRun {
         })
     }
 
-    /// The attacker's dollar gain since the start of the attack, unformatted.
+    /// The attacker's gain (dollars, hBTC) since the start of the attack, unformatted: the sum of
+    /// [`Self::attack_gains`].
     pub fn attacker_gain(&mut self) -> Result<(U256, U256), ExecError> {
-        let Some(b) = &self.baseline else { return Ok((U256::ZERO, U256::ZERO)) };
-        let (prices, before) = (b.state.prices, b.attacker);
+        Ok(self.attack_gains()?.into_iter().fold((U256::ZERO, U256::ZERO), |(u, h), (du, dh)| (u + du, h + dh)))
+    }
+
+    /// What each execution of the attack that has started gained the attacker's account (dollars at the feed
+    /// prices of its start, and hBTC): from the start of its execute phase to the start of the next execution's
+    /// prepare phase (which brings fresh capital), or to now for the last.
+    pub fn attack_gains(&mut self) -> Result<Vec<(U256, U256)>, ExecError> {
+        if self.executions.first().is_none_or(|e| e.baseline.is_none()) {
+            return Ok(Vec::new());
+        }
         let now = Holdings::read(&mut self.chain, &self.venue, self.actors.attacker.address())?;
-        Ok((now.value_usd(&prices).saturating_sub(before.value_usd(&prices)), now.hbtc.saturating_sub(before.hbtc)))
+        let mut gains = Vec::new();
+        for e in &self.executions {
+            let Some(b) = &e.baseline else { break };
+            let end = e.end.unwrap_or(now);
+            let (prices, before) = (b.state.prices, b.attacker);
+            gains.push((
+                end.value_usd(&prices).saturating_sub(before.value_usd(&prices)),
+                end.hbtc.saturating_sub(before.hbtc),
+            ));
+        }
+        Ok(gains)
     }
 
     /// Lenders' share prices per market at genesis and now.
@@ -493,6 +625,19 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), SCENARIOS.len());
+    }
+
+    #[test]
+    fn the_repeat_comes_after_the_first_attack_and_after_the_cooldown_its_unpause_starts() {
+        let spec = find("repeat-attack").unwrap();
+        let r = spec.repeat.expect("repeat-attack repeats");
+        // The spot pump's execute phase spans three blocks.
+        let first_end = spec.execute_at + 2;
+        assert!(first_end < r.unpause_at && r.unpause_at < r.execute_at - spec.prepare_lead);
+        // The node can pause again from the second execution's first block on.
+        assert!(r.unpause_at + r.cooldown_seconds.div_ceil(crate::chain::BLOCK_TIME) <= r.execute_at);
+        assert!(r.execute_at + 3 <= spec.blocks);
+        assert!(SCENARIOS.iter().filter(|s| s.repeat.is_some()).all(|s| s.name == "repeat-attack"));
     }
 
     #[test]

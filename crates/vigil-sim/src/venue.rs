@@ -8,6 +8,11 @@
 //! with a 3-of-5 oracle set and a mandate for every protected contract. Governance of the Guardian and the
 //! venue's parameters is handed to the timelock at the end; the deployer keeps nothing.
 //!
+//! A venue may instead hand the Guardian's governance to a security council ([`VenueConfig::security_council`],
+//! the way Aave's Guardian is a multisig rather than its 2-day timelock): the council, not a governance vote,
+//! then lifts pauses, and can do it within minutes. The same config may lower the Guardian's minimum cooldown
+//! ([`VenueConfig::min_cooldown_seconds`]), set through `setBounds` before the mandates are granted.
+//!
 //! Liquidity and balances are seeded from [`VenueConfig`]; amounts are in whole tokens.
 
 use alloy::{
@@ -90,6 +95,12 @@ pub struct VenueConfig {
     pub mandate_seconds: u64,
     /// Timelock delay, in seconds.
     pub timelock_delay: u64,
+    /// The Guardian's governance: `None` (the default) hands it to the timelock with everything else; an address
+    /// (a security council key among the actors) gets the Guardian alone, and the timelock keeps the rest.
+    pub security_council: Option<Address>,
+    /// The Guardian's bound on mandate cooldowns (`minCooldownSeconds`), set at bootstrap; `None` keeps the
+    /// Guardian's default (1 hour). `cooldown_seconds` must not be below it.
+    pub min_cooldown_seconds: Option<u64>,
 }
 
 impl Default for VenueConfig {
@@ -113,6 +124,8 @@ impl Default for VenueConfig {
             cooldown_seconds: 3600,
             mandate_seconds: 365 * 24 * 3600,
             timelock_delay: 2 * 24 * 3600,
+            security_council: None,
+            min_cooldown_seconds: None,
         }
     }
 }
@@ -524,7 +537,16 @@ fn hand_over_governance<B: Backend>(
         chain.exec(actors.ops.address(), v.reserve, ReserveVault::grantRoleCall { role: spender, account })?;
     }
 
-    // Mandates for every protected scope, then the Guardian goes to the timelock.
+    // The cooldown bound (if the config lowers it), mandates for every protected scope, then the Guardian goes to
+    // the timelock or to the security council.
+    if let Some(min) = cfg.min_cooldown_seconds {
+        let bounds = chain.read(v.guardian, Guardian::boundsCall {})?;
+        chain.exec(
+            d,
+            v.guardian,
+            Guardian::setBoundsCall { b: Guardian::Bounds { minCooldownSeconds: min, ..bounds } },
+        )?;
+    }
     let expiry = chain.timestamp()? + cfg.mandate_seconds;
     for (target, scope) in v.protected_scopes() {
         chain.exec(
@@ -539,19 +561,25 @@ fn hand_over_governance<B: Backend>(
             },
         )?;
     }
-    chain.exec(d, v.guardian, Guardian::transferGovernanceCall { newGovernance: v.timelock })?;
+    let guardian_governance = cfg.security_council.unwrap_or(v.timelock);
+    chain.exec(d, v.guardian, Guardian::transferGovernanceCall { newGovernance: guardian_governance })?;
+    if let Some(council) = cfg.security_council {
+        chain.exec(council, v.guardian, Guardian::acceptGovernanceCall {})?;
+    }
     chain.exec(d, v.pool, MarginPool::transferOwnershipCall { newOwner: v.timelock })?;
 
-    // The timelock accepts the Guardian (two-step transfer) and sets its own delay, in one operation the
-    // deployer schedules and executes while the delay is still zero.
+    // The timelock accepts the Guardian (two-step transfer) unless the council took it, and sets its own delay,
+    // in one operation the deployer schedules and executes while the delay is still zero.
     let proposer = chain.read(v.timelock, VenueTimelock::PROPOSER_ROLECall {})?;
     chain.exec(d, v.timelock, VenueTimelock::grantRoleCall { role: proposer, account: d })?;
-    let targets = vec![v.guardian, v.timelock];
-    let values = vec![U256::ZERO; 2];
-    let payloads: Vec<Bytes> = vec![
-        Guardian::acceptGovernanceCall {}.abi_encode().into(),
-        VenueTimelock::updateDelayCall { newDelay: U256::from(cfg.timelock_delay) }.abi_encode().into(),
-    ];
+    let mut targets = vec![v.timelock];
+    let mut payloads: Vec<Bytes> =
+        vec![VenueTimelock::updateDelayCall { newDelay: U256::from(cfg.timelock_delay) }.abi_encode().into()];
+    if cfg.security_council.is_none() {
+        targets.insert(0, v.guardian);
+        payloads.insert(0, Guardian::acceptGovernanceCall {}.abi_encode().into());
+    }
+    let values = vec![U256::ZERO; targets.len()];
     let salt = B256::ZERO;
     chain.exec(
         d,

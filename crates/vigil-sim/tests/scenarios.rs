@@ -48,6 +48,35 @@ fn every_attack_scenario_takes_funds_from_the_venue() {
 }
 
 #[test]
+fn the_repeat_attack_takes_funds_twice_when_nothing_pauses_it() {
+    let mut r = ScenarioRun::start(find("repeat-attack").unwrap(), quiet()).unwrap();
+    let mut unpauses = Vec::new();
+    r.run_to_end(|b| {
+        for (label, receipt) in b.labels.iter().zip(&b.receipts) {
+            if label.what == "council:unpause" {
+                unpauses.push((b.number(), receipt.status()));
+            }
+        }
+    })
+    .unwrap();
+    let windows = r.attack_windows();
+    assert_eq!(windows.len(), 2, "{windows:?}");
+    assert!(windows[0].last + 50 < windows[1].first, "{windows:?}");
+    assert_eq!(r.attack_window().map(|w| (w.first, w.last)), Some((windows[0].first, windows[1].last)));
+    let gains = r.attack_gains().unwrap();
+    assert!(gains.iter().all(|(usd, _)| *usd >= dollars(100_000)), "each execution takes funds: {gains:?}");
+    assert_eq!(r.attacker_gain().unwrap().0, gains[0].0 + gains[1].0);
+    let report = r.report().unwrap();
+    assert_eq!(report.attacker_gains_usd.len(), 2);
+    assert_eq!(report.malicious_reverted, 0);
+    // The council governs the Guardian; no pause landed, so its unpause between the two reverted (NotPaused).
+    let governance = r.chain.read(r.venue.guardian, vigil_contracts::Guardian::governanceCall {}).unwrap();
+    assert_eq!(governance, r.actors.council.address());
+    assert_eq!(unpauses.len(), 1, "{unpauses:?}");
+    assert!(windows[0].last < unpauses[0].0 && unpauses[0].0 < windows[1].first && !unpauses[0].1, "{unpauses:?}");
+}
+
+#[test]
 fn the_same_traffic_without_the_attacker_takes_nothing() {
     let mut r = run("spot-pump", RunOptions { without_attack: true, ..quiet() });
     assert!(r.attack_window().is_none());

@@ -6,6 +6,9 @@
 //! detection is measured the same way). What the attacker took comes from chain state in both runs. The benign
 //! crash runs once with Vigil responding, to show it does not pause. The configuration is embedded
 //! (`config/demo.toml`).
+//!
+//! A run reports each execution of the attack apart ([`AttackRun`]): repeat-attack executes it twice, with
+//! governance lifting the first pause in between.
 
 use std::collections::BTreeSet;
 
@@ -89,6 +92,21 @@ pub struct RunResult {
     pub pauses_landed: Vec<(u64, Scope)>,
     /// Total value the venue's contracts hold, per block (block number, dollars at feed prices).
     pub liquidity: Vec<(u64, f64)>,
+    /// Each execution of the attack, in order (one, or two for repeat-attack).
+    pub attacks: Vec<AttackRun>,
+}
+
+/// One execution of a scenario's attack within a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackRun {
+    /// First block with one of its malicious transactions.
+    pub first_block: u64,
+    /// Last block with one.
+    pub last_block: u64,
+    /// First alert at or after its first block and before the next execution's.
+    pub detection_block: Option<u64>,
+    /// Dollars the attacker took in this execution (chain state, feed prices at its start).
+    pub lost_usd: f64,
 }
 
 /// A row of the demo's table.
@@ -203,6 +221,21 @@ pub fn run_scenario(
         progress(run.produced(), total);
     }
     let (gain, hbtc) = run.attacker_gain()?;
+    let windows = run.attack_windows();
+    let attacks = windows
+        .iter()
+        .zip(run.attack_gains()?)
+        .enumerate()
+        .map(|(k, (w, (lost, _)))| {
+            let before_next = windows.get(k + 1).map_or(u64::MAX, |next| next.first);
+            AttackRun {
+                first_block: w.first,
+                last_block: w.last,
+                detection_block: alerts.iter().map(|(b, ..)| *b).find(|b| *b >= w.first && *b < before_next),
+                lost_usd: lost.to::<u128>() as f64 / 1e6,
+            }
+        })
+        .collect();
     let first_malicious = malicious_blocks.first().copied();
     let blocks = run.produced();
     let benign_blocks = match first_malicious {
@@ -256,6 +289,7 @@ pub fn run_scenario(
         false_alerts,
         pauses_landed,
         liquidity,
+        attacks,
     })
 }
 

@@ -9,7 +9,10 @@
 //! - **delay**: blocks from the first malicious transaction to that alert (median and worst);
 //! - **paused before finish** (multi-block attacks): a pause of the attacked scope landed at or before the
 //!   attack's last block in the run without Vigil (a pause goes first in its block, so the attacker's transaction
-//!   in that block fails);
+//!   in that block fails). A scenario that executes its attack more than once (repeat-attack: governance lifts the
+//!   first pause, the attacker tries again) counts a run only when *each* execution was paused before it
+//!   finished: a pause landed after the previous execution's last block and at or before this one's. The table's
+//!   footer then shows each execution apart (paused, detection delay, funds saved);
 //! - **in landing block** (single-transaction attacks): the alert came no later than the block where the
 //!   exploiting transaction landed;
 //! - **funds saved**: loss without Vigil minus loss with Vigil, summed over seeds (dollars at feed prices);
@@ -33,7 +36,7 @@ use serde::Serialize;
 use vigil_sim::scenario::{RunOptions, SCENARIOS};
 
 use crate::config::Config;
-use crate::demo::{run_scenario, DemoError, RunResult};
+use crate::demo::{run_scenario, AttackRun, DemoError, RunResult};
 
 /// The benign scenario every seed runs.
 pub const BENIGN_SCENARIO: &str = "benign-crash";
@@ -93,8 +96,11 @@ pub struct SeedResult {
     pub pause_block: Option<u64>,
     /// Every pause that landed: (block, scope).
     pub pauses: Vec<(u64, String)>,
-    /// Whether a pause of the attacked scope landed at or before the attack's end.
+    /// Whether a pause of the attacked scope landed at or before the attack's end (before each execution's end,
+    /// for a scenario that executes its attack more than once).
     pub paused_before_finish: bool,
+    /// Each execution of the attack, in order.
+    pub attacks: Vec<AttackSeed>,
     /// Dollars lost with Vigil responding.
     pub lost_with_usd: f64,
     /// Dollars lost with the response off.
@@ -109,6 +115,48 @@ pub struct SeedResult {
     pub false_pauses: u64,
     /// Titles of the false alerts.
     pub false_alert_titles: Vec<String>,
+}
+
+/// One execution of the attack in one seed: as it went with Vigil responding and with the response off (where
+/// it ends), and the pause that stopped it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackSeed {
+    /// With Vigil: its window, first alert, what it took.
+    pub with_vigil: AttackRun,
+    /// With the response off (the same seed).
+    pub without_vigil: Option<AttackRun>,
+    /// First pause of the attacked scope that landed after the previous execution's end and at or before this
+    /// one's (in the run without Vigil).
+    pub pause_block: Option<u64>,
+}
+
+impl AttackSeed {
+    /// Its last malicious block in the run without Vigil, where it finishes.
+    pub fn end_block(&self) -> u64 {
+        self.without_vigil.as_ref().unwrap_or(&self.with_vigil).last_block
+    }
+
+    /// Dollars it took with the response off.
+    pub fn lost_without_usd(&self) -> f64 {
+        self.without_vigil.as_ref().map_or(0.0, |w| w.lost_usd)
+    }
+}
+
+/// One execution of the attack (the first, the second …) over every seed.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackEval {
+    /// Seeds in which it ran.
+    pub runs: u64,
+    /// Of which detected (an alert within it).
+    pub detected: u64,
+    /// Median detection delay in blocks.
+    pub median_delay: Option<u64>,
+    /// Of which paused before it finished.
+    pub paused_before_finish: u64,
+    /// Dollars it took with Vigil, summed over seeds.
+    pub lost_with_usd: f64,
+    /// Dollars it took without Vigil, summed over seeds.
+    pub lost_without_usd: f64,
 }
 
 /// One scenario over every seed.
@@ -128,8 +176,10 @@ pub struct ScenarioEval {
     pub median_delay: Option<u64>,
     /// Worst detection delay in blocks.
     pub max_delay: Option<u64>,
-    /// Runs where a pause landed before the attack finished.
+    /// Runs where a pause landed before the attack finished (before each of its executions finished).
     pub paused_before_finish: u64,
+    /// Per execution of the attack, in order (one entry for most scenarios, two for repeat-attack).
+    pub attacks: Vec<AttackEval>,
     /// Runs where the alert came in the block the exploiting transaction landed, or earlier.
     pub detected_in_landing_block: u64,
     /// Dollars lost with Vigil, summed over seeds.
@@ -347,6 +397,29 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
         (Some(scope), Some(end)) => with.pauses_landed.iter().any(|(b, s)| *s == scope && *b <= end),
         _ => false,
     };
+    // Each execution ends where it ended in the run without Vigil; a pause counts for the first execution that
+    // had not finished when it landed.
+    let mut previous_end = None;
+    let attacks: Vec<AttackSeed> = with
+        .attacks
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let without_vigil = without.and_then(|w| w.attacks.get(k)).cloned();
+            let mut attack = AttackSeed { with_vigil: a.clone(), without_vigil, pause_block: None };
+            let end = attack.end_block();
+            attack.pause_block = with
+                .pauses_landed
+                .iter()
+                .filter(|(b, s)| Some(*s) == with.attack_scope && previous_end.is_none_or(|p| *b > p) && *b <= end)
+                .map(|(b, _)| *b)
+                .min();
+            previous_end = Some(end);
+            attack
+        })
+        .collect();
+    let paused_before_finish =
+        if attacks.len() > 1 { attacks.iter().all(|a| a.pause_block.is_some()) } else { paused_before_finish };
     let false_pauses = with.pauses_landed.iter().filter(|(b, _)| first.is_none_or(|m| *b < m)).count() as u64;
     SeedResult {
         seed,
@@ -357,6 +430,7 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
         pause_block: with.pause_block,
         pauses: with.pauses_landed.iter().map(|(b, s)| (*b, s.to_string())).collect(),
         paused_before_finish,
+        attacks,
         lost_with_usd: with.lost_usd,
         lost_without_usd: without.map_or(0.0, |w| w.lost_usd),
         lost_hbtc: (with.lost_hbtc, without.map_or(0.0, |w| w.lost_hbtc)),
@@ -375,6 +449,26 @@ fn summarise(name: &str, class: &str, seeds: Vec<SeedResult>) -> ScenarioEval {
     let lost_without: f64 = seeds.iter().map(|s| s.lost_without_usd).sum();
     let benign_blocks = seeds.iter().map(|s| s.benign_blocks).sum();
     let false_alerts = seeds.iter().map(|s| s.false_alerts).sum();
+    let executions = seeds.iter().map(|s| s.attacks.len()).max().unwrap_or(0);
+    let attacks = (0..executions)
+        .map(|k| {
+            let of: Vec<&AttackSeed> = seeds.iter().filter_map(|s| s.attacks.get(k)).collect();
+            let mut delays: Vec<u64> = of
+                .iter()
+                .map(|a| &a.with_vigil)
+                .filter_map(|a| Some(a.detection_block?.saturating_sub(a.first_block)))
+                .collect();
+            delays.sort_unstable();
+            AttackEval {
+                runs: of.len() as u64,
+                detected: of.iter().filter(|a| a.with_vigil.detection_block.is_some()).count() as u64,
+                median_delay: delays.get(delays.len() / 2).copied(),
+                paused_before_finish: of.iter().filter(|a| a.pause_block.is_some()).count() as u64,
+                lost_with_usd: of.iter().map(|a| a.with_vigil.lost_usd).sum(),
+                lost_without_usd: of.iter().map(|a| a.lost_without_usd()).sum(),
+            }
+        })
+        .collect();
     ScenarioEval {
         scenario: name.to_string(),
         class: class.to_string(),
@@ -387,6 +481,7 @@ fn summarise(name: &str, class: &str, seeds: Vec<SeedResult>) -> ScenarioEval {
         median_delay: delays.get(delays.len() / 2).copied(),
         max_delay: delays.last().copied(),
         paused_before_finish: seeds.iter().filter(|s| s.paused_before_finish).count() as u64,
+        attacks,
         detected_in_landing_block: seeds
             .iter()
             .filter(|s| matches!((s.detection_block, s.attack_end_block), (Some(d), Some(e)) if d <= e))
@@ -483,6 +578,23 @@ pub fn table(r: &EvalReport) -> String {
     ));
     s.push_str("\nfirst alert raised by:\n");
     s.push_str(&first_alerts.concat());
+    let repeated: Vec<&ScenarioEval> = r.scenarios.iter().filter(|e| e.attacks.len() > 1).collect();
+    if !repeated.is_empty() {
+        s.push_str("\neach execution of a repeated attack:\n");
+    }
+    for e in repeated {
+        for (k, a) in e.attacks.iter().enumerate() {
+            let delay = a.median_delay.map_or("—".into(), |d| d.to_string());
+            s.push_str(&format!(
+                "  {:<24} attack {}: detected {}, delay p50 {delay}, paused before finish {}, funds saved {}\n",
+                e.scenario,
+                k + 1,
+                frac(a.detected, a.runs),
+                frac(a.paused_before_finish, a.runs),
+                pct(a.lost_without_usd - a.lost_with_usd, a.lost_without_usd)
+            ));
+        }
+    }
     s.push_str(&format!(
         "\n{} seeds per scenario (from seed {}), benign prices: {}; {} false alerts on {} blocks of benign runs \
          ({} alerts on {} blocks before attacks); ${:.0} saved of ${:.0} at stake; {} blocks in {:.0} s\n",

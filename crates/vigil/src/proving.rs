@@ -155,7 +155,18 @@ fn print_report(r: &ScenarioReport, seconds: f64, out: &Path) {
     println!("prices        {} (ETH ${:.2} → ${:.2})", r.price_source, r.eth_price.0, r.eth_price.1);
     match (r.attack, r.attack_window) {
         (Some(a), Some(w)) => {
-            println!("attack        {a}: blocks {} .. {} (ground truth)", w.first, w.last);
+            if r.attack_windows.len() > 1 {
+                for (k, (w, gain)) in r.attack_windows.iter().zip(&r.attacker_gains_usd).enumerate() {
+                    println!(
+                        "attack {}      {a}: blocks {} .. {} (ground truth), ${gain} taken",
+                        k + 1,
+                        w.first,
+                        w.last
+                    );
+                }
+            } else {
+                println!("attack        {a}: blocks {} .. {} (ground truth)", w.first, w.last);
+            }
             println!(
                 "taken         ${} by the attacker{}",
                 r.attacker_gain_usd,

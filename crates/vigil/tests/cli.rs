@@ -42,13 +42,13 @@ fn an_unreachable_node_is_a_clear_error() {
 
 #[test]
 #[cfg(feature = "sim")]
-fn sim_lists_the_nine_scenarios_one_per_line() {
+fn sim_lists_the_ten_scenarios_one_per_line() {
     let out = vigil().args(["sim", "--list"]).output().expect("vigil runs");
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     let names: Vec<&str> = text.lines().collect();
-    assert_eq!(names.len(), 9);
-    assert!(names.contains(&"spot-pump") && names.contains(&"benign-crash"));
+    assert_eq!(names.len(), 10);
+    assert!(names.contains(&"spot-pump") && names.contains(&"repeat-attack") && names.contains(&"benign-crash"));
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! The demo's promises, through the library: Vigil's pauses land and stop multi-block attacks (losses read from
-//! chain state, with and without the response, same seed), and the benign crash is not paused.
+//! chain state, with and without the response, same seed), a repeat of the attack after governance lifted the
+//! pause is paused again, and the benign crash is not paused.
 
 use vigil::{
     config::Config,
-    demo::{run_scenario, DEMO_CONFIG},
+    demo::{run_scenario, RunResult, DEMO_CONFIG},
 };
 
 /// Seed 1, traced when the embedded detectors read traces.
@@ -15,11 +16,18 @@ fn config() -> Config {
     Config::parse("demo.toml", DEMO_CONFIG).expect("the embedded config is valid")
 }
 
+/// `name` on seed 1 with Vigil's pauses sent, and with the response off.
+fn with_and_without(name: &str) -> (RunResult, RunResult) {
+    let c = config();
+    (
+        run_scenario(name, opts(), true, &c, |_, _| {}).unwrap(),
+        run_scenario(name, opts(), false, &c, |_, _| {}).unwrap(),
+    )
+}
+
 #[test]
 fn the_multi_block_price_manipulation_is_stopped_before_the_borrow() {
-    let c = config();
-    let with = run_scenario("spot-pump", opts(), true, &c, |_, _| {}).unwrap();
-    let without = run_scenario("spot-pump", opts(), false, &c, |_, _| {}).unwrap();
+    let (with, without) = with_and_without("spot-pump");
     assert!(without.lost_usd > 100_000.0, "undefended, the attack takes funds: {}", without.lost_usd);
     assert!(with.lost_usd < without.lost_usd / 10.0, "with Vigil: {} vs {}", with.lost_usd, without.lost_usd);
     let (first, detected, paused) =
@@ -32,9 +40,7 @@ fn the_multi_block_price_manipulation_is_stopped_before_the_borrow() {
 
 #[test]
 fn the_slow_drain_is_cut_short() {
-    let c = config();
-    let with = run_scenario("legacy-borrow-drain", opts(), true, &c, |_, _| {}).unwrap();
-    let without = run_scenario("legacy-borrow-drain", opts(), false, &c, |_, _| {}).unwrap();
+    let (with, without) = with_and_without("legacy-borrow-drain");
     assert!(with.pause_block.is_some());
     assert!(with.lost_usd + 30_000.0 < without.lost_usd, "with {} vs without {}", with.lost_usd, without.lost_usd);
     assert!(with.attack_txs_reverted >= 5, "the borrows after the pause reverted: {}", with.attack_txs_reverted);
@@ -42,12 +48,36 @@ fn the_slow_drain_is_cut_short() {
 
 #[test]
 fn a_stolen_admin_key_is_stopped_at_the_role_grant() {
-    let c = config();
-    let with = run_scenario("admin-key", opts(), true, &c, |_, _| {}).unwrap();
-    let without = run_scenario("admin-key", opts(), false, &c, |_, _| {}).unwrap();
+    let (with, without) = with_and_without("admin-key");
     assert!(without.lost_usd > 1_000_000.0);
     assert_eq!(with.lost_usd, 0.0);
     assert_eq!(with.detection_block, with.first_malicious_block, "the role grant itself is detected");
+}
+
+/// Attack → pause → the security council lifts it → the same attacker pumps and borrows again → a second pause
+/// lands before the second borrow.
+#[test]
+fn a_repeated_attack_after_governance_lifts_the_pause_is_paused_again_before_it_finishes() {
+    let (with, without) = with_and_without("repeat-attack");
+    assert_eq!(with.attacks.len(), 2, "{:?}", with.attacks);
+    assert_eq!(without.attacks.len(), 2, "{:?}", without.attacks);
+    for (k, undefended) in without.attacks.iter().enumerate() {
+        assert!(undefended.lost_usd > 100_000.0, "undefended, attack {} takes funds: {undefended:?}", k + 1);
+    }
+    let scope = with.attack_scope.expect("the attack's scope");
+    let (first, second) = (&with.attacks[0], &with.attacks[1]);
+    let landed_in = |from: u64, to: u64| -> Vec<u64> {
+        with.pauses_landed.iter().filter(|(b, s)| *s == scope && from <= *b && *b <= to).map(|(b, _)| *b).collect()
+    };
+    // A pause goes first in its block: landing at or before an execution's last block stops its last transaction.
+    assert_eq!(landed_in(first.first_block, first.last_block).len(), 1, "{:?} {first:?}", with.pauses_landed);
+    assert_eq!(landed_in(first.last_block + 1, second.first_block - 1), Vec::<u64>::new(), "no pause between");
+    assert_eq!(landed_in(second.first_block, second.last_block).len(), 1, "{:?} {second:?}", with.pauses_landed);
+    assert_eq!(with.pauses_landed.len(), 2, "{:?}", with.pauses_landed);
+    assert!(second.detection_block.is_some_and(|d| d >= second.first_block && d < second.last_block), "{second:?}");
+    assert!(first.lost_usd < 1.0 && second.lost_usd < 1.0, "with Vigil: {first:?} {second:?}");
+    assert!(with.attack_txs_reverted >= 2, "each attack's borrow reverted: {}", with.attack_txs_reverted);
+    assert!(without.pause_block.is_none() && without.attack_txs_reverted == 0);
 }
 
 #[test]

@@ -2,22 +2,25 @@
 
 use std::process::Command;
 
-#[test]
-fn eval_measures_detection_savings_and_false_alarms() {
-    let dir = std::env::temp_dir().join(format!("vigil-eval-{}", std::process::id()));
+/// Runs `vigil eval` with `args` and `--json` into a directory of its own named `name`; returns the table and the
+/// JSON.
+fn eval(name: &str, args: &[&str]) -> (String, serde_json::Value) {
+    let dir = std::env::temp_dir().join(format!("vigil-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let json = dir.join("eval.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
-        .args(["eval", "--seeds", "2", "--attacks", "spot-pump,reentrancy", "--benign-blocks", "300", "--json"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_vigil")).arg("eval").args(args).arg("--json").arg(&json).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    (stdout, serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap())
+}
+
+#[test]
+fn eval_measures_detection_savings_and_false_alarms() {
+    let (stdout, r) = eval("eval", &["--seeds", "2", "--attacks", "spot-pump,reentrancy", "--benign-blocks", "300"]);
     for word in ["spot-pump", "reentrancy", "benign-crash", "total", "false alerts on 600 blocks of benign runs"] {
         assert!(stdout.contains(word), "`{word}` missing from:\n{stdout}");
     }
-    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let scenario = |name: &str| r["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == name).unwrap();
     let pump = scenario("spot-pump");
     assert_eq!(pump["class"], "multi-block");
@@ -43,6 +46,30 @@ fn eval_measures_detection_savings_and_false_alarms() {
     assert_eq!((benign["runs"].as_u64(), benign["benign_blocks"].as_u64()), (Some(2), Some(600)));
     assert_eq!(r["total"]["false_pauses"], 0);
     assert_eq!(r["total"]["benign_blocks"], 600);
+}
+
+#[test]
+fn eval_counts_a_repeated_attack_as_paused_only_when_each_execution_was() {
+    let args = ["--seeds", "1", "--first-seed", "2", "--attacks", "repeat-attack", "--benign-blocks", "20"];
+    let (stdout, r) = eval("eval-repeat", &args);
+    for line in [
+        "repeat-attack            attack 1: detected 1/1, delay p50 1, paused before finish 1/1, funds saved 100 %",
+        "repeat-attack            attack 2: detected 1/1, delay p50 1, paused before finish 1/1, funds saved 100 %",
+    ] {
+        assert!(stdout.contains(line), "`{line}` missing from:\n{stdout}");
+    }
+    let repeat = &r["scenarios"][0];
+    assert_eq!((repeat["scenario"].as_str(), repeat["class"].as_str()), (Some("repeat-attack"), Some("multi-block")));
+    assert_eq!(repeat["paused_before_finish"], 1, "{repeat}");
+    let attacks = repeat["seeds"][0]["attacks"].as_array().unwrap();
+    assert_eq!(attacks.len(), 2, "{repeat}");
+    for a in attacks {
+        let (with, without) = (&a["with_vigil"], &a["without_vigil"]);
+        let (first, end) = (with["first_block"].as_u64().unwrap(), without["last_block"].as_u64().unwrap());
+        assert!(a["pause_block"].as_u64().is_some_and(|p| first <= p && p <= end), "{a}");
+        assert!(without["lost_usd"].as_f64().unwrap() > 100_000.0 && with["lost_usd"] == 0.0, "{a}");
+    }
+    assert_eq!(repeat["seeds"][0]["pauses"].as_array().unwrap().len(), 2, "{repeat}");
 }
 
 #[test]

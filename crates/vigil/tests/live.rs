@@ -5,17 +5,24 @@
 //! - an attack: the spot-pump attacker pumps the pair; Vigil, following new heads over WebSocket, sees it, signs a
 //!   3-of-5 pause report and sends `pauseWithQuorum` over JSON-RPC; the pause lands on anvil and the attacker's
 //!   borrow reverts with `ScopePaused`;
+//! - a repeat of that attack: governance (the timelock, impersonated) lifts the pause once arbitrage has brought
+//!   the pair back, the cooldown the unpause started passes (`anvil_mine` with a long interval), the same attacker
+//!   prepares a fresh contract and pumps again, and the node pauses again before the second borrow;
 //! - a reorg made with `anvil_reorg` after a block with a finding: Vigil unwinds to the common ancestor, the
 //!   finding is marked retracted, and the replacement blocks are processed once;
 //! - SIGKILL in the middle of a backfill: the restarted node processes every block exactly once;
 //! - a notification held for confirmations when the node is killed is delivered once after the restart.
 
-use std::{path::Path, process::Command, time::Duration};
+use std::{
+    path::Path,
+    process::Command,
+    time::{Duration, Instant},
+};
 
 use alloy::{primitives::U256, providers::ext::AnvilApi, signers::local::PrivateKeySigner};
-use vigil_contracts::GuardianProtected;
+use vigil_contracts::{Guardian, GuardianProtected, PriceFeed, VenuePair, VenueRouter, IERC20};
 use vigil_core::Store as _;
-use vigil_sim::{attacks::Attack, venue::MARKET_WETH_SPOT, Backend};
+use vigil_sim::{attacks::Attack, venue::MARKET_WETH_SPOT, Backend, Reader};
 
 mod support;
 
@@ -30,7 +37,7 @@ fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
     let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
     // The pause is sent by the first key: it needs gas money.
     chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
-    let keys = "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
+    let keys = RESPONDER_KEYS;
     let (hook_url, hook) = webhook_receiver();
     let notifier =
         format!("\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n");
@@ -99,6 +106,89 @@ fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
         .collect();
     assert_eq!(pauses.len(), 1, "{pauses:?}");
     assert_eq!(pauses[0].state, "landed", "{pauses:?}");
+}
+
+/// An arbitrageur (the trader) sells WETH into the pair until its price is back at the ETH/USD feed, as the
+/// proving ground's arbitrageurs do over a few blocks.
+fn arbitrage_back(chain: &mut Chain) {
+    let v = chain.venue;
+    let reserves = chain.node.read(v.pair, VenuePair::getReservesCall {}).unwrap();
+    let (usd, weth) = if v.usd < v.weth { (reserves._0, reserves._1) } else { (reserves._1, reserves._0) };
+    let (usd, weth) = (usd.to::<u128>() as f64 / 1e6, weth.to::<u128>() as f64 / 1e18);
+    let feed: i128 = chain.node.read(v.eth_feed, PriceFeed::latestAnswerCall {}).unwrap().try_into().unwrap();
+    // Constant product: the WETH reserve at which usd / weth is the feed's price, plus the pair's 0.3 % fee.
+    let sell = ((usd * weth / (feed as f64 / 1e8)).sqrt() - weth) / 0.997;
+    assert!(sell > 100.0, "the pair is pumped: {usd} vUSD / {weth} WETH");
+    let amount = U256::from((sell * 1e6) as u128) * U256::from(10u64).pow(U256::from(12));
+    let trader = chain.actors.trader.address();
+    chain.node.exec(trader, v.weth, IERC20::approveCall { spender: v.router, value: amount }).unwrap();
+    let swap = VenueRouter::swapExactInCall {
+        pair: v.pair,
+        tokenIn: v.weth,
+        amountIn: amount,
+        minOut: U256::ZERO,
+        to: trader,
+    };
+    chain.node.exec(trader, v.router, swap).unwrap();
+}
+
+/// Attack → the node pauses → governance lifts the pause (the pair is back at the feed) → the cooldown passes →
+/// the same attacker, with a fresh contract, pumps again → a second pause lands before the second borrow.
+#[test]
+fn a_repeated_attack_on_anvil_is_paused_again_after_governance_lifts_the_first_pause() {
+    let started = Instant::now();
+    let mut chain = start_chain();
+    let dir = temp_dir("repeat-attack");
+    let attack = Attack::SpotPump;
+    let (target, scope) = attack.target(&chain.venue);
+    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
+    chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
+    let config = write_config(&dir, &chain, &format!("\n{RESPONDER_KEYS}"));
+    let log = dir.join("vigil.log");
+    let vigil = spawn_vigil(&config, &[], &oracles, &log);
+    let start = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(30), || cursor(&dir) >= Some(start));
+
+    let mut contracts = Vec::new();
+    for round in 1..=2 {
+        let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+        contracts.push(plan.contract().expect("the attack deploys a contract"));
+        let borrow = pump(&mut chain, &plan);
+        wait_until(&format!("pause {round}"), Duration::from_secs(20), || chain.is_paused(target, scope));
+        borrow_fails(&mut chain, &borrow);
+        if round == 2 {
+            break;
+        }
+        // Arbitrage brings the pair back; governance lifts the pause, which starts the mandate's cooldown; the
+        // chain moves past it. Nothing is paused until the attacker comes back.
+        arbitrage_back(&mut chain);
+        as_governance(&chain, Guardian::unpauseCall { target, scope: U256::from(scope) });
+        assert!(!chain.is_paused(target, scope), "governance lifted the pause");
+        let state =
+            chain.node.read(chain.venue.guardian, Guardian::pauseStateCall { target, scope: U256::from(scope) });
+        let allowed_at = state.unwrap().nextPauseAllowedAt;
+        chain.node.advance(1, allowed_at.saturating_sub(chain.now()) + 1).unwrap();
+        chain.node.advance(2, 12).unwrap();
+        let head = chain.head();
+        wait_until("vigil past the cooldown", Duration::from_secs(20), || cursor(&dir) >= Some(head));
+        assert!(!chain.is_paused(target, scope), "no pause without an attack");
+    }
+    assert_ne!(contracts[0], contracts[1], "the second attack deploys a fresh contract");
+
+    let actions = stop(vigil, &dir);
+    let pauses: Vec<_> = actions.iter().filter(|a| matches!(a.kind, vigil_respond::ActionKind::Pause { .. })).collect();
+    assert_eq!(pauses.len(), 2, "{pauses:?}");
+    assert!(pauses.iter().all(|p| p.state == "landed"), "{pauses:?}");
+    assert_ne!(pauses[0].incident, pauses[1].incident, "the second attack is a new incident");
+    assert!(!actions.iter().any(|a| matches!(a.kind, vigil_respond::ActionKind::PauseRefused { .. })), "{actions:?}");
+    let incidents = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap().incidents().unwrap();
+    assert!(
+        incidents.iter().any(|i| i.id == pauses[0].incident
+            && matches!(i.state, vigil_core::IncidentState::Resolved { reason: vigil_core::Resolution::Unpaused, .. })),
+        "governance's unpause resolved the first incident: {incidents:?}"
+    );
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(60), "the repeat attack on anvil took {took:?}");
 }
 
 #[test]

@@ -14,21 +14,16 @@
 use std::{process::Command, time::Duration};
 
 use alloy::{
-    network::TransactionBuilder,
     primitives::{Address, Bytes, U256},
-    providers::{ext::AnvilApi, Provider, ProviderBuilder},
-    rpc::types::{
-        anvil::{ReorgOptions, TransactionData},
-        TransactionRequest,
-    },
+    providers::{ext::AnvilApi, Provider},
+    rpc::types::anvil::{ReorgOptions, TransactionData},
     signers::local::PrivateKeySigner,
-    sol_types::SolCall,
 };
-use vigil_contracts::{Guardian, GuardianProtected};
+use vigil_contracts::Guardian;
 use vigil_core::Store as _;
 use vigil_respond::ActionKind;
 use vigil_sim::{
-    attacks::{Attack, AttackPlan, PlannedTx},
+    attacks::{Attack, AttackPlan},
     venue::MARKET_WETH_SPOT,
     Backend, Reader,
 };
@@ -36,24 +31,6 @@ use vigil_sim::{
 mod support;
 
 use support::*;
-
-/// Sends `call` to the Guardian as its governance (the timelock), impersonated on anvil.
-fn as_governance<C: SolCall>(chain: &Chain, call: C) {
-    let governance = chain.venue.timelock;
-    let url = chain.anvil.endpoint();
-    chain.node.block_on(async {
-        let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
-        provider.anvil_impersonate_account(governance).await.unwrap();
-        provider.anvil_set_balance(governance, U256::from(10u64).pow(U256::from(19))).await.unwrap();
-        let tx = TransactionRequest::default()
-            .with_from(governance)
-            .with_to(chain.venue.guardian)
-            .with_input(call.abi_encode());
-        let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
-        assert!(receipt.status(), "governance's call to the Guardian reverted");
-        provider.anvil_stop_impersonating_account(governance).await.unwrap();
-    });
-}
 
 fn status(config: &std::path::Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_vigil")).arg("status").arg("--config").arg(config).output().unwrap();
@@ -78,35 +55,7 @@ fn set_up(chain: &mut Chain, gas_money: U256) -> Setup {
     assert_eq!((target, scope), (chain.venue.pool, MARKET_WETH_SPOT));
     let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
     chain.node.set_balance(oracles[0].address(), gas_money).unwrap();
-    let keys = "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
-    Setup { plan, target, scope, oracles, keys }
-}
-
-/// Sends the attack's pumps; returns its borrow, not sent.
-fn pump(chain: &mut Chain, plan: &AttackPlan) -> PlannedTx {
-    for t in &plan.execute {
-        if t.req.label.what.contains("borrow") {
-            return t.clone();
-        }
-        chain.node.send(t.req.from, t.req.to.unwrap(), t.req.data.clone(), t.req.value).expect("the pump goes through");
-    }
-    panic!("the plan ends with a borrow")
-}
-
-/// Kills the node (SIGKILL) and reads its outbox.
-fn stop(mut vigil: std::process::Child, dir: &std::path::Path) -> Vec<vigil_core::StoredAction> {
-    vigil.kill().unwrap();
-    vigil.wait().unwrap();
-    vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap().actions().unwrap()
-}
-
-/// The borrow reverts with `ScopePaused`.
-fn borrow_fails(chain: &mut Chain, borrow: &PlannedTx) {
-    let err = chain
-        .node
-        .send(borrow.req.from, borrow.req.to.unwrap(), borrow.req.data.clone(), borrow.req.value)
-        .expect_err("the borrow must fail");
-    assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "not ScopePaused: {err}");
+    Setup { plan, target, scope, oracles, keys: RESPONDER_KEYS }
 }
 
 #[test]
@@ -166,12 +115,7 @@ fn a_pause_the_guardian_would_refuse_is_not_sent_and_goes_out_when_the_mandate_r
 
     // The mandate returns while the incident is open: the pause is decided; it cannot be sent without gas money,
     // and is tried again at each block.
-    let expiry = chain
-        .node
-        .block_on(async { chain.node.provider().get_block(alloy::eips::BlockId::latest()).await })
-        .unwrap()
-        .unwrap();
-    let expiry = expiry.header.timestamp + 30 * 86_400;
+    let expiry = chain.now() + 30 * 86_400;
     as_governance(
         &chain,
         Guardian::grantMandateCall {
@@ -285,9 +229,7 @@ fn after_governance_lifts_a_pause_the_same_attack_is_paused_again_once_the_coold
     assert!(!chain.is_paused(target, scope), "nothing the Guardian must reject is sent");
 
     // The cooldown ends; the attacker is about to borrow at the pumped price.
-    let now = chain.node.block_on(async { chain.node.provider().get_block(alloy::eips::BlockId::latest()).await });
-    let now = now.unwrap().unwrap().header.timestamp;
-    chain.node.advance(1, allowed_at.saturating_sub(now) + 1).unwrap();
+    chain.node.advance(1, allowed_at.saturating_sub(chain.now()) + 1).unwrap();
     wait_until("the second pause", Duration::from_secs(60), || chain.is_paused(target, scope));
     borrow_fails(&mut chain, &borrow);
     let actions = stop(vigil, &dir);

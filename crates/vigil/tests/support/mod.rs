@@ -1,5 +1,6 @@
 //! What the tests and benchmarks that drive `vigil run` against anvil share: the chain with the venue deployed, a
-//! configuration on it, the child process, a webhook receiver, `/metrics`, the store's cursor.
+//! configuration on it, the child process, a webhook receiver, `/metrics`, the store's cursor, and the Guardian's
+//! governance (the timelock) acting through `anvil_impersonateAccount`.
 #![allow(dead_code)]
 
 use std::{
@@ -11,14 +12,22 @@ use std::{
 };
 
 use alloy::{
+    network::TransactionBuilder,
     node_bindings::AnvilInstance,
     primitives::{Address, U256},
-    providers::Provider,
+    providers::{ext::AnvilApi, Provider, ProviderBuilder},
+    rpc::types::TransactionRequest,
     signers::local::PrivateKeySigner,
+    sol_types::SolCall,
 };
-use vigil_contracts::{Guardian, ReserveVault};
+use vigil_contracts::{Guardian, GuardianProtected, ReserveVault};
 use vigil_core::Store as _;
-use vigil_sim::{deploy_venue, evm::CHAIN_ID, Actors, Backend, NodeBackend, Reader, Venue, VenueConfig};
+use vigil_sim::{
+    attacks::{AttackPlan, PlannedTx},
+    deploy_venue,
+    evm::CHAIN_ID,
+    Actors, Backend, NodeBackend, Reader, Venue, VenueConfig,
+};
 
 pub struct Chain {
     pub anvil: AnvilInstance,
@@ -49,6 +58,30 @@ impl Chain {
     pub fn is_paused(&mut self, target: Address, scope: u64) -> bool {
         self.node.read(self.venue.guardian, Guardian::isPausedCall { target, scope: U256::from(scope) }).unwrap()
     }
+
+    /// The latest block's timestamp.
+    pub fn now(&self) -> u64 {
+        let block = self.node.block_on(async { self.node.provider().get_block(alloy::eips::BlockId::latest()).await });
+        block.unwrap().unwrap().header.timestamp
+    }
+}
+
+/// Sends `call` to the Guardian as its governance (the timelock), impersonated on anvil.
+pub fn as_governance<C: SolCall>(chain: &Chain, call: C) {
+    let governance = chain.venue.timelock;
+    let url = chain.anvil.endpoint();
+    chain.node.block_on(async {
+        let provider = ProviderBuilder::new().connect_http(url.parse().unwrap());
+        provider.anvil_impersonate_account(governance).await.unwrap();
+        provider.anvil_set_balance(governance, U256::from(10u64).pow(U256::from(19))).await.unwrap();
+        let tx = TransactionRequest::default()
+            .with_from(governance)
+            .with_to(chain.venue.guardian)
+            .with_input(call.abi_encode());
+        let receipt = provider.send_transaction(tx).await.unwrap().get_receipt().await.unwrap();
+        assert!(receipt.status(), "governance's call to the Guardian reverted");
+        provider.anvil_stop_impersonating_account(governance).await.unwrap();
+    });
 }
 
 /// The demo's detectors, a `[source]` on this anvil, and the store in `dir`.
@@ -182,4 +215,35 @@ pub fn change_a_privilege(chain: &mut Chain, dir: &Path) -> u64 {
 
 pub fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
+}
+
+/// The `[responder]` section that loads three oracle keys from `VIGIL_TEST_KEY_0..2` (see [`spawn_vigil`]).
+pub const RESPONDER_KEYS: &str =
+    "[responder]\nkeys = [{ env = \"VIGIL_TEST_KEY_0\" }, { env = \"VIGIL_TEST_KEY_1\" }, { env = \"VIGIL_TEST_KEY_2\" }]\n";
+
+/// Sends the attack's pumps; returns its borrow, not sent.
+pub fn pump(chain: &mut Chain, plan: &AttackPlan) -> PlannedTx {
+    for t in &plan.execute {
+        if t.req.label.what.contains("borrow") {
+            return t.clone();
+        }
+        chain.node.send(t.req.from, t.req.to.unwrap(), t.req.data.clone(), t.req.value).expect("the pump goes through");
+    }
+    panic!("the plan ends with a borrow")
+}
+
+/// Kills the node (SIGKILL) and reads its outbox.
+pub fn stop(mut vigil: std::process::Child, dir: &std::path::Path) -> Vec<vigil_core::StoredAction> {
+    vigil.kill().unwrap();
+    vigil.wait().unwrap();
+    vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap().actions().unwrap()
+}
+
+/// The borrow reverts with `ScopePaused`.
+pub fn borrow_fails(chain: &mut Chain, borrow: &PlannedTx) {
+    let err = chain
+        .node
+        .send(borrow.req.from, borrow.req.to.unwrap(), borrow.req.data.clone(), borrow.req.value)
+        .expect_err("the borrow must fail");
+    assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "not ScopePaused: {err}");
 }
