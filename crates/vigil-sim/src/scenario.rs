@@ -327,6 +327,11 @@ struct Counts {
     bad_debt: U256,
 }
 
+/// The sum of per-execution gains (dollars, hBTC), as [`ScenarioRun::attack_gains`] returns them.
+pub fn total_gain(gains: &[(U256, U256)]) -> (U256, U256) {
+    gains.iter().fold((U256::ZERO, U256::ZERO), |(u, h), (du, dh)| (u + du, h + dh))
+}
+
 fn share_prices<R: Reader>(chain: &mut R, v: &Venue) -> Result<Vec<U256>, ExecError> {
     let mut out = Vec::new();
     for id in [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED] {
@@ -534,7 +539,7 @@ impl ScenarioRun {
     pub fn report(&mut self) -> Result<ScenarioReport, ScenarioError> {
         let end_state = VenueState::read(&mut self.chain, &self.venue)?;
         let gains = self.attack_gains()?;
-        let (gain, hbtc) = self.attacker_gain()?;
+        let (gain, hbtc) = total_gain(&gains);
         let end_prices = share_prices(&mut self.chain, &self.venue)?;
         let ids = [MARKET_WETH_FEED, MARKET_WETH_SPOT, MARKET_GOV_FEED];
         Ok(ScenarioReport {
@@ -566,7 +571,7 @@ impl ScenarioRun {
     /// The attacker's gain (dollars, hBTC) since the start of the attack, unformatted: the sum of
     /// [`Self::attack_gains`].
     pub fn attacker_gain(&mut self) -> Result<(U256, U256), ExecError> {
-        Ok(self.attack_gains()?.into_iter().fold((U256::ZERO, U256::ZERO), |(u, h), (du, dh)| (u + du, h + dh)))
+        Ok(total_gain(&self.attack_gains()?))
     }
 
     /// What each execution of the attack that has started gained the attacker's account (dollars at the feed

@@ -220,11 +220,12 @@ pub fn run_scenario(
         liquidity.push((number, state.total_value_usd().to::<u128>() as f64 / 1e6));
         progress(run.produced(), total);
     }
-    let (gain, hbtc) = run.attacker_gain()?;
+    let gains = run.attack_gains()?;
+    let (gain, hbtc) = vigil_sim::scenario::total_gain(&gains);
     let windows = run.attack_windows();
     let attacks = windows
         .iter()
-        .zip(run.attack_gains()?)
+        .zip(gains)
         .enumerate()
         .map(|(k, (w, (lost, _)))| {
             let before_next = windows.get(k + 1).map_or(u64::MAX, |next| next.first);

@@ -199,8 +199,7 @@ fn a_reorg_on_anvil_retracts_orphaned_findings_and_processes_the_new_blocks_once
     let log = dir.join("vigil.log");
     let port = free_port();
     let mut vigil = spawn_vigil(&config, &["--metrics", &format!("127.0.0.1:{port}")], &[], &log);
-    let start = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+    catch_up(&chain, &dir);
 
     let finding_block = change_a_privilege(&mut chain, &dir);
     let store = vigil_store::SqliteStore::open(&dir.join("vigil.sqlite")).unwrap();
@@ -273,8 +272,7 @@ fn a_notification_held_when_the_node_is_killed_is_delivered_once_after_restart()
     let secret = [("VIGIL_TEST_HOOK_SECRET", "hook-secret")];
     let log = dir.join("vigil.log");
     let mut vigil = spawn_vigil_with(&config, &[], &[], &log, &secret);
-    let start = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+    catch_up(&chain, &dir);
 
     // Its notification is held for three confirmations; the node dies after one.
     let finding_block = change_a_privilege(&mut chain, &dir);
@@ -301,8 +299,7 @@ fn a_notification_held_when_the_node_is_killed_is_delivered_once_after_restart()
         planned(&dir).first().is_some_and(|a| a.state == "delivered")
     });
     chain.node.advance(3, 12).unwrap();
-    let head = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(head));
+    catch_up(&chain, &dir);
     vigil.kill().unwrap();
     vigil.wait().unwrap();
     assert!(hook.try_recv().is_err(), "delivered exactly once");
@@ -474,8 +471,7 @@ fn without_its_websocket_the_node_polls_and_misses_nothing() {
     let port = free_port();
     let log = dir.join("vigil.log");
     let mut vigil = spawn_vigil(&config, &["--metrics", &format!("127.0.0.1:{port}")], &[], &log);
-    let start = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+    catch_up(&chain, &dir);
     chain.node.advance(5, 12).unwrap();
     let head = chain.head();
     wait_until("vigil to follow new heads by polling", Duration::from_secs(60), || cursor(&dir) == Some(head));

@@ -157,8 +157,7 @@ fn a_reorg_that_mines_the_same_transaction_again_notifies_its_finding_once() {
     let config = write_config(&dir, &chain, &notifier);
     let log = dir.join("vigil.log");
     let mut vigil = spawn_vigil_with(&config, &[], &[], &log, &[("VIGIL_TEST_HOOK_SECRET", "hook-secret")]);
-    let start = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+    catch_up(&chain, &dir);
 
     // The finding's notification waits for two confirmations; it has one when the reorg comes.
     let finding_block = change_a_privilege(&mut chain, &dir);
@@ -178,11 +177,9 @@ fn a_reorg_that_mines_the_same_transaction_again_notifies_its_finding_once() {
     assert_eq!(note["reason"], "opened", "{note}");
     let blocks: Vec<_> = note["findings"].as_array().unwrap().iter().map(|f| f["block"]["hash"].clone()).collect();
     assert_eq!(blocks, vec![serde_json::json!(replaced)], "only the replacement block's finding: {note}");
-    let head = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(head));
+    catch_up(&chain, &dir);
     chain.node.advance(3, 12).unwrap();
-    let head = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(head));
+    catch_up(&chain, &dir);
     vigil.kill().unwrap();
     vigil.wait().unwrap();
     assert!(hook.try_recv().is_err(), "notified once");
@@ -213,8 +210,7 @@ fn after_governance_lifts_a_pause_the_same_attack_is_paused_again_once_the_coold
     let config = write_config(&dir, &chain, &format!("\n{keys}"));
     let log = dir.join("vigil.log");
     let vigil = spawn_vigil(&config, &[], &oracles, &log);
-    let start = chain.head();
-    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(&dir) >= Some(start));
+    catch_up(&chain, &dir);
 
     let borrow = pump(&mut chain, &plan);
     wait_until("the first pause", Duration::from_secs(60), || chain.is_paused(target, scope));

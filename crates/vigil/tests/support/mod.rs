@@ -213,6 +213,12 @@ pub fn change_a_privilege(chain: &mut Chain, dir: &Path) -> u64 {
     finding_block
 }
 
+/// Waits (up to 60 s) until the node in `dir` has committed the chain's current head.
+pub fn catch_up(chain: &Chain, dir: &Path) {
+    let head = chain.head();
+    wait_until("vigil to reach the head", Duration::from_secs(60), || cursor(dir) >= Some(head));
+}
+
 pub fn log_of(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
