@@ -69,6 +69,18 @@ pub struct ScopeState {
     pub target_cooldown_until: u64,
 }
 
+impl ScopeState {
+    /// Seconds of the target's budget charged in the window in force at `now` (none once the next window may
+    /// open: the contract's `_charge` starts a new one then).
+    pub fn budget_used(&self, now: u64) -> u64 {
+        if now >= self.next_window_at {
+            0
+        } else {
+            self.used
+        }
+    }
+}
+
 /// The Guardian's state at one block.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GuardianView {
@@ -167,7 +179,7 @@ impl GuardianView {
             return Err(Refusal::TargetInCooldown { until: s.target_cooldown_until });
         }
         let length = s.max_pause_seconds.min(self.max_pause_length);
-        let used = if now >= s.next_window_at { 0 } else { s.used };
+        let used = s.budget_used(now);
         if used + length > s.budget_seconds {
             return Err(Refusal::BudgetExhausted {
                 used,

@@ -104,13 +104,12 @@ fn covers(pause: Scope, scope: Scope) -> bool {
 
 /// The evidence hash of an incident's pause decided after its findings: that of its latest standing finding.
 fn evidence_of(incident: &Incident) -> B256 {
-    incident
-        .findings
-        .iter()
-        .rev()
-        .find(|(_, retracted)| !retracted)
-        .map(|(f, _)| keccak256(serde_json::to_vec(f).unwrap_or_default()))
-        .unwrap_or_default()
+    incident.findings.iter().rev().find(|(_, retracted)| !retracted).map(|(f, _)| evidence_hash(f)).unwrap_or_default()
+}
+
+/// The evidence hash of a pause decided on `f`: keccak of the finding's JSON.
+fn evidence_hash(f: &Finding) -> B256 {
+    keccak256(serde_json::to_vec(f).unwrap_or_default())
 }
 
 /// How an incident changed in an orphaned block, to be undone by a reorg.
@@ -200,7 +199,7 @@ impl IncidentBook {
             self.changed.insert(incident.id);
             incident.severity = incident.severity.max(f.severity);
             incident.last_finding = f.block.number;
-            let evidence_hash = keccak256(serde_json::to_vec(&f).unwrap_or_default());
+            let evidence_hash = evidence_hash(&f);
             let block = f.block;
             let (notify_at, pause_at) = self.policy.thresholds(&f);
             let wants_pause = pause_at.is_some_and(|at| f.severity >= at)

@@ -99,7 +99,7 @@ fn describe(view: &GuardianView) -> Vec<String> {
                 "not paused".into()
             }
         };
-        let used = if now >= s.next_window_at { 0 } else { s.used };
+        let used = s.budget_used(now);
         lines.push(format!(
             "scope    {}  {mandate}; {pause}; budget {} of {} used",
             s.scope,
