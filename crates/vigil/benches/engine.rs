@@ -7,6 +7,15 @@
 //! report. Block production is not counted. It prints
 //! p50 / p99 / max of that latency, the same for the pauses the engine really sent, and the engine's throughput in
 //! blocks per second. Target: p99 ≤ 10 ms.
+//!
+//! Then ([`webhook`]) the same path through the whole `vigil run` process on anvil, from the first pump sent to the
+//! market paused, once with a webhook that answers at once and once with one that takes 5 s per request (needs
+//! anvil: `npm ci --prefix contracts`, which the test command does, or `VIGIL_ANVIL`).
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+#[path = "engine/webhook.rs"]
+mod webhook;
 
 use std::time::Instant;
 
@@ -100,4 +109,5 @@ fn main() {
         real_pauses.len()
     );
     println!("engine throughput: {:.0} blocks/s (probes read + detectors + incidents)", blocks as f64 / engine_secs);
+    webhook::print();
 }

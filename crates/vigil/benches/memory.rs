@@ -8,6 +8,16 @@
 //! every 1,000th block a finding about a new scope opens another incident. No responder: pauses are not the
 //! subject. Blocks are hand-made (`Bundle::from_slim`), so the figure is the engine's and the store's, not the
 //! fetching's.
+//!
+//! Then ([`process`]) the whole `vigil run` process, fetching the same number of blocks over JSON-RPC from a local
+//! server of renumbered real mainnet blocks ([`renumbered_chain`]).
+
+#[path = "memory/process.rs"]
+mod process;
+#[path = "common/renumbered_chain.rs"]
+mod renumbered_chain;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::Instant;
 
@@ -102,4 +112,5 @@ fn main() {
     );
     drop(engine);
     std::fs::remove_dir_all(&dir).ok();
+    process::print();
 }

@@ -1,4 +1,5 @@
-//! Block-to-pause latency of `vigil run` with a slow webhook: `cargo bench -p vigil --bench response`.
+//! The engine bench's second part: block-to-pause latency of the whole `vigil run` process, with and without a
+//! slow webhook.
 //!
 //! Each run starts anvil (127.0.0.1) with the venue deployed and `vigil run` on it as a child process, holding the
 //! 3-of-5 oracle keys, notifying a webhook with no confirmations. A privilege change on the reserve vault makes a
@@ -7,13 +8,10 @@
 //! webhook that answers at once and once with one that takes 5 s per request. Notifications are delivered off the
 //! block loop, so the two must agree; a node that delivered in the loop would pause 5 s later.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use alloy::{primitives::U256, signers::local::PrivateKeySigner};
-use support::*;
 use vigil_sim::{attacks::Attack, Backend};
 
 const RUNS: usize = 3;
@@ -59,7 +57,8 @@ fn run(delay: Duration, i: usize) -> (Duration, u64) {
     (latency, blocks)
 }
 
-fn main() {
+/// Prints the median and every run's latency, with an instant and a 5 s webhook.
+pub fn print() {
     println!(
         "first pump sent → market paused on anvil, `vigil run` notifying a webhook at the same time ({RUNS} runs each)"
     );
