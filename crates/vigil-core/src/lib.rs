@@ -23,7 +23,7 @@ pub use bundle::{BlockHeader, BlockPart, Bundle, ChainEvent, Probe, Receipt, Rec
 pub use detector::{Detector, DetectorCause, DetectorError};
 pub use finding::{BlockRef, Finding, FindingKind, Severity};
 pub use incident::{Action, ActionKind, Incident, IncidentState, Refusal, Resolution};
-pub use quorum::{guardian_domain, sign_report, PauseReport, QuorumError};
+pub use quorum::{evidence_hash, guardian_domain, incident_id, report_digest, sign_report, PauseReport, QuorumError};
 pub use scope::Scope;
 pub use store::{Store, StoreError, StoredAction};
 

@@ -7,19 +7,32 @@
 //! `{name: "Vigil Guardian", version: "1", chainId, verifyingContract: guardian}`: a signature made for one
 //! chain or one Guardian deployment does not verify on another. The Guardian rejects duplicate signers by
 //! requiring signatures ordered by signer address, strictly ascending; [`sign_report`] returns them so.
+//!
+//! Independent nodes that see the same chain must sign the same digest, so the report's identifiers are
+//! canonical: computed from chain data and configuration names by fixed ABI encodings, never from JSON or
+//! floats (docs/oracle-network.md):
+//!
+//! - [`incident_id`] = `keccak256(abi.encode(keccak256(protocol), target, scopeId, firstBlockHash))`, the block
+//!   of the incident's first finding;
+//! - [`evidence_hash`] = `keccak256(abi.encode(keccak256(detector), blockHash, txHash, blockNumber, severity,
+//!   kind))` of the finding that decided the pause (`txHash` zero when the finding names none; `severity` 0–4
+//!   from info to critical, `kind` 0–3 for exploit, suspicious, degraded, info).
 
 use alloy::{
     dyn_abi::Eip712Domain,
-    primitives::{Address, Bytes, B256},
+    primitives::{keccak256, Address, Bytes, B256, U256},
     signers::{local::PrivateKeySigner, SignerSync},
     sol,
-    sol_types::{eip712_domain, SolStruct},
+    sol_types::{eip712_domain, SolStruct, SolValue},
 };
+
+use crate::{Finding, FindingKind, Scope, Severity};
 
 sol! {
     /// What the oracle nodes sign (EIP-712): the Guardian's
     /// `PauseReport(address target,uint256 scope,bytes32 incidentId,bytes32 evidenceHash,uint256 observedBlock,uint256 deadline,uint256 configVersion,uint256 nonce)`.
     #[sol(all_derives)]
+    #[derive(Debug, PartialEq, Eq, Hash)]
     struct PauseReport {
         /// The protected contract.
         address target;
@@ -74,6 +87,41 @@ pub fn guardian_domain(chain_id: u64, guardian: Address) -> Eip712Domain {
     }
 }
 
+/// The incident id of `protocol`'s incident about `scope` that opened at the block `first_block` (its hash):
+/// `keccak256(abi.encode(keccak256(protocol), target, scopeId, firstBlockHash))`.
+pub fn incident_id(protocol: &str, scope: Scope, first_block: B256) -> B256 {
+    keccak256((keccak256(protocol), scope.target, scope.id, first_block).abi_encode())
+}
+
+/// The evidence hash of a pause decided on `finding`: `keccak256(abi.encode(keccak256(detector), blockHash,
+/// txHash, blockNumber, severity, kind))`. Titles and evidence values are left out: they hold floats and
+/// formatting, which two honest nodes need not reproduce bit for bit.
+pub fn evidence_hash(finding: &Finding) -> B256 {
+    let severity: u8 = match finding.severity {
+        Severity::Info => 0,
+        Severity::Low => 1,
+        Severity::Medium => 2,
+        Severity::High => 3,
+        Severity::Critical => 4,
+    };
+    let kind: u8 = match finding.kind {
+        FindingKind::Exploit => 0,
+        FindingKind::Suspicious => 1,
+        FindingKind::Degraded => 2,
+        FindingKind::Info => 3,
+    };
+    let facts = (
+        keccak256(&finding.detector),
+        finding.block.hash,
+        finding.tx.unwrap_or_default(),
+        U256::from(finding.block.number),
+        // abi.encode pads a uint8 to one word, as it does a uint256 of the same value.
+        U256::from(severity),
+        U256::from(kind),
+    );
+    keccak256(facts.abi_encode())
+}
+
 /// The digest the signers sign and the Guardian recovers from.
 pub fn report_digest(report: &PauseReport, domain: &Eip712Domain) -> B256 {
     report.eip712_signing_hash(domain)
@@ -121,6 +169,71 @@ mod tests {
             configVersion: U256::from(1),
             nonce: U256::from(3),
         }
+    }
+
+    fn finding() -> Finding {
+        Finding {
+            detector: "spot-vs-feed".into(),
+            protocol: "venue".into(),
+            scope: Scope::segment(Address::repeat_byte(0xaa), 2),
+            severity: Severity::Critical,
+            kind: FindingKind::Exploit,
+            block: crate::BlockRef { number: 100, hash: B256::repeat_byte(0xbb) },
+            tx: Some(B256::repeat_byte(0xcc)),
+            title: "spot price 2449.99 is 3402 bps from the feed's 1827.13".into(),
+            evidence: serde_json::json!({"spot": 2449.9912, "deviation_bps": 3402}),
+            labels: Default::default(),
+        }
+    }
+
+    #[test]
+    fn the_evidence_hash_is_the_abi_encoding_of_the_findings_integer_facts() {
+        let f = finding();
+        // The encoding written out word by word, as Solidity's abi.encode lays it out.
+        let mut words = Vec::new();
+        words.extend_from_slice(keccak256("spot-vs-feed").as_slice());
+        words.extend_from_slice(B256::repeat_byte(0xbb).as_slice());
+        words.extend_from_slice(B256::repeat_byte(0xcc).as_slice());
+        words.extend_from_slice(&U256::from(100).to_be_bytes::<32>());
+        words.extend_from_slice(&U256::from(4).to_be_bytes::<32>());
+        words.extend_from_slice(&U256::from(0).to_be_bytes::<32>());
+        assert_eq!(evidence_hash(&f), keccak256(&words));
+        // Titles, evidence values and labels are not part of it: two nodes formatting a float differently
+        // still sign the same digest.
+        let mut g = f.clone();
+        g.title = "spot price 2449.991 is 3402 bps from the feed's 1827.130".into();
+        g.evidence = serde_json::json!({"deviation_bps": 3402, "spot": 2449.9912000001});
+        g.labels.insert("actor".into(), "0x01".into());
+        assert_eq!(evidence_hash(&f), evidence_hash(&g));
+        // Every identifying fact is.
+        let changed: [fn(&mut Finding); 6] = [
+            |f| f.detector = "other".into(),
+            |f| f.block.hash = B256::repeat_byte(1),
+            |f| f.tx = None,
+            |f| f.block.number = 101,
+            |f| f.severity = Severity::High,
+            |f| f.kind = FindingKind::Suspicious,
+        ];
+        for change in changed {
+            let mut g = f.clone();
+            change(&mut g);
+            assert_ne!(evidence_hash(&f), evidence_hash(&g), "{g:?}");
+        }
+    }
+
+    #[test]
+    fn the_incident_id_is_the_abi_encoding_of_protocol_scope_and_first_block() {
+        let scope = Scope::segment(Address::repeat_byte(0xaa), 2);
+        let first = B256::repeat_byte(0xbb);
+        let mut words = Vec::new();
+        words.extend_from_slice(keccak256("venue").as_slice());
+        words.extend_from_slice(&[0u8; 12]);
+        words.extend_from_slice(scope.target.as_slice());
+        words.extend_from_slice(&U256::from(2).to_be_bytes::<32>());
+        words.extend_from_slice(first.as_slice());
+        assert_eq!(incident_id("venue", scope, first), keccak256(&words));
+        assert_ne!(incident_id("venue", scope, first), incident_id("venue", Scope::segment(scope.target, 3), first));
+        assert_ne!(incident_id("venue", scope, first), incident_id("venue2", scope, first));
     }
 
     #[test]

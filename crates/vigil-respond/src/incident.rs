@@ -15,9 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use alloy::primitives::{keccak256, B256};
+use alloy::primitives::B256;
 use serde::{Deserialize, Serialize};
-use vigil_core::{BlockRef, Finding, FindingKind, Scope, Severity};
+use vigil_core::{evidence_hash, incident_id, BlockRef, Finding, FindingKind, Scope, Severity};
 
 pub use vigil_core::incident::{Action, ActionKind, Incident, IncidentState, Refusal, Resolution};
 
@@ -107,11 +107,6 @@ fn evidence_of(incident: &Incident) -> B256 {
     incident.findings.iter().rev().find(|(_, retracted)| !retracted).map(|(f, _)| evidence_hash(f)).unwrap_or_default()
 }
 
-/// The evidence hash of a pause decided on `f`: keccak of the finding's JSON.
-fn evidence_hash(f: &Finding) -> B256 {
-    keccak256(serde_json::to_vec(f).unwrap_or_default())
-}
-
 /// How an incident changed in an orphaned block, to be undone by a reorg.
 #[derive(Debug, Clone)]
 struct Change {
@@ -170,7 +165,7 @@ impl IncidentBook {
         for f in findings {
             let key = (f.protocol.clone(), f.scope);
             let incident = self.open.entry(key).or_insert_with(|| Incident {
-                id: keccak256(format!("{}|{}|{}|{}", f.protocol, f.scope.target, f.scope.id, f.block.hash)),
+                id: incident_id(&f.protocol, f.scope, f.block.hash),
                 protocol: f.protocol.clone(),
                 scope: f.scope,
                 opened_at: f.block,
@@ -356,6 +351,16 @@ impl IncidentBook {
     /// Unwinds to `ancestor`: findings of later blocks are retracted (never deleted), and incidents contained or
     /// resolved in later blocks return to the state they had.
     pub fn retract_after(&mut self, ancestor: BlockRef) {
+        // The pauses that may be out are those the incidents hold now, before anything is unwound: a pause
+        // decided and then refused in the orphaned blocks was never sent, and is not taken.
+        let pauses_held: BTreeMap<B256, (IncidentState, Vec<ActionKind>)> = self
+            .open
+            .values()
+            .map(|i| {
+                let pauses = i.actions.iter().filter(|k| matches!(k, ActionKind::Pause { .. })).copied().collect();
+                (i.id, (i.state, pauses))
+            })
+            .collect();
         while self.undo.last().is_some_and(|c| c.block > ancestor.number) {
             let Some(Change { before, .. }) = self.undo.pop() else { break };
             self.resolved.retain(|i| i.id != before.id);
@@ -365,13 +370,13 @@ impl IncidentBook {
             if let Some(now) = self.open.get(&key).filter(|i| i.id == before.id) {
                 // What the incident gained since stays (findings are retracted below) except what the orphaned
                 // block decided: its state, and the notifications not yet due (the replacement block's findings
-                // are notified instead). A pause it decided stays taken: its transaction may be out, and the
-                // Guardian accepts a report once.
+                // are notified instead). A pause it decided and still holds stays taken, with the state it has
+                // now: its transaction may be out, and the Guardian accepts a report once.
                 let mut actions = before.actions.clone();
-                let pause_since =
-                    now.actions.iter().any(|k| matches!(k, ActionKind::Pause { .. }) && !actions.contains(k));
-                actions.extend(now.actions.iter().filter(|k| matches!(k, ActionKind::Pause { .. })));
-                let state = if pause_since { now.state } else { before.state };
+                let (state_now, pauses) = pauses_held.get(&before.id).map_or((now.state, &[][..]), |(s, p)| (*s, p));
+                let pause_since = pauses.iter().any(|k| !actions.contains(k));
+                actions.extend(pauses.iter().copied());
+                let state = if pause_since { state_now } else { before.state };
                 before = Incident { state, notified: before.notified, actions, ..now.clone() };
             }
             self.open.insert(key, before);
@@ -595,15 +600,25 @@ mod tests {
         assert!(book.pause_refused(a[0].incident, later, at(11)).is_none(), "the same kind of reason");
         let budget = Refusal::BudgetExhausted { used: 1, requested: 2, budget: 2, next_window_at: 9 };
         assert!(book.pause_refused(a[0].incident, budget, at(11)).is_some(), "a new kind of reason");
-        // A reorg of block 11 undoes the notification it decided; the pause it decided stays taken (as for
-        // any pause decided in an orphaned block: its transaction may be out).
+        // A reorg of block 11 undoes the notification it decided, and the pause it decided and then refused:
+        // that pause was never sent, so the incident is open with its pause wanted again.
         book.retract_after(at(10));
         let i = book.incidents().next().unwrap();
-        assert_eq!(i.state, IncidentState::Acting { since: 11 });
+        assert_eq!(i.state, IncidentState::Open);
+        assert!(!i.actions.contains(&ActionKind::Pause { scope: SCOPE() }));
         assert!(!i
             .actions
             .iter()
             .any(|k| matches!(k, ActionKind::PauseRefused { refusal: Refusal::BudgetExhausted { .. }, .. })));
+        assert!(i.actions.contains(&ActionKind::PauseRefused { scope: SCOPE(), refusal: cooldown }), "block 10's");
+        let again = at(11);
+        assert_eq!(kinds(&book.pauses_wanted(again)), [ActionKind::Pause { scope: SCOPE() }]);
+        // A pause decided in an orphaned block and not refused stays taken: its transaction may be out.
+        book.retract_after(at(10));
+        let i = book.incidents().next().unwrap();
+        assert_eq!(i.state, IncidentState::Acting { since: 11 });
+        assert!(i.actions.contains(&ActionKind::Pause { scope: SCOPE() }));
+        assert!(book.pauses_wanted(at(11)).is_empty(), "still acting: not decided twice");
     }
 
     #[test]

@@ -821,3 +821,71 @@ fn the_node_admits_exactly_the_pauses_the_guardian_accepts() {
         assert!(seen.contains_key(reason), "the run never met `{reason}`: {seen:?}");
     }
 }
+
+/// The oracle network's share book (`vigil_respond::ShareBook`) against the real Guardian: shares signed one
+/// node at a time and counted by the book land as a quorum; each share the book refuses belongs to a report, or
+/// is a signature, that `pauseWithQuorum` refuses with the matching error.
+#[test]
+fn the_share_book_counts_exactly_the_shares_the_guardian_accepts() {
+    use vigil_respond::{GuardianView, ShareBook, ShareRejection};
+
+    let mut f = Fixture::new(5, 3);
+    let view = |f: &mut Fixture| {
+        let raw = f.chain.call_raw(f.guardian, Guardian::snapshotCall {}.abi_encode().into()).unwrap();
+        GuardianView::decode(&raw).unwrap()
+    };
+    let mut book = ShareBook::new(CHAIN_ID, f.guardian);
+    let v = view(&mut f);
+
+    // Each rule the book applies, and the error the Guardian gives the same report signed by k members.
+    let outsider = test_key(99);
+    let mut refused = Vec::new();
+    let base = f.report(1);
+    let variants: Vec<(PauseReport, &str)> = vec![
+        (PauseReport { configVersion: base.configVersion + U256::from(1), ..base.clone() }, "WrongConfigVersion"),
+        (PauseReport { deadline: U256::from(f.chain.timestamp() - 1), ..base.clone() }, "DeadlinePassed"),
+        (PauseReport { deadline: U256::from(f.chain.timestamp() + 3_600), ..base.clone() }, "ReportLifetimeTooLong"),
+        (PauseReport { scope: U256::from(7), nonce: U256::ZERO, ..base.clone() }, "NoMandate"),
+        (PauseReport { nonce: base.nonce + U256::from(1), ..base.clone() }, "WrongNonce"),
+    ];
+    for (report, error) in variants {
+        let share = book.sign(report.clone(), &f.signers[0]).unwrap();
+        let rejection = book.add(&share, &v).expect_err(error);
+        refused.push(rejection.kind());
+        let sigs = f.sign(&report, &f.first(3));
+        assert_reverts_with(f.submit(report, sigs), error, rejection.kind());
+    }
+    assert_eq!(refused, ["wrong-version", "expired", "too-long", "no-mandate", "wrong-nonce"]);
+    // Several rules broken at once: the book names the one the contract names (its order).
+    let many = PauseReport { configVersion: U256::from(9), nonce: U256::from(9), ..base.clone() };
+    let share = book.sign(many.clone(), &f.signers[0]).unwrap();
+    assert_eq!(book.add(&share, &v).unwrap_err().kind(), "wrong-version");
+    let sigs = f.sign(&many, &f.first(3));
+    assert_reverts_with(f.submit(many, sigs), "WrongConfigVersion", "version and nonce wrong");
+
+    // A share from outside the set: refused by the book, and by the Guardian inside an otherwise valid quorum.
+    let forged = book.sign(base.clone(), &outsider).unwrap();
+    assert!(matches!(book.add(&forged, &v), Err(ShareRejection::NotASigner { .. })));
+    let mut with_outsider = f.first(2);
+    with_outsider.push(&outsider);
+    let sigs = f.sign(&base, &with_outsider);
+    assert_reverts_with(f.submit(base.clone(), sigs), "NotASigner", "an outsider's signature");
+
+    // Three members, one share each, counted one at a time: the third makes the quorum, and it lands.
+    let mut counted = None;
+    for k in f.signers.iter().skip(1).take(3) {
+        counted = Some(book.add(&book.sign(base.clone(), k).unwrap(), &v).unwrap());
+    }
+    let counted = counted.unwrap();
+    assert!(counted.quorum);
+    let (report, sigs) = book.quorum(counted.digest, v.threshold).unwrap();
+    f.submit(report.clone(), sigs.clone()).unwrap();
+    assert!(f.is_paused(1));
+
+    // Replayed: the same quorum again is refused on chain, and the book voids it at the next state.
+    assert_reverts_with(f.submit(report.clone(), sigs), "WrongNonce", "the quorum replayed");
+    let after = view(&mut f);
+    assert_eq!(book.prune(&after), 1);
+    let again = book.sign(report, &f.signers[4]).unwrap();
+    assert!(matches!(book.add(&again, &after), Err(ShareRejection::WrongNonce { .. })));
+}
