@@ -351,15 +351,14 @@ impl IncidentBook {
     /// Unwinds to `ancestor`: findings of later blocks are retracted (never deleted), and incidents contained or
     /// resolved in later blocks return to the state they had.
     pub fn retract_after(&mut self, ancestor: BlockRef) {
-        // The pauses that may be out are those the incidents hold now, before anything is unwound: a pause
-        // decided and then refused in the orphaned blocks was never sent, and is not taken.
-        let pauses_held: BTreeMap<B256, (IncidentState, Vec<ActionKind>)> = self
+        // The pauses that may be out are those the incidents (open, or resolved within the window) hold now,
+        // before anything is unwound: a pause decided and then refused in the orphaned blocks was never sent,
+        // and is not taken.
+        let pauses_held: BTreeMap<B256, Vec<ActionKind>> = self
             .open
             .values()
-            .map(|i| {
-                let pauses = i.actions.iter().filter(|k| matches!(k, ActionKind::Pause { .. })).copied().collect();
-                (i.id, (i.state, pauses))
-            })
+            .chain(&self.resolved)
+            .map(|i| (i.id, i.actions.iter().filter(|k| matches!(k, ActionKind::Pause { .. })).copied().collect()))
             .collect();
         while self.undo.last().is_some_and(|c| c.block > ancestor.number) {
             let Some(Change { before, .. }) = self.undo.pop() else { break };
@@ -373,10 +372,10 @@ impl IncidentBook {
                 // are notified instead). A pause it decided and still holds stays taken, with the state it has
                 // now: its transaction may be out, and the Guardian accepts a report once.
                 let mut actions = before.actions.clone();
-                let (state_now, pauses) = pauses_held.get(&before.id).map_or((now.state, &[][..]), |(s, p)| (*s, p));
+                let pauses = pauses_held.get(&before.id).map_or(&[][..], Vec::as_slice);
                 let pause_since = pauses.iter().any(|k| !actions.contains(k));
                 actions.extend(pauses.iter().copied());
-                let state = if pause_since { state_now } else { before.state };
+                let state = if pause_since { now.state } else { before.state };
                 before = Incident { state, notified: before.notified, actions, ..now.clone() };
             }
             self.open.insert(key, before);
@@ -542,6 +541,21 @@ mod tests {
         assert_eq!((i.id, i.state), (a[0].incident, IncidentState::Contained { since: 11, until: 1_000 }));
         book.retract_after(BlockRef { number: 10, hash: B256::ZERO });
         assert_eq!(book.incidents().next().unwrap().state, IncidentState::Acting { since: 10 }, "the pause stays");
+
+        // A pause decided in an orphaned block whose incident was then contained and resolved, all orphaned:
+        // the pause stays taken (its transaction may be out), the incident acting.
+        let mut book = IncidentBook::new(Policy::default(), 64);
+        book.ingest(vec![finding(10, Severity::Low, "l")]);
+        let p = book.ingest(vec![finding(11, Severity::Critical, "x")]);
+        assert_eq!(kinds(&p), [ActionKind::Notify, ActionKind::Pause { scope: SCOPE() }]);
+        book.paused(SCOPE(), 1_000, 12);
+        assert_eq!(book.unpaused(SCOPE(), 13), [p[0].incident]);
+        book.retract_after(BlockRef { number: 10, hash: B256::ZERO });
+        let i = book.incidents().next().expect("reopened");
+        assert_eq!(i.state, IncidentState::Acting { since: 11 });
+        assert!(i.actions.contains(&ActionKind::Pause { scope: SCOPE() }));
+        let again = book.ingest(vec![finding(11, Severity::Critical, "x2")]);
+        assert!(again.iter().all(|a| a.kind != ActionKind::Pause { scope: SCOPE() }), "not decided twice");
 
         // A notification decided in an orphaned block is due again for the replacement block's finding.
         let mut book = IncidentBook::new(Policy::default(), 64);
