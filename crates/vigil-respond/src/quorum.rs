@@ -26,9 +26,9 @@ use std::collections::BTreeMap;
 use alloy::{
     dyn_abi::Eip712Domain,
     primitives::{Address, Bytes, B256, U256},
-    signers::{local::PrivateKeySigner, Signature, SignerSync},
+    signers::{local::PrivateKeySigner, Signature},
 };
-use vigil_core::{guardian_domain, report_digest, PauseReport, Scope};
+use vigil_core::{guardian_domain, report_digest, sign_report, PauseReport, QuorumError, Scope};
 
 use crate::guardian::GuardianView;
 
@@ -154,8 +154,30 @@ pub struct ShareBook {
     pending: BTreeMap<B256, Pending>,
 }
 
-fn to_u64(v: U256) -> u64 {
-    v.try_into().unwrap_or(u64::MAX)
+/// Checks `report` against the Guardian's state `view`, in the order of the contract's `_admit` (rules 2–4 of
+/// the module docs).
+fn check_report(report: &PauseReport, view: &GuardianView) -> Result<(), ShareRejection> {
+    let (deadline, now) = (report.deadline.saturating_to::<u64>(), view.timestamp);
+    if deadline < now {
+        return Err(ShareRejection::Expired { deadline, now });
+    }
+    if deadline - now > view.max_report_lifetime {
+        return Err(ShareRejection::TooLong { deadline, now, lifetime: view.max_report_lifetime });
+    }
+    if report.configVersion != view.config_version {
+        return Err(ShareRejection::WrongVersion { got: report.configVersion, current: view.config_version });
+    }
+    let scope = Scope { target: report.target, id: report.scope };
+    let state = view.scope(scope);
+    // A scope never mandated is not in the snapshot; its nonce is still 0.
+    let current = state.map_or(U256::ZERO, |s| s.nonce);
+    if report.nonce != current {
+        return Err(ShareRejection::WrongNonce { scope, got: report.nonce, current });
+    }
+    if !state.is_some_and(|s| s.active) {
+        return Err(ShareRejection::NoMandate(scope));
+    }
+    Ok(())
 }
 
 impl ShareBook {
@@ -170,35 +192,9 @@ impl ShareBook {
     }
 
     /// Signs `report` with `key`: this node's share, to count with [`ShareBook::add`] and send to its peers.
-    pub fn sign(&self, report: PauseReport, key: &PrivateKeySigner) -> Result<Share, alloy::signers::Error> {
-        let signature = key.sign_hash_sync(&self.digest(&report))?;
-        Ok(Share { report, signature: Bytes::from(signature.as_bytes().to_vec()) })
-    }
-
-    /// Checks the report against the Guardian's state, in the order of the contract's `_admit` (rules 2–4 of
-    /// the module docs).
-    fn check_report(&self, report: &PauseReport, view: &GuardianView) -> Result<(), ShareRejection> {
-        let (deadline, now) = (to_u64(report.deadline), view.timestamp);
-        if deadline < now {
-            return Err(ShareRejection::Expired { deadline, now });
-        }
-        if deadline - now > view.max_report_lifetime {
-            return Err(ShareRejection::TooLong { deadline, now, lifetime: view.max_report_lifetime });
-        }
-        if report.configVersion != view.config_version {
-            return Err(ShareRejection::WrongVersion { got: report.configVersion, current: view.config_version });
-        }
-        let scope = Scope { target: report.target, id: report.scope };
-        let state = view.scope(scope);
-        // A scope never mandated is not in the snapshot; its nonce is still 0.
-        let current = state.map_or(U256::ZERO, |s| s.nonce);
-        if report.nonce != current {
-            return Err(ShareRejection::WrongNonce { scope, got: report.nonce, current });
-        }
-        if !state.is_some_and(|s| s.active) {
-            return Err(ShareRejection::NoMandate(scope));
-        }
-        Ok(())
+    pub fn sign(&self, report: PauseReport, key: &PrivateKeySigner) -> Result<Share, QuorumError> {
+        let signature = sign_report(&report, &self.domain, &[key])?.remove(0);
+        Ok(Share { report, signature })
     }
 
     /// Checks `share` (every rule of the module docs) and counts it.
@@ -211,7 +207,7 @@ impl ShareBook {
         if !view.signers.contains(&signer) {
             return Err(ShareRejection::NotASigner { signer, version: view.config_version });
         }
-        self.check_report(&share.report, view)?;
+        check_report(&share.report, view)?;
         if self.pending.get(&digest).is_some_and(|p| p.signatures.contains_key(&signer)) {
             return Err(ShareRejection::Duplicate(signer));
         }
@@ -250,17 +246,10 @@ impl ShareBook {
     /// used nonce, and signatures of signers no longer in the set. Returns how many reports were dropped.
     pub fn prune(&mut self, view: &GuardianView) -> usize {
         let before = self.pending.len();
-        let checks: Vec<(B256, bool)> =
-            self.pending.iter().map(|(d, p)| (*d, self.check_report(&p.report, view).is_ok())).collect();
-        for (digest, ok) in checks {
-            if !ok {
-                self.pending.remove(&digest);
-            }
-        }
-        for p in self.pending.values_mut() {
+        self.pending.retain(|_, p| {
             p.signatures.retain(|signer, _| view.signers.contains(signer));
-        }
-        self.pending.retain(|_, p| !p.signatures.is_empty());
+            !p.signatures.is_empty() && check_report(&p.report, view).is_ok()
+        });
         before - self.pending.len()
     }
 }
@@ -455,27 +444,18 @@ mod tests {
         let late = book.sign(report(), &keys[0]).unwrap();
         assert!(matches!(book.add(&late, &rotated), Err(ShareRejection::NotASigner { .. })));
 
-        // A new config version voids the report in flight.
-        let mut book = ShareBook::new(CHAIN, guardian());
-        fill(&mut book, &view());
-        let mut v2 = view();
-        v2.config_version = U256::from(2);
-        assert_eq!(book.prune(&v2), 1);
-        assert_eq!(book.reports().count(), 0);
-
-        // The nonce moved on (a pause landed, or governance acted on the scope): void.
-        let mut book = ShareBook::new(CHAIN, guardian());
-        fill(&mut book, &view());
-        let mut landed = view();
-        landed.scopes[0].nonce = U256::from(5);
-        assert_eq!(book.prune(&landed), 1);
-
-        // The deadline passed.
-        let mut book = ShareBook::new(CHAIN, guardian());
-        fill(&mut book, &view());
-        let mut later = view();
-        later.timestamp = 1_301;
-        assert_eq!(book.prune(&later), 1);
+        // A new config version voids the report in flight; so does a nonce that moved on (a pause landed, or
+        // governance acted on the scope), and a deadline that passed.
+        let voiding: [fn(&mut GuardianView); 3] =
+            [|v| v.config_version = U256::from(2), |v| v.scopes[0].nonce = U256::from(5), |v| v.timestamp = 1_301];
+        for change in voiding {
+            let mut book = ShareBook::new(CHAIN, guardian());
+            fill(&mut book, &view());
+            let mut moved = view();
+            change(&mut moved);
+            assert_eq!(book.prune(&moved), 1, "{moved:?}");
+            assert_eq!(book.reports().count(), 0);
+        }
 
         // Nothing changed: nothing dropped.
         let mut book = ShareBook::new(CHAIN, guardian());

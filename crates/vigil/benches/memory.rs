@@ -61,13 +61,14 @@ impl Detector for EveryBlock {
     fn revert_to(&mut self, _: BlockRef) {}
 }
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+/// A field of `/proc/<process>/status` in kB (`VmRSS`, `VmHWM`); `process` is a pid or `self`.
+fn status_kib(process: &str, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap_or_default();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+        .unwrap_or_else(|| panic!("no {field} in /proc/{process}/status: has the process exited?"))
 }
 
 fn main() {
@@ -98,7 +99,7 @@ fn main() {
             let per_block = last.0.elapsed().as_secs_f64() * 1e6 / (n - last.1) as f64;
             println!(
                 "{n:>8} {:>10.1} {findings:>10} {:>10} {per_block:>14.0}",
-                rss_kib() as f64 / 1024.0,
+                status_kib("self", "VmRSS") as f64 / 1024.0,
                 engine.incidents().incidents().count()
             );
             last = (Instant::now(), n);

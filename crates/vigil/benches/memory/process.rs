@@ -16,21 +16,11 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::{renumbered_chain, support::*};
+use crate::{renumbered_chain, status_kib, support::*};
 
 const BLOCKS: u64 = 100_000;
 const FIRST: u64 = 18_000_000;
 const MARKS: [u64; 6] = [1_000, 10_000, 25_000, 50_000, 75_000, 100_000];
-
-/// A field of `/proc/<pid>/status` in kB (`VmRSS`, `VmHWM`).
-fn status_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status: has the process exited?"))
-}
 
 fn config(dir: &Path, chain: &renumbered_chain::RenumberedChain, hook: &str) -> std::path::PathBuf {
     let text = format!(
@@ -86,7 +76,7 @@ pub fn print() {
          renumbered), 3 new findings in every block"
     );
     let mut vigil = spawn_vigil_with(&config, &[], &[], &log, &[("VIGIL_BENCH_HOOK_SECRET", "s")]);
-    let pid = vigil.id();
+    let pid = vigil.id().to_string();
     println!("{:>8} {:>10} {:>10} {:>12}", "blocks", "RSS MiB", "peak MiB", "blocks/s");
     let began = Instant::now();
     let mut previous = (Instant::now(), 0u64);
@@ -103,7 +93,7 @@ pub fn print() {
             assert!(Instant::now() < deadline, "vigil run is not at block {mark} after an hour: {}", log_of(&log));
             std::thread::sleep(Duration::from_millis(50));
         };
-        let (rss, peak) = (status_kib(pid, "VmRSS"), status_kib(pid, "VmHWM"));
+        let (rss, peak) = (status_kib(&pid, "VmRSS"), status_kib(&pid, "VmHWM"));
         let rate = (done - previous.1) as f64 / previous.0.elapsed().as_secs_f64();
         println!("{done:>8} {:>10.1} {:>10.1} {rate:>12.0}", rss as f64 / 1024.0, peak as f64 / 1024.0);
         previous = (Instant::now(), done);
