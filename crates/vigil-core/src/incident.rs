@@ -91,6 +91,15 @@ pub enum Refusal {
         /// Signatures needed.
         threshold: u64,
     },
+    /// The oracle network: this node signed the pause, and too few other members of the oracle set did within
+    /// the configured blocks (peers down, partitioned, or not seeing the attack). Not a Guardian rule: the share
+    /// stays offered to the peers, and the pause lands if enough of them sign before the report expires.
+    QuorumUnreachable {
+        /// Members whose signatures this node holds.
+        signers: u64,
+        /// Signatures needed.
+        threshold: u64,
+    },
 }
 
 impl Refusal {
@@ -117,6 +126,11 @@ impl std::fmt::Display for Refusal {
             Refusal::TooFewSigners { held, threshold } => {
                 write!(f, "this node holds {held} keys of the oracle set, {threshold} signatures are needed")
             }
+            Refusal::QuorumUnreachable { signers, threshold } => write!(
+                f,
+                "quorum unreachable: {signers} of the {threshold} signatures needed were collected from the oracle \
+                 network"
+            ),
         }
     }
 }

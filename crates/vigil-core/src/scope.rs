@@ -26,6 +26,11 @@ impl Scope {
         Self { target, id: U256::from(id) }
     }
 
+    /// Whether a pause of this scope (the whole target when its id is 0) covers `other`.
+    pub fn covers(&self, other: Scope) -> bool {
+        other.target == self.target && (self.is_whole() || other.id == self.id)
+    }
+
     /// True when this scope covers the whole target.
     pub fn is_whole(&self) -> bool {
         self.id.is_zero()

@@ -80,6 +80,14 @@ pub struct Peers {
     http: reqwest::Client,
     seq: AtomicU64,
     health: Mutex<BTreeMap<Address, PeerHealth>>,
+    traffic: Traffic,
+}
+
+/// What a node has sent: requests (one message to one peer) and their bytes (body and signed headers).
+#[derive(Debug, Default)]
+struct Traffic {
+    requests: AtomicU64,
+    bytes: AtomicU64,
 }
 
 impl Peers {
@@ -90,7 +98,15 @@ impl Peers {
         let peers: Vec<Peer> = peers.into_iter().filter(|p| p.address != me).collect();
         let health = peers.iter().map(|p| (p.address, PeerHealth::default())).collect();
         let http = reqwest::Client::builder().timeout(timeout).build().expect("an HTTP client without TLS settings");
-        Self { network, key, peers, http, seq: AtomicU64::new(now_ms() * 1_000), health: Mutex::new(health) }
+        Self {
+            network,
+            key,
+            peers,
+            http,
+            seq: AtomicU64::new(now_ms() * 1_000),
+            health: Mutex::new(health),
+            traffic: Traffic::default(),
+        }
     }
 
     /// This node's address.
@@ -108,6 +124,11 @@ impl Peers {
         self.health.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Requests posted so far (one message to one peer each) and their bytes: body and the four headers.
+    pub fn traffic(&self) -> (u64, u64) {
+        (self.traffic.requests.load(Ordering::Relaxed), self.traffic.bytes.load(Ordering::Relaxed))
+    }
+
     /// Signs `message` once and posts it to every peer at the same time; returns each peer's outcome.
     pub async fn broadcast(&self, message: &Message) -> Vec<(Address, Result<(), SendError>)> {
         let body = match serde_json::to_vec(message) {
@@ -119,15 +140,20 @@ impl Peers {
             Ok(s) => s,
             Err(e) => return self.peers.iter().map(|p| (p.address, Err(SendError::Encode(e.to_string())))).collect(),
         };
+        let (from, seq, sent_ms, sig) =
+            (stamp.from.to_string(), stamp.seq.to_string(), stamp.sent_ms.to_string(), signature.to_string());
+        let size = (body.len() + from.len() + seq.len() + sent_ms.len() + sig.len()) as u64;
+        self.traffic.requests.fetch_add(self.peers.len() as u64, Ordering::Relaxed);
+        self.traffic.bytes.fetch_add(size * self.peers.len() as u64, Ordering::Relaxed);
         let sends = self.peers.iter().map(|peer| {
             let request = self
                 .http
                 .post(format!("{}{PATH}", peer.url.trim_end_matches('/')))
                 .header("content-type", "application/json")
-                .header(FROM, stamp.from.to_string())
-                .header(SEQ, stamp.seq.to_string())
-                .header(SENT_MS, stamp.sent_ms.to_string())
-                .header(SIGNATURE, signature.to_string())
+                .header(FROM, &from)
+                .header(SEQ, &seq)
+                .header(SENT_MS, &sent_ms)
+                .header(SIGNATURE, &sig)
                 .body(body.clone());
             async move {
                 let outcome = match request.send().await {

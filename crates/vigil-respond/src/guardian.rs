@@ -203,6 +203,8 @@ pub struct GuardianResponder {
     keys: Vec<PrivateKeySigner>,
     sender: Address,
     validity_seconds: u64,
+    /// The oracle network's mode: the keys held sign a share and the threshold is reached with the peers' shares.
+    shares: bool,
 }
 
 impl fmt::Debug for GuardianResponder {
@@ -221,7 +223,14 @@ impl GuardianResponder {
     /// (capped by the Guardian's max report lifetime); the transaction is sent by the first key's address.
     pub fn new(guardian: Address, chain_id: u64, keys: Vec<PrivateKeySigner>, validity_seconds: u64) -> Self {
         let sender = keys.first().map(|k| k.address()).unwrap_or_default();
-        Self { guardian, chain_id, keys, sender, validity_seconds }
+        Self { guardian, chain_id, keys, sender, validity_seconds, shares: false }
+    }
+
+    /// A responder for a node of the oracle network holding one `key`: each pause it prepares carries this
+    /// node's signature alone (its share), decided as if the threshold were reached, which the peers' shares do.
+    /// The pause is refused as `TooFewSigners` only while the key is outside the oracle set.
+    pub fn sharing(guardian: Address, chain_id: u64, key: PrivateKeySigner, validity_seconds: u64) -> Self {
+        Self { shares: true, ..Self::new(guardian, chain_id, vec![key], validity_seconds) }
     }
 
     /// The addresses of the keys held.
@@ -313,7 +322,12 @@ impl Responder for GuardianResponder {
     fn prepare(&self, action: &Action, scope: Scope, bundle: &Bundle) -> Result<Prepared, PrepareError> {
         let view = self.view(bundle)?;
         let now = bundle.timestamp();
-        let (nonce, length) = view.admit(scope, now, &self.signers()).map_err(PrepareError::Refused)?;
+        let ours = self.signers();
+        let held = match self.shares {
+            true if ours.iter().any(|a| view.signers.contains(a)) => view.signers.clone(),
+            _ => ours,
+        };
+        let (nonce, length) = view.admit(scope, now, &held).map_err(PrepareError::Refused)?;
         let deadline = now + self.validity_seconds.min(view.max_report_lifetime);
         let data = self.pause_call(scope, action, deadline, (view.config_version, nonce), &view.signers)?;
         Ok(Prepared { from: self.sender, to: self.guardian, data, until: now + length })

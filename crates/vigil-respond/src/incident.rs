@@ -97,9 +97,19 @@ impl Policy {
     }
 }
 
-/// Whether a pause of `pause` (scope 0: its whole target) covers `scope`.
-fn covers(pause: Scope, scope: Scope) -> bool {
-    scope.target == pause.target && (pause.id.is_zero() || scope.id == pause.id)
+/// The notification that `incident`'s pause is refused for `refusal`, recorded on it, when this kind of reason
+/// is new to it (a reason is told once per incident).
+fn tell_refusal(incident: &mut Incident, refusal: Refusal, block: BlockRef) -> Option<Action> {
+    let told = incident
+        .actions
+        .iter()
+        .any(|k| matches!(k, ActionKind::PauseRefused { refusal: r, .. } if r.same_reason(&refusal)));
+    if told {
+        return None;
+    }
+    let kind = ActionKind::PauseRefused { scope: incident.scope, refusal };
+    incident.actions.insert(kind);
+    Some(Action { incident: incident.id, kind, block, evidence_hash: evidence_of(incident) })
 }
 
 /// The evidence hash of an incident's pause decided after its findings: that of its latest standing finding.
@@ -242,7 +252,7 @@ impl IncidentBook {
     /// The Guardian paused `scope` (scope 0: its whole target) until `until` (unix seconds), seen at `block`:
     /// incidents about it are contained.
     pub fn paused(&mut self, scope: Scope, until: u64, block: u64) {
-        for incident in self.open.values_mut().filter(|i| covers(scope, i.scope)) {
+        for incident in self.open.values_mut().filter(|i| scope.covers(i.scope)) {
             if matches!(incident.state, IncidentState::Contained { until: u, .. } if u >= until) {
                 continue;
             }
@@ -264,16 +274,19 @@ impl IncidentBook {
             i.state = IncidentState::Open;
         }
         self.changed.insert(i.id);
-        let told = i
-            .actions
-            .iter()
-            .any(|k| matches!(k, ActionKind::PauseRefused { refusal: r, .. } if r.same_reason(&refusal)));
-        if told {
-            return None;
-        }
-        let kind = ActionKind::PauseRefused { scope, refusal };
-        i.actions.insert(kind);
-        Some(Action { incident, kind, block, evidence_hash: evidence_of(i) })
+        tell_refusal(i, refusal, block)
+    }
+
+    /// The pause `incident` decided is stalled for `refusal` (the oracle network could not gather a quorum): it
+    /// stays decided (the node keeps offering its share), and the notification is due when this kind of reason
+    /// is new to the incident.
+    pub fn pause_stalled(&mut self, incident: B256, refusal: Refusal, block: BlockRef) -> Option<Action> {
+        let i = self.open.values_mut().find(|i| i.id == incident)?;
+        let before = i.clone();
+        let told = tell_refusal(i, refusal, block)?;
+        self.undo.push(Change { block: block.number, before });
+        self.changed.insert(i.id);
+        Some(told)
     }
 
     /// The pauses wanted by incidents whose pause was refused and that are still open: each is decided again
@@ -311,7 +324,7 @@ impl IncidentBook {
         let keys: Vec<_> = self
             .open
             .iter()
-            .filter(|(_, i)| covers(scope, i.scope) && matches!(i.state, IncidentState::Contained { .. }))
+            .filter(|(_, i)| scope.covers(i.scope) && matches!(i.state, IncidentState::Contained { .. }))
             .map(|(k, _)| k.clone())
             .collect();
         keys.into_iter().filter_map(|k| self.resolve(&k, block, Resolution::Unpaused)).collect()

@@ -793,6 +793,7 @@ fn the_node_admits_exactly_the_pauses_the_guardian_accepts() {
             Err(Refusal::TargetInCooldown { .. }) => ("TargetInCooldown", Some("InCooldown")),
             Err(Refusal::BudgetExhausted { .. }) => ("BudgetExhausted", Some("PauseBudgetExhausted")),
             Err(Refusal::TooFewSigners { .. }) => ("TooFewSigners", Some("NotEnoughSignatures")),
+            Err(r @ Refusal::QuorumUnreachable { .. }) => unreachable!("the Guardian's rules never say {r}"),
         };
         *seen.entry(name).or_default() += 1;
         match (expected, chain) {

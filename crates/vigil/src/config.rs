@@ -55,6 +55,8 @@ pub struct Config {
     pub node: NodeConfig,
     /// Stage correlation of findings by actor (`[correlation]`; off when absent).
     pub correlation: Option<CorrelationConfig>,
+    /// The oracle network (`[network]`; a node that signs alone when absent).
+    pub network: Option<NetworkConfig>,
     /// The file's folder: relative paths in the file (a rule's `abi`) are read from it. Empty for the working
     /// directory.
     pub dir: std::path::PathBuf,
@@ -194,6 +196,52 @@ struct RawConfig {
     node: NodeConfig,
     #[serde(default)]
     correlation: Option<CorrelationConfig>,
+    #[serde(default)]
+    network: Option<NetworkConfig>,
+}
+
+/// The oracle network (`[network]`, docs/oracle-network.md): this node holds one key of the Guardian's oracle
+/// set, signs a share of each pause it decides and sends it to its peers; a node holding the Guardian's threshold
+/// of shares for one report submits it.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Where this node's inbox listens (`127.0.0.1:9650`).
+    pub listen: std::net::SocketAddr,
+    /// The other nodes of the oracle set.
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<PeerConfig>,
+    /// A peer's report on a scope is signed only when this node's own detectors decided a pause of the same
+    /// scope at most this many blocks from the report's block.
+    #[serde(default = "default_join_window")]
+    pub join_window_blocks: u64,
+    /// Blocks after this node signed a report without the report reaching its threshold before the node alerts
+    /// "quorum unreachable".
+    #[serde(default = "default_quorum_timeout")]
+    pub quorum_timeout_blocks: u64,
+    /// Milliseconds a peer has to take a message.
+    #[serde(default = "default_peer_timeout")]
+    pub peer_timeout_ms: u64,
+    /// Messages per second one peer may send this node (a flood beyond it is dropped).
+    #[serde(default = "default_peer_rate")]
+    pub rate_per_second: u32,
+}
+
+/// A peer (`[[network.peer]]`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerConfig {
+    /// The address of its oracle key.
+    pub address: Address,
+    /// Its inbox (`http://127.0.0.1:9651`).
+    pub url: String,
+}
+
+vigil_core::defaults! {
+    default_join_window: u64 = 3;
+    default_quorum_timeout: u64 = 3;
+    default_peer_timeout: u64 = 500;
+    default_peer_rate: u32 = 50;
 }
 
 /// The Guardian.
@@ -291,6 +339,7 @@ impl Config {
             source: raw.source,
             node: raw.node,
             correlation: raw.correlation,
+            network: raw.network,
             dir,
         };
         config.validate(name, &mut errors);
@@ -312,6 +361,24 @@ impl Config {
         }
         if self.responder.as_ref().is_some_and(|r| r.keys.is_empty()) {
             inconsistent("[responder] keys is empty".into());
+        }
+        if let Some(network) = &self.network {
+            match self.responder.as_ref().map(|r| r.keys.len()) {
+                Some(1) => {}
+                Some(n) => inconsistent(format!(
+                    "[network] a node of the oracle network holds exactly one key of the oracle set; [responder] \
+                     lists {n}"
+                )),
+                None => inconsistent("[network] needs [responder] with this node's one key".into()),
+            }
+            for p in &network.peers {
+                if !(p.url.starts_with("http://") || p.url.starts_with("https://")) {
+                    inconsistent(format!("[[network.peer]] url `{}` is not an http(s) URL", p.url));
+                }
+            }
+            if network.rate_per_second == 0 {
+                inconsistent("[network] rate_per_second must be at least 1".into());
+            }
         }
         for n in &self.notifiers {
             if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
@@ -626,5 +693,32 @@ assets = ["0x5FbDB2315678afecb367f032d93F642f64180aa3"]
         );
         let twice = format!("{GOOD}{}", &GOOD[GOOD.find("[[detector]]").unwrap()..]);
         assert_eq!(err(&twice), "vigil.toml: two detectors are named \"legacy-outflow\"; names must be unique");
+    }
+
+    #[test]
+    fn a_network_node_holds_one_key_and_names_its_peers() {
+        let one = "[responder]\nkeys = [{ env = \"VIGIL_KEY\" }]\n";
+        let network = "[network]\nlisten = \"127.0.0.1:9650\"\n\n[[network.peer]]\naddress = \"0x0000000000000000000000000000000000000001\"\nurl = \"http://127.0.0.1:9651\"\n";
+        let c = Config::parse("vigil.toml", &format!("{GOOD}\n{one}\n{network}")).unwrap();
+        let n = c.network.unwrap();
+        assert_eq!(n.peers.len(), 1);
+        assert_eq!(
+            (n.join_window_blocks, n.quorum_timeout_blocks, n.peer_timeout_ms, n.rate_per_second),
+            (3, 3, 500, 50)
+        );
+        let two = "[responder]\nkeys = [{ env = \"A\" }, { env = \"B\" }]\n";
+        let e = err(&format!("{GOOD}\n{two}\n{network}"));
+        assert!(
+            e.contains(
+                "[network] a node of the oracle network holds exactly one key of the oracle set; [responder] lists 2"
+            ),
+            "{e}"
+        );
+        let e = err(&format!("{GOOD}\n{network}"));
+        assert_eq!(e, "vigil.toml: [network] needs [responder] with this node's one key");
+        let e = err(&format!("{GOOD}\n{one}\n{}", network.replace("http://127.0.0.1:9651", "127.0.0.1:9651")));
+        assert_eq!(e, "vigil.toml: [[network.peer]] url `127.0.0.1:9651` is not an http(s) URL");
+        let e = err(&format!("{GOOD}\n{one}\n{}", network.replace("listen =", "lisen =")));
+        assert!(e.contains("unknown field `lisen`"), "{e}");
     }
 }

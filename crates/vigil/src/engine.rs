@@ -103,6 +103,9 @@ pub struct BlockOutcome {
     pub actions: Vec<Action>,
     /// Pause transactions to send.
     pub outgoing: Vec<Outgoing>,
+    /// Pause transactions of this node that reverted because another submission of a pause on the same scope
+    /// landed first (the oracle network's expected race): their scopes.
+    pub races_lost: Vec<Scope>,
 }
 
 /// The engine.
@@ -115,6 +118,8 @@ pub struct Engine {
     pauses: Vec<PauseRecord>,
     last: Option<BlockRef>,
     store: Option<Box<dyn Store>>,
+    /// Pauses reported stalled since the last block ([`Engine::pause_stalled`]), told at the next.
+    stalled: Vec<(alloy::primitives::B256, Refusal)>,
 }
 
 impl Engine {
@@ -131,6 +136,7 @@ impl Engine {
             pauses: Vec::new(),
             last: None,
             store: None,
+            stalled: Vec::new(),
         }
     }
 
@@ -258,7 +264,7 @@ impl Engine {
         if self.last.is_some_and(|last| block.number <= last.number) {
             return Ok(BlockOutcome::default());
         }
-        self.follow_guardian(bundle)?;
+        let races_lost = self.follow_guardian(bundle)?;
         self.incidents.tick(block.number, bundle.timestamp());
 
         let mut findings = Vec::new();
@@ -271,6 +277,9 @@ impl Engine {
         }
         let mut actions = self.incidents.ingest(findings.clone());
         actions.extend(self.incidents.pauses_wanted(block));
+        for (incident, refusal) in std::mem::take(&mut self.stalled) {
+            actions.extend(self.incidents.pause_stalled(incident, refusal, block));
+        }
         let outgoing = self.prepare_pauses(&mut actions, bundle)?;
         if let Some(store) = &mut self.store {
             let tagged: Vec<(Finding, alloy::primitives::B256)> = findings
@@ -289,7 +298,14 @@ impl Engine {
             store.commit_block(block, &tagged, &changed, &with_calldata)?;
         }
         self.last = Some(block);
-        Ok(BlockOutcome { findings, actions, outgoing })
+        Ok(BlockOutcome { findings, actions, outgoing, races_lost })
+    }
+
+    /// The pause `incident` decided is stalled for `refusal` outside the Guardian's rules (the oracle network
+    /// gathered too few signatures): its notification is decided, stored and due with the next block processed,
+    /// once per kind of reason and incident.
+    pub fn pause_stalled(&mut self, incident: alloy::primitives::B256, refusal: Refusal) {
+        self.stalled.push((incident, refusal));
     }
 
     /// Unwinds to `ancestor`: detectors forget orphaned blocks; their findings are marked retracted.
@@ -348,9 +364,12 @@ impl Engine {
 
     /// Follows what the responder observed in this block: pauses that took effect (whoever sent them), pause
     /// transactions of ours that reverted, governance lifting or extending, and what that does to incidents.
-    fn follow_guardian(&mut self, bundle: &Bundle) -> Result<(), EngineError> {
-        let Some(responder) = &self.responder else { return Ok(()) };
+    /// Returns the scopes of our pause transactions that reverted because a pause of theirs landed first.
+    fn follow_guardian(&mut self, bundle: &Bundle) -> Result<Vec<Scope>, EngineError> {
+        let mut races_lost = Vec::new();
+        let Some(responder) = &self.responder else { return Ok(races_lost) };
         let number = bundle.block_ref().number;
+        let mut paused_here: Vec<Scope> = Vec::new();
         for seen in responder.observe(bundle) {
             match seen {
                 Observation::Reverted { tx, input } => {
@@ -358,19 +377,41 @@ impl Engine {
                     let Some(p) = self.pauses.iter_mut().find(|p| {
                         matches!(p.outcome, PauseOutcome::Submitted { .. }) && input.as_ref() == Some(&p.calldata)
                     }) else {
-                        tracing::warn!(event = "UnknownGuardianRevert", block = number, %tx, "a transaction of ours to the Guardian reverted, and it carries no pending pause");
+                        // A quorum submission (its calldata holds the peers' signatures, not only ours) that lost
+                        // to another submission landing on the same scope in this block or before.
+                        let report = input
+                            .as_ref()
+                            .and_then(|i| <vigil_contracts::Guardian::pauseWithQuorumCall as alloy::sol_types::SolCall>::abi_decode(i).ok())
+                            .map(|c| Scope { target: c.report.target, id: c.report.scope });
+                        match report {
+                            Some(scope)
+                                if paused_here.iter().any(|p| p.covers(scope))
+                                    || self.incidents.incidents().any(|i| {
+                                        i.scope == scope
+                                            && matches!(i.state, vigil_core::IncidentState::Contained { .. })
+                                    }) =>
+                            {
+                                tracing::info!(event = "PauseRaceLost", block = number, %tx, %scope, "another node's submission of the pause of {scope} landed first");
+                                races_lost.push(scope);
+                            }
+                            _ => {
+                                tracing::warn!(event = "UnknownGuardianRevert", block = number, %tx, "a transaction of ours to the Guardian reverted, and it carries no pending pause");
+                            }
+                        }
                         continue;
                     };
                     self.incidents.pause_failed(p.action.incident, number);
                     settle(p, false, number, self.store.as_deref())?;
                 }
                 Observation::Paused { scope, until, incident } => {
+                    paused_here.push(scope);
                     self.incidents.paused(scope, until, number);
-                    if let Some(p) = self
-                        .pauses
-                        .iter_mut()
-                        .find(|p| p.action.incident == incident && matches!(p.outcome, PauseOutcome::Submitted { .. }))
-                    {
+                    // Ours, or another report on the scope (a peer's in the oracle network, another party's):
+                    // either way the pause this node decided is in force.
+                    for p in self.pauses.iter_mut().filter(|p| {
+                        matches!(p.outcome, PauseOutcome::Submitted { .. })
+                            && (p.action.incident == incident || scope.covers(p.scope))
+                    }) {
                         settle(p, true, number, self.store.as_deref())?;
                     }
                 }
@@ -380,7 +421,7 @@ impl Engine {
                 }
             }
         }
-        Ok(())
+        Ok(races_lost)
     }
 }
 
@@ -613,6 +654,82 @@ mod tests {
             Guardian::Unpaused { target: TARGET, scope: U256::from(1), by: Address::repeat_byte(9) }.encode_log_data();
         engine.process(&block(9, 2_124, vec![(Address::repeat_byte(9), Bytes::new(), true, vec![unpaused])])).unwrap();
         assert_eq!(state(&engine, c), IncidentState::Resolved { block: 9, reason: Resolution::Unpaused });
+    }
+
+    /// The oracle network's Guardian state: three of `key()` and two others must sign.
+    fn three_of_three(timestamp: u64) -> Guardian::Snapshot {
+        let mut s = snapshot(timestamp, &[]);
+        s.threshold = U256::from(3);
+        s.signers = vec![key().address(), Address::repeat_byte(1), Address::repeat_byte(2)];
+        s
+    }
+
+    #[test]
+    fn a_sharing_node_decides_with_one_key_and_a_peers_pause_landing_first_settles_its_own() {
+        let me = key().address();
+        let sharing = GuardianResponder::sharing(GUARDIAN, 31337, key(), 600);
+        let script = [(1, vec![1])].into();
+        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(Box::new(sharing)));
+        // One key of three: the node that signs alone would refuse (TooFewSigners); the sharing node decides.
+        let first = engine.process(&block_with(1, 1_000, vec![], three_of_three(1_000))).unwrap();
+        assert_eq!(first.outgoing.len(), 1, "{:?}", first.actions);
+        let own = first.outgoing[0].clone();
+        let call = Guardian::pauseWithQuorumCall::abi_decode(&own.data).unwrap();
+        assert_eq!(call.signatures.len(), 1, "the share carries this node's signature alone");
+
+        // A peer's submission of another report on the scope lands; ours, with the quorum's signatures, reverts.
+        let quorum = Guardian::pauseWithQuorumCall { report: call.report.clone(), signatures: vec![Bytes::new(); 3] };
+        let theirs = B256::repeat_byte(0xEE);
+        let outcome = engine
+            .process(&block_with(
+                2,
+                1_012,
+                vec![
+                    (Address::repeat_byte(1), Bytes::new(), true, vec![paused(theirs, 1, 5_000)]),
+                    (me, quorum.abi_encode().into(), false, vec![]),
+                ],
+                three_of_three(1_012),
+            ))
+            .unwrap();
+        assert_eq!(outcome.races_lost, vec![Scope::segment(TARGET, 1)], "a lost race, not a failed pause");
+        let record = engine.pauses().iter().find(|p| p.action.incident == own.action.incident).unwrap();
+        assert_eq!(record.outcome, PauseOutcome::Landed { block: 2 }, "the scope is paused: our pause is in force");
+        assert!(engine.unconfirmed_pauses().is_empty(), "nothing to send again after a restart");
+        let incident = engine.incidents().incident(own.action.incident).unwrap();
+        assert_eq!(incident.state, IncidentState::Contained { since: 2, until: 5_000 });
+
+        // A revert of ours on a scope nobody paused is no race.
+        let script = [(1, vec![1])].into();
+        let sharing = GuardianResponder::sharing(GUARDIAN, 31337, key(), 600);
+        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(Box::new(sharing)));
+        engine.process(&block_with(1, 1_000, vec![], three_of_three(1_000))).unwrap();
+        let reverted = vec![(me, quorum.abi_encode().into(), false, vec![])];
+        let outcome = engine.process(&block_with(2, 1_012, reverted, three_of_three(1_012))).unwrap();
+        assert!(outcome.races_lost.is_empty());
+    }
+
+    #[test]
+    fn a_stalled_pause_is_told_once_and_stays_decided() {
+        let script = [(1, vec![1])].into();
+        let sharing = GuardianResponder::sharing(GUARDIAN, 31337, key(), 600);
+        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(Box::new(sharing)));
+        let first = engine.process(&block_with(1, 1_000, vec![], three_of_three(1_000))).unwrap();
+        let incident = first.outgoing[0].action.incident;
+        let unreachable = Refusal::QuorumUnreachable { signers: 2, threshold: 3 };
+        engine.pause_stalled(incident, unreachable);
+        let told = engine.process(&block_with(2, 1_012, vec![], three_of_three(1_012))).unwrap();
+        let refused: Vec<_> =
+            told.actions.iter().filter(|a| matches!(a.kind, ActionKind::PauseRefused { .. })).collect();
+        assert_eq!(refused.len(), 1, "{:?}", told.actions);
+        assert_eq!(
+            refused[0].kind,
+            ActionKind::PauseRefused { scope: Scope::segment(TARGET, 1), refusal: unreachable }
+        );
+        assert!(told.outgoing.is_empty(), "the pause stays decided: no second one");
+        assert!(matches!(engine.incidents().incident(incident).unwrap().state, IncidentState::Acting { .. }));
+        engine.pause_stalled(incident, Refusal::QuorumUnreachable { signers: 1, threshold: 3 });
+        let again = engine.process(&block_with(3, 1_024, vec![], three_of_three(1_024))).unwrap();
+        assert!(again.actions.is_empty(), "told once per reason: {:?}", again.actions);
     }
 
     #[test]

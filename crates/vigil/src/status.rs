@@ -28,10 +28,18 @@ pub async fn read_guardian(client: &RpcClient, guardian: Address) -> Result<Guar
 /// What is wrong between the policy, the node's keys and the Guardian's mandates, one line each: keys that cannot
 /// reach the threshold, policy rules that may pause a scope without a mandate in force, mandates that end
 /// within a week.
-pub fn check_mandates(view: &GuardianView, policy: &Policy, keys: &[Address]) -> Vec<String> {
+///
+/// With `sharing` (a node of the oracle network) one key of the set is enough: the peers' shares make up the
+/// threshold.
+pub fn check_mandates(view: &GuardianView, policy: &Policy, keys: &[Address], sharing: bool) -> Vec<String> {
     let mut problems = Vec::new();
     let held = keys.iter().filter(|k| view.signers.contains(k)).count() as u64;
-    if !keys.is_empty() && held < view.threshold {
+    if sharing && !keys.is_empty() && held == 0 {
+        problems.push(format!(
+            "this node's key is not in the Guardian's oracle set of {}: its shares are refused",
+            view.signers.len()
+        ));
+    } else if !sharing && !keys.is_empty() && held < view.threshold {
         problems.push(format!(
             "this node holds {held} keys of the Guardian's oracle set and {} signatures are needed: no pause it decides can land",
             view.threshold
@@ -139,17 +147,30 @@ pub async fn status(c: &Config, json: bool) -> Result<()> {
         None => Vec::new(),
     };
     let problems = match &guardian {
-        Some(Ok(view)) => check_mandates(view, &c.policy, &keys),
+        Some(Ok(view)) => check_mandates(view, &c.policy, &keys, c.network.is_some()),
         _ => Vec::new(),
     };
+    let network = match (&c.network, c.node.metrics) {
+        (Some(_), Some(addr)) => Some(read_network(addr).await),
+        (Some(_), None) => Some(Err(anyhow::anyhow!(
+            "[node] metrics is not set: the node serves its network state on /network of that address"
+        ))),
+        (None, _) => None,
+    };
     if json {
+        let network = match &network {
+            Some(Ok(v)) => v.clone(),
+            Some(Err(e)) => serde_json::json!({"error": format!("{e:#}")}),
+            None => serde_json::Value::Null,
+        };
         let guardian = match &guardian {
             Some(Ok(view)) => serde_json::to_value(view)?,
             Some(Err(e)) => serde_json::json!({"error": format!("{e:#}")}),
             None => serde_json::Value::Null,
         };
         let v = serde_json::json!({"head": head, "cursor": cursor.map(|c| c.number), "cursor_hash": cursor.map(|c| c.hash),
-            "lag": lag, "store": c.node.store, "endpoints": endpoints, "guardian": guardian, "problems": problems});
+            "lag": lag, "store": c.node.store, "endpoints": endpoints, "guardian": guardian, "network": network,
+            "problems": problems});
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
@@ -175,6 +196,11 @@ pub async fn status(c: &Config, json: bool) -> Result<()> {
         Some(Err(e)) => println!("guardian {}  UNREADABLE  {e:#}", c.guardian.address),
         None => {}
     }
+    match &network {
+        Some(Ok(v)) => describe_network(v).iter().for_each(|l| println!("{l}")),
+        Some(Err(e)) => println!("network  UNKNOWN  {e:#}"),
+        None => {}
+    }
     for p in &problems {
         println!("problem  {p}");
     }
@@ -182,6 +208,69 @@ pub async fn status(c: &Config, json: bool) -> Result<()> {
         anyhow::bail!("no endpoint answered");
     }
     Ok(())
+}
+
+/// The running node's network state (`/network` on its metrics address).
+async fn read_network(addr: std::net::SocketAddr) -> Result<serde_json::Value> {
+    let url = format!("http://{addr}/network");
+    let answer = reqwest::Client::new()
+        .get(&url)
+        .timeout(std::time::Duration::from_secs(2))
+        .send()
+        .await
+        .with_context(|| format!("no answer at {url}: is the node running?"))?;
+    let status = answer.status();
+    let text = answer.text().await.with_context(|| format!("reading {url}"))?;
+    if !status.is_success() {
+        anyhow::bail!("{url} answered {status}: {}", text.trim());
+    }
+    serde_json::from_str(&text).with_context(|| format!("{url} did not answer JSON"))
+}
+
+/// The network state as lines: this node, each peer's health, what the inbox dropped, the reports pending.
+fn describe_network(v: &serde_json::Value) -> Vec<String> {
+    let s = |v: &serde_json::Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let mut lines = vec![format!(
+        "network  node {} at #{}, {} signatures needed, sent {} requests ({} bytes)",
+        s(&v["me"]),
+        v["block"],
+        v["threshold"],
+        v["sent"]["requests"],
+        v["sent"]["bytes"]
+    )];
+    for p in v["peers"].as_array().into_iter().flatten() {
+        let state = if p["up"] == true { "up" } else { "DOWN" };
+        let member = if p["member"] == true { "" } else { ", NOT IN THE ORACLE SET" };
+        let error = p["last_error"].as_str().map(|e| format!(", last error: {e}")).unwrap_or_default();
+        lines.push(format!(
+            "peer     {} {}  {state}{member}; took {} / missed {}, sent us {}, heartbeat #{}{error}",
+            s(&p["address"]),
+            s(&p["url"]),
+            p["delivered"],
+            p["failed"],
+            p["received"],
+            p["heartbeat_block"]
+        ));
+    }
+    let dropped: Vec<String> =
+        v["inbox"]["dropped"].as_object().into_iter().flatten().map(|(reason, n)| format!("{reason} {n}")).collect();
+    lines.push(format!(
+        "inbox    accepted {}; dropped: {}",
+        v["inbox"]["accepted"],
+        if dropped.is_empty() { "none".into() } else { dropped.join(", ") }
+    ));
+    for r in v["pending"].as_array().into_iter().flatten() {
+        let signers = r["signers"].as_array().map(Vec::len).unwrap_or(0);
+        lines.push(format!(
+            "report   {} on {} scope {}: {signers} signatures{}{}",
+            s(&r["digest"]),
+            s(&r["target"]),
+            s(&r["scope"]),
+            if r["signed_here"] == true { ", signed here" } else { "" },
+            if r["submitted"] == true { ", submitted" } else { "" }
+        ));
+    }
+    lines
 }
 
 /// The last block a store holds, for `vigil status`.

@@ -18,11 +18,13 @@
 //! - [`metrics`]: the node's metrics and the `/metrics` and `/health` server;
 //! - [`fetch`]: the RPC client, fetch retries with backoff, waiting for a new head;
 //! - [`dispatch`]: carrying out due actions (pause transactions, notifications);
-//! - [`settle`]: settling, after a restart, pauses decided but not seen landing.
+//! - [`settle`]: settling, after a restart, pauses decided but not seen landing;
+//! - [`network`]: the oracle network (`[network]`): shares to and from peers, quorum submission.
 
 pub mod dispatch;
 pub mod fetch;
 pub mod metrics;
+pub mod network;
 pub mod settle;
 
 use std::{
@@ -35,7 +37,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use vigil_chain::{fetch::Fetcher, Follower};
 use vigil_core::{ChainEvent, Store};
-use vigil_respond::{Action, GuardianResponder, Responder, WebhookNotifier};
+use vigil_respond::{Action, ActionKind, GuardianResponder, Responder, WebhookNotifier};
 
 pub use self::{
     dispatch::send_transaction,
@@ -45,6 +47,7 @@ pub use self::{
 use self::{
     dispatch::{act, record_delivery, Acted, Delivery, Held},
     fetch::{backoff, fetch_failed, retry_fetch, wait_for_head},
+    network::{OracleNode, Submission},
     settle::settle_pauses,
 };
 use crate::{config::Config, engine::Engine};
@@ -100,23 +103,27 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         Some(r) => r.keys.iter().map(|k| k.load()).collect::<Result<_, _>>()?,
         None => Vec::new(),
     };
-    let responder = (!keys.is_empty()).then(|| {
-        Box::new(GuardianResponder::new(
-            config.guardian.address,
-            chain_id,
-            keys.clone(),
-            config.guardian.report_validity_seconds,
-        )) as Box<dyn Responder>
-    });
+    let (guardian, validity) = (config.guardian.address, config.guardian.report_validity_seconds);
+    let responder = match (keys.first(), &config.network) {
+        (None, _) => None,
+        (Some(key), Some(_)) => {
+            Some(Box::new(GuardianResponder::sharing(guardian, chain_id, key.clone(), validity)) as Box<dyn Responder>)
+        }
+        (Some(_), None) => {
+            Some(Box::new(GuardianResponder::new(guardian, chain_id, keys.clone(), validity)) as Box<dyn Responder>)
+        }
+    };
+    let mut view = None;
     if responder.is_some() {
         // Every pause is decided on the Guardian's snapshot(): a Guardian without it would stop the node at its
         // first pause, so it is refused here.
-        let view = crate::status::read_guardian(&client, config.guardian.address).await?;
-        tracing::info!(event = "GuardianRead", version = %view.config_version, threshold = view.threshold, signers = view.signers.len(), scopes = view.scopes.len(), "the Guardian holds {} mandated scopes", view.scopes.len());
+        let v = crate::status::read_guardian(&client, guardian).await?;
+        tracing::info!(event = "GuardianRead", version = %v.config_version, threshold = v.threshold, signers = v.signers.len(), scopes = v.scopes.len(), "the Guardian holds {} mandated scopes", v.scopes.len());
         let ours: Vec<_> = keys.iter().map(|k| k.address()).collect();
-        for problem in crate::status::check_mandates(&view, &config.policy, &ours) {
+        for problem in crate::status::check_mandates(&v, &config.policy, &ours, config.network.is_some()) {
             tracing::warn!(event = "MandateProblem", "{problem}");
         }
+        view = Some(v);
     }
     let wallet = keys.first().map(|k| EthereumWallet::from(k.clone()));
     let notifiers: Arc<Vec<WebhookNotifier>> = Arc::new(
@@ -158,7 +165,14 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     }
 
     let mut summary = RunSummary::default();
-    settle_pauses(&client, &mut engine, wallet.as_ref(), chain_id, head, &metrics, &mut summary).await?;
+    let mut oracle = match (&config.network, keys.first(), view) {
+        (Some(network), Some(key), Some(view)) => {
+            Some(OracleNode::start(network, key.clone(), chain_id, guardian, view, metrics.network.clone()).await?)
+        }
+        _ => None,
+    };
+    settle_pauses(&client, &mut engine, wallet.as_ref(), chain_id, head, &metrics, &mut summary, oracle.as_mut())
+        .await?;
 
     let mut follower = Follower::new(fetcher, start, recent, source.reorg_depth, probes, traces);
     let mut heads = source.ws.clone().map(|url| vigil_chain::head::spawn_ws_heads(url, metrics.source.clone()));
@@ -187,6 +201,13 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         while let Ok(d) = deliveries.try_recv() {
             in_flight -= 1;
             record_delivery(&engine, d, follower.next_number().saturating_sub(1), &metrics, &mut summary)?;
+        }
+        if let Some(node) = oracle.as_mut() {
+            while let Some(m) = node.try_recv() {
+                if let Some(sub) = node.on_message(m) {
+                    submit(&client, wallet.as_ref(), chain_id, guardian, node, sub, &mut summary).await;
+                }
+            }
         }
         let next = follower.next_number();
         if opts.until.is_some_and(|u| next > u) {
@@ -224,7 +245,18 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 if opts.until.is_some_and(|u| next > u) {
                     break;
                 }
-                head = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head).await;
+                match oracle.as_mut() {
+                    // A peer's share may complete a quorum between blocks: it is taken at once.
+                    Some(node) => tokio::select! {
+                        h = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head) => head = h,
+                        Some(m) = node.recv() => {
+                            if let Some(sub) = node.on_message(m) {
+                                submit(&client, wallet.as_ref(), chain_id, guardian, node, sub, &mut summary).await;
+                            }
+                        }
+                    },
+                    None => head = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head).await,
+                }
             }
             Some(ChainEvent::RevertTo { ancestor }) => {
                 engine.revert_to(ancestor)?;
@@ -248,6 +280,9 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 let number = bundle.block_ref().number;
                 let started = Instant::now();
                 let mut attempts = 0;
+                if let Some(node) = oracle.as_mut() {
+                    node.on_block(&bundle, &mut engine);
+                }
                 let outcome = loop {
                     match engine.process(&bundle) {
                         Ok(o) => break o,
@@ -286,6 +321,9 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                     metrics.finding(f.severity);
                     tracing::info!(event = "Finding", block = number, detector = %f.detector, severity = ?f.severity, "{}", f.title);
                 }
+                if let Some(node) = &oracle {
+                    outcome.races_lost.iter().for_each(|_| node.race_lost());
+                }
                 for action in outcome.actions {
                     let outgoing = outcome.outgoing.iter().find(|o| o.action == action).cloned();
                     let depth = if action.kind.is_notification() {
@@ -298,6 +336,18 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 let (due, later): (Vec<Held>, Vec<Held>) = held.drain(..).partition(|h| h.due <= number);
                 held = later;
                 for h in due {
+                    if let (Some(node), ActionKind::Pause { scope }, Some(out)) =
+                        (oracle.as_mut(), h.action.kind, &h.outgoing)
+                    {
+                        if let Some(store) = engine.store() {
+                            store.set_action_state(h.action.incident, &h.action.kind, "shared", number)?;
+                        }
+                        tracing::warn!(event = "PauseShared", block = number, %scope, "pause of {scope} decided; share sent to the oracle network");
+                        if let Some(sub) = node.decided(h.action.incident, &out.data, number) {
+                            submit(&client, wallet.as_ref(), chain_id, guardian, node, sub, &mut summary).await;
+                        }
+                        continue;
+                    }
                     let acted = act(
                         &client,
                         &engine,
@@ -329,4 +379,33 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         record_delivery(&engine, d, follower.next_number().saturating_sub(1), &metrics, &mut summary)?;
     }
     Ok(summary)
+}
+
+/// Sends a report that reached its threshold as `pauseWithQuorum` (network mode). A refusal because the scope
+/// is paused already, or its nonce moved (another node's submission landed), is the expected race, counted; the
+/// node goes on either way: the pause is followed through the Guardian's events.
+async fn submit(
+    client: &vigil_chain::rpc::RpcClient,
+    wallet: Option<&EthereumWallet>,
+    chain_id: u64,
+    guardian: alloy::primitives::Address,
+    node: &OracleNode,
+    sub: Submission,
+    summary: &mut RunSummary,
+) {
+    let Some(wallet) = wallet else { return };
+    let from = wallet.default_signer().address();
+    let ms = sub.since_signed.map(|d| d.as_secs_f64() * 1e3);
+    match send_transaction(client, wallet, from, guardian, sub.data, chain_id).await {
+        Ok(tx) => {
+            summary.pauses_sent += 1;
+            node.submitted();
+            tracing::warn!(event = "QuorumSubmitted", scope = %sub.scope, digest = %sub.digest, %tx, ms_since_signed = ms, "pause of {} sent with its quorum", sub.scope);
+        }
+        Err(e) if ["AlreadyPaused", "WrongNonce"].iter().any(|r| format!("{e:#}").contains(r)) => {
+            node.race_lost();
+            tracing::info!(event = "PauseRaceLost", scope = %sub.scope, digest = %sub.digest, "another node's submission landed first: {e:#}");
+        }
+        Err(e) => tracing::error!(event = "QuorumSubmitFailed", scope = %sub.scope, digest = %sub.digest, "{e:#}"),
+    }
 }

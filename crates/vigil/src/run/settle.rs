@@ -7,11 +7,13 @@ use serde_json::json;
 use vigil_chain::rpc::RpcClient;
 use vigil_contracts::Guardian;
 
-use super::{dispatch::send_transaction, NodeMetrics, RunSummary};
+use super::{dispatch::send_transaction, network::OracleNode, NodeMetrics, RunSummary};
 use crate::engine::Engine;
 
 /// After a restart: each pause decided but not seen landing is either in force on the Guardian (recorded as
-/// landed) or sent again with the same signed report.
+/// landed) or sent again with the same signed report; in network mode its share is offered to the peers again
+/// (and sent, should that complete its quorum).
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn settle_pauses(
     client: &RpcClient,
     engine: &mut Engine,
@@ -20,6 +22,7 @@ pub(super) async fn settle_pauses(
     head: u64,
     metrics: &NodeMetrics,
     summary: &mut RunSummary,
+    mut oracle: Option<&mut OracleNode>,
 ) -> Result<()> {
     let guardian = engine.responder_guardian();
     let unconfirmed: Vec<_> = engine.unconfirmed_pauses().into_iter().cloned().collect();
@@ -34,6 +37,11 @@ pub(super) async fn settle_pauses(
         if paused {
             tracing::info!(event = "PauseSettled", scope = %p.scope, "the pause decided before the restart is in force");
             engine.confirm_pause(p.scope, head)?;
+        } else if let Some(node) = oracle.as_deref_mut() {
+            tracing::warn!(event = "PauseReshared", scope = %p.scope, "the share of a pause decided before the restart is offered again");
+            if let Some(sub) = node.decided(p.action.incident, &p.calldata, head) {
+                super::submit(client, wallet, chain_id, guardian, node, sub, summary).await;
+            }
         } else if let Some(wallet) = wallet {
             let from = wallet.default_signer().address();
             match send_transaction(client, wallet, from, guardian, p.calldata.clone(), chain_id).await {

@@ -1,0 +1,331 @@
+//! The oracle network on anvil: several `vigil run` processes, each with one key of the Guardian's 3-of-5 oracle
+//! set, its own store and its own inbox on 127.0.0.1, signing shares of the pauses they decide and sending them
+//! to each other (`[network]`, docs/oracle-network.md). A Byzantine member is played by this test with that
+//! member's real key and the real transport (`vigil_net::Peers`): it is arbitrary software, not a `vigil run`.
+//!
+//! - four honest nodes and a lying member: the liar's pause of a scope under no attack never reaches the
+//!   threshold (each honest node counts it and tells it once); forged, duplicated, expired, wrong-version and
+//!   replayed messages are refused before they are counted; the real attack is paused with exactly one
+//!   `pauseWithQuorum` landing and at most one sent per node; `vigil status` shows the peers;
+//! - five nodes, two killed with SIGKILL just before the attack: the other three still pause it;
+//! - five nodes, three killed: no pause, and the survivors alert "quorum unreachable".
+//!
+//! Time budget: about 60 s for the binary on two cores (three anvils, thirteen nodes).
+
+use std::{path::PathBuf, process::Child, time::Duration};
+
+use alloy::{
+    primitives::{Address, Bytes, B256, U256},
+    providers::Provider,
+    rpc::types::Filter,
+    signers::local::PrivateKeySigner,
+    sol_types::SolEvent,
+};
+use vigil_contracts::Guardian;
+use vigil_core::{guardian_domain, sign_report, PauseReport};
+use vigil_net::{Message, Network, Peer, Peers, WireShare};
+use vigil_sim::{attacks::Attack, evm::CHAIN_ID, Backend, Reader};
+
+mod support;
+
+use support::*;
+
+/// One node of the network under test.
+struct Node {
+    dir: PathBuf,
+    metrics: u16,
+    child: Option<Child>,
+}
+
+impl Node {
+    fn log(&self) -> String {
+        log_of(&self.dir.join("vigil.log"))
+    }
+
+    fn metrics(&self) -> String {
+        http_get(self.metrics, "/metrics").map(|(_, m)| m).unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Starts a node for each of `running` (indices into the oracle set), all five members listed as peers (a member
+/// not running has an inbox port nobody listens on); returns the nodes and every member's inbox URL.
+fn start_network(chain: &mut Chain, name: &str, running: &[usize], extra: &str) -> (Vec<Node>, Vec<String>) {
+    let oracles = chain.actors.oracles.clone();
+    let ports: Vec<u16> = oracles.iter().map(|_| free_port()).collect();
+    let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
+    let mut nodes = Vec::new();
+    for &i in running {
+        chain.node.set_balance(oracles[i].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
+        let dir = temp_dir(&format!("{name}-node{i}"));
+        let peers: String = oracles
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(j, k)| format!("\n[[network.peer]]\naddress = \"{}\"\nurl = \"{}\"\n", k.address(), urls[j]))
+            .collect();
+        let section = format!(
+            "\n[responder]\nkeys = [{{ env = \"VIGIL_TEST_KEY_0\" }}]\n{extra}\n[network]\nlisten = \"127.0.0.1:{}\"\n\
+             quorum_timeout_blocks = 3\n{peers}",
+            ports[i]
+        );
+        let config = write_config(&dir, chain, &section);
+        // `vigil status` finds the node's /network through [node] metrics.
+        let metrics = free_port();
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replacen("[node]\n", &format!("[node]\nmetrics = \"127.0.0.1:{metrics}\"\n"), 1))
+            .unwrap();
+        let env = [("VIGIL_TEST_HOOK_SECRET", "hook-secret")];
+        let child = spawn_vigil_with(&config, &[], &oracles[i..=i], &dir.join("vigil.log"), &env);
+        nodes.push(Node { dir, metrics, child: Some(child) });
+    }
+    for n in &nodes {
+        wait_until("every node to answer /health", Duration::from_secs(60), || {
+            http_get(n.metrics, "/health").is_some_and(|(s, _)| s == 200)
+        });
+    }
+    (nodes, urls)
+}
+
+/// The blocks of the `Paused` events the Guardian emitted.
+fn paused_events(chain: &Chain) -> Vec<u64> {
+    let filter =
+        Filter::new().from_block(0).address(chain.venue.guardian).event_signature(Guardian::Paused::SIGNATURE_HASH);
+    let logs = chain.node.block_on(chain.node.provider().get_logs(&filter)).unwrap();
+    logs.iter().map(|l| l.block_number.unwrap()).collect()
+}
+
+/// A report on `scope` of `target` at the Guardian's current version and nonce.
+fn report_now(chain: &mut Chain, target: Address, scope: u64, deadline: u64) -> PauseReport {
+    let s = chain.node.read(chain.venue.guardian, Guardian::snapshotCall {}).unwrap();
+    let nonce = s.scopes.iter().find(|v| v.target == target && v.scope == U256::from(scope)).map(|v| v.nonce);
+    PauseReport {
+        target,
+        scope: U256::from(scope),
+        incidentId: B256::repeat_byte(0x11),
+        evidenceHash: B256::repeat_byte(0x22),
+        observedBlock: U256::from(chain.head()),
+        deadline: U256::from(deadline),
+        configVersion: s.configVersion,
+        nonce: nonce.unwrap_or_default(),
+    }
+}
+
+fn sign(chain: &Chain, report: &PauseReport, key: &PrivateKeySigner) -> Bytes {
+    sign_report(report, &guardian_domain(CHAIN_ID, chain.venue.guardian), &[key]).unwrap().remove(0)
+}
+
+fn share(report: &PauseReport, signature: Bytes) -> Message {
+    Message::Share(Box::new(WireShare::new(report, signature)))
+}
+
+/// Counts of `event` in each node's log.
+fn counts(nodes: &[Node], event: &str) -> Vec<usize> {
+    nodes.iter().map(|n| n.log().matches(&format!("event=\"{event}\"")).count()).collect()
+}
+
+fn wait_for_metric(node: &Node, line: &str, at_least: f64) {
+    wait_until(&format!("{line} ≥ {at_least}"), Duration::from_secs(30), || {
+        metric(&node.metrics(), line).unwrap_or(0.0) >= at_least
+    });
+}
+
+#[test]
+fn four_honest_nodes_pause_the_attack_once_and_a_lying_member_never_reaches_the_threshold() {
+    let mut chain = start_chain();
+    let (nodes, urls) = start_network(&mut chain, "liar", &[0, 1, 2, 3], "");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let liar = chain.actors.oracles[4].clone();
+    let network = Network { chain_id: CHAIN_ID, guardian: chain.venue.guardian };
+    let honest: Vec<Peer> =
+        (0..4).map(|i| Peer { address: chain.actors.oracles[i].address(), url: urls[i].clone() }).collect();
+    let to_all = Peers::new(network, liar.clone(), honest.clone(), Duration::from_secs(2));
+
+    // The lie: a pause of the legacy market, which nobody attacks.
+    let deadline = chain.now() + 300;
+    let legacy = chain.venue.legacy_market;
+    let lie = report_now(&mut chain, legacy, 0, deadline);
+    for (_, outcome) in runtime.block_on(to_all.broadcast(&share(&lie, sign(&chain, &lie, &liar)))) {
+        outcome.expect("every honest inbox takes a member's message");
+    }
+    // Told once the join window (3 blocks) has passed without the node's own detectors flagging the scope.
+    wait_for_metric(&nodes[0], "vigil_network_shares_total{result=\"counted\"}", 1.0);
+    assert_eq!(metric(&nodes[0].metrics(), "vigil_network_reports_unconfirmed_total"), Some(0.0));
+    chain.node.advance(4, 12).unwrap();
+    for n in &nodes {
+        wait_for_metric(n, "vigil_network_reports_unconfirmed_total", 1.0);
+    }
+
+    // Shares that must not count, each sent to node 0 by the liar (a member: the envelope is valid).
+    let to_zero = Peers::new(network, liar.clone(), honest[..1].to_vec(), Duration::from_secs(2));
+    let send = |m: &Message| runtime.block_on(to_zero.broadcast(m)).remove(0).1;
+    let outsider = PrivateKeySigner::random();
+    send(&share(&lie, sign(&chain, &lie, &outsider))).unwrap();
+    send(&share(&lie, sign(&chain, &lie, &liar))).unwrap();
+    let expired = PauseReport { deadline: U256::from(chain.now() - 1), ..lie.clone() };
+    send(&share(&expired, sign(&chain, &expired, &liar))).unwrap();
+    let other_version = PauseReport { configVersion: lie.configVersion + U256::from(1), ..lie.clone() };
+    send(&share(&other_version, sign(&chain, &other_version, &liar))).unwrap();
+    let zero = &nodes[0];
+    for (result, n) in [("not-a-signer", 1.0), ("duplicate", 1.0), ("expired", 1.0), ("wrong-version", 1.0)] {
+        wait_for_metric(zero, &format!("vigil_network_shares_total{{result=\"{result}\"}}"), n);
+    }
+    // A message captured and sent again, and one signed by a key outside the set.
+    let body = serde_json::to_vec(&Message::Heartbeat { block: 1 }).unwrap();
+    let stamp = vigil_net::Stamp { from: liar.address(), seq: u64::MAX / 2, sent_ms: vigil_net::inbox::now_ms() };
+    let post = |stamp: vigil_net::Stamp, key: &PrivateKeySigner| {
+        let signature = network.sign(key, stamp, &body).unwrap();
+        runtime.block_on(async {
+            reqwest::Client::new()
+                .post(format!("{}{}", urls[0], vigil_net::inbox::PATH))
+                .header(vigil_net::envelope::FROM, stamp.from.to_string())
+                .header(vigil_net::envelope::SEQ, stamp.seq.to_string())
+                .header(vigil_net::envelope::SENT_MS, stamp.sent_ms.to_string())
+                .header(vigil_net::envelope::SIGNATURE, signature.to_string())
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    };
+    assert_eq!(post(stamp, &liar), 202);
+    assert_eq!(post(stamp, &liar), 409, "the same message again is a replay");
+    assert_eq!(post(vigil_net::Stamp { from: outsider.address(), ..stamp }, &outsider), 403);
+    let m = zero.metrics();
+    assert_eq!(metric(&m, "vigil_network_messages_dropped{result=\"replayed\"}"), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "vigil_network_messages_dropped{result=\"not-a-member\"}"), Some(1.0), "{m}");
+    assert_eq!(metric(&m, "vigil_network_reports_signed_total"), Some(0.0), "{m}");
+
+    // The real attack.
+    let attack = Attack::SpotPump;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let (target, scope) = attack.target(&chain.venue);
+    let borrow = pump(&mut chain, &plan);
+    let pumped = chain.head();
+    wait_until("the quorum to pause the spot market", Duration::from_secs(60), || chain.is_paused(target, scope));
+    borrow_fails(&mut chain, &borrow);
+    let events = paused_events(&chain);
+    assert_eq!(events.len(), 1, "exactly one pause lands: {events:?}");
+    // A single node's pause lands in the block after the pump (tests/live.rs); the network's within one more.
+    assert!(events[0] <= pumped + 2, "the pause landed at #{}, the pump at #{pumped}", events[0]);
+    assert!(!chain.is_paused(chain.venue.legacy_market, 0), "the lie never paused anything");
+    chain.node.advance(2, 12).unwrap();
+    for n in &nodes {
+        catch_up(&chain, &n.dir);
+    }
+    let submitted = counts(&nodes, "QuorumSubmitted");
+    assert!(submitted.iter().all(|&c| c <= 1), "at most one submission per node: {submitted:?}");
+    assert!(submitted.iter().sum::<usize>() >= 1, "{submitted:?}");
+    for n in &nodes {
+        let m = n.metrics();
+        // Its own report, and the report observed a block earlier by a node whose detectors fired first, when
+        // there is one (it joins that one: ReportJoined).
+        let signed = metric(&m, "vigil_network_reports_signed_total").unwrap_or(0.0);
+        assert!((1.0..=2.0).contains(&signed), "{m}");
+        let sent = metric(&m, "vigil_network_submissions_total").unwrap_or(0.0);
+        let lost = metric(&m, "vigil_network_races_lost_total").unwrap_or(0.0);
+        assert!(sent <= 1.0, "at most one pauseWithQuorum sent per node: {m}");
+        // A lost race is told once: refused before sending, or sent and reverted on chain.
+        assert!(lost <= 1.0, "{m}");
+    }
+    // Every honest node signed the one report that landed.
+    let digests: Vec<std::collections::BTreeSet<String>> = nodes
+        .iter()
+        .map(|n| {
+            n.log()
+                .lines()
+                .filter(|l| l.contains("event=\"ShareSigned\""))
+                .filter_map(|l| l.split("digest=").nth(1).map(|d| d[..66].to_string()))
+                .collect()
+        })
+        .collect();
+    let common: Vec<&String> = digests[0].iter().filter(|d| digests.iter().all(|s| s.contains(*d))).collect();
+    assert_eq!(common.len(), 1, "{digests:?}");
+    // The lie is told once per node; the attack, which every node flagged, never.
+    assert_eq!(counts(&nodes, "PeerReportUnconfirmed"), vec![1; 4]);
+
+    // `vigil status` shows the peers: three up, the silent liar down.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .args(["status", "--config"])
+        .arg(nodes[0].dir.join("vigil.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().filter(|l| l.starts_with("peer ") && l.contains("  up")).count(), 3, "{text}");
+    assert!(text.contains(&format!("{}  DOWN", urls[4])), "{text}");
+    assert!(text.contains("replayed 1"), "{text}");
+}
+
+#[test]
+fn with_two_of_five_nodes_killed_before_the_attack_the_other_three_pause_it() {
+    let mut chain = start_chain();
+    let (mut nodes, _) = start_network(&mut chain, "kill2", &[0, 1, 2, 3, 4], "");
+    nodes[3].kill();
+    nodes[4].kill();
+    let attack = Attack::SpotPump;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let (target, scope) = attack.target(&chain.venue);
+    let borrow = pump(&mut chain, &plan);
+    let pumped = chain.head();
+    wait_until("three nodes to pause the spot market", Duration::from_secs(60), || chain.is_paused(target, scope));
+    borrow_fails(&mut chain, &borrow);
+    let events = paused_events(&chain);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0] <= pumped + 2, "landed at #{}, pumped at #{pumped}", events[0]);
+}
+
+#[test]
+fn with_three_of_five_nodes_down_nothing_pauses_and_the_survivors_alert_quorum_unreachable() {
+    let mut chain = start_chain();
+    let (hook_url, hook) = webhook_receiver();
+    let notifier =
+        format!("\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n");
+    let (nodes, _) = start_network(&mut chain, "kill3", &[0, 1], &notifier);
+    let attack = Attack::SpotPump;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let (target, scope) = attack.target(&chain.venue);
+    pump(&mut chain, &plan);
+    for n in &nodes {
+        wait_for_metric(n, "vigil_network_reports_signed_total", 1.0);
+    }
+    // Blocks go by; two signatures of the three needed never become three.
+    for _ in 0..8 {
+        chain.node.advance(1, 12).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for n in &nodes {
+        catch_up(&chain, &n.dir);
+        wait_for_metric(n, "vigil_network_quorum_unreachable_total", 1.0);
+    }
+    assert!(!chain.is_paused(target, scope));
+    assert!(paused_events(&chain).is_empty());
+    // Each survivor's webhook gets the incident's notification and then "quorum unreachable".
+    let mut unreachable = 0;
+    while let Ok((_, body)) = hook.recv_timeout(Duration::from_secs(15)) {
+        let note: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        if note["refusal"]["reason"] == "quorum-unreachable" {
+            assert_eq!(note["reason"], "pause-refused", "{note}");
+            assert_eq!(note["refusal"]["threshold"], 3, "{note}");
+            unreachable += 1;
+        }
+        if unreachable == 2 {
+            break;
+        }
+    }
+    assert_eq!(unreachable, 2, "both survivors alert once each");
+}
