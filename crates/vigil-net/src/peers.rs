@@ -161,26 +161,28 @@ impl Peers {
                     Ok(r) => Err(SendError::Refused { url: peer.url.clone(), status: r.status().as_u16() }),
                     Err(e) => Err(SendError::Unreachable { url: peer.url.clone(), reason: e.to_string() }),
                 };
+                // Each peer's health as soon as it answers, not when the slowest has.
+                self.record(peer.address, &outcome);
                 (peer.address, outcome)
             }
         });
-        let outcomes = futures::future::join_all(sends).await;
+        futures::future::join_all(sends).await
+    }
+
+    fn record(&self, peer: Address, outcome: &Result<(), SendError>) {
         let mut health = self.health.lock().unwrap_or_else(|e| e.into_inner());
-        for (address, outcome) in &outcomes {
-            let h = health.entry(*address).or_default();
-            match outcome {
-                Ok(()) => {
-                    h.delivered += 1;
-                    h.consecutive_failures = 0;
-                    h.last_delivered_ms = Some(now_ms());
-                }
-                Err(e) => {
-                    h.failed += 1;
-                    h.consecutive_failures += 1;
-                    h.last_error = Some(e.to_string());
-                }
+        let h = health.entry(peer).or_default();
+        match outcome {
+            Ok(()) => {
+                h.delivered += 1;
+                h.consecutive_failures = 0;
+                h.last_delivered_ms = Some(now_ms());
+            }
+            Err(e) => {
+                h.failed += 1;
+                h.consecutive_failures += 1;
+                h.last_error = Some(e.to_string());
             }
         }
-        outcomes
     }
 }

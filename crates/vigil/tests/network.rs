@@ -8,7 +8,13 @@
 //!   replayed messages are refused before they are counted; the real attack is paused with exactly one
 //!   `pauseWithQuorum` landing and at most one sent per node; `vigil status` shows the peers;
 //! - five nodes, two killed with SIGKILL just before the attack: the other three still pause it;
-//! - five nodes, three killed: no pause, and the survivors alert "quorum unreachable".
+//! - five nodes, three killed: no pause, and the survivors alert "quorum unreachable";
+//! - one node silent (SIGSTOP) and one partitioned by proxies that cut its traffic both ways: the other three
+//!   pause within two blocks of the pump, as a single node does (the block after the pump) plus one;
+//! - one node reading an RPC that reports the head 4 blocks behind: the others pause as fast, and the lagging node
+//!   sends nothing when it reaches the attack;
+//! - governance replaces a member: the share it had in flight is voided, its messages are refused (403), and the
+//!   others pause under the new version.
 //!
 //! Time budget: about 60 s for the binary on two cores (three anvils, thirteen nodes).
 
@@ -63,6 +69,19 @@ impl Drop for Node {
 /// Starts a node for each of `running` (indices into the oracle set), all five members listed as peers (a member
 /// not running has an inbox port nobody listens on); returns the nodes and every member's inbox URL.
 fn start_network(chain: &mut Chain, name: &str, running: &[usize], extra: &str) -> (Vec<Node>, Vec<String>) {
+    start_network_with(chain, name, running, extra, &|_, _, direct| direct.to_string(), &|_| None)
+}
+
+/// [`start_network`] where node `from` reaches member `to`'s inbox at `route(from, to, direct_url)`, and node
+/// `i` reads the chain from `rpc(i)` when given (without WebSocket heads) instead of anvil.
+fn start_network_with(
+    chain: &mut Chain,
+    name: &str,
+    running: &[usize],
+    extra: &str,
+    route: &dyn Fn(usize, usize, &str) -> String,
+    rpc: &dyn Fn(usize) -> Option<String>,
+) -> (Vec<Node>, Vec<String>) {
     let oracles = chain.actors.oracles.clone();
     let ports: Vec<u16> = oracles.iter().map(|_| free_port()).collect();
     let urls: Vec<String> = ports.iter().map(|p| format!("http://127.0.0.1:{p}")).collect();
@@ -74,7 +93,9 @@ fn start_network(chain: &mut Chain, name: &str, running: &[usize], extra: &str) 
             .iter()
             .enumerate()
             .filter(|(j, _)| *j != i)
-            .map(|(j, k)| format!("\n[[network.peer]]\naddress = \"{}\"\nurl = \"{}\"\n", k.address(), urls[j]))
+            .map(|(j, k)| {
+                format!("\n[[network.peer]]\naddress = \"{}\"\nurl = \"{}\"\n", k.address(), route(i, j, &urls[j]))
+            })
             .collect();
         let section = format!(
             "\n[responder]\nkeys = [{{ env = \"VIGIL_TEST_KEY_0\" }}]\n{extra}\n[network]\nlisten = \"127.0.0.1:{}\"\n\
@@ -84,9 +105,14 @@ fn start_network(chain: &mut Chain, name: &str, running: &[usize], extra: &str) 
         let config = write_config(&dir, chain, &section);
         // `vigil status` finds the node's /network through [node] metrics.
         let metrics = free_port();
-        let text = std::fs::read_to_string(&config).unwrap();
-        std::fs::write(&config, text.replacen("[node]\n", &format!("[node]\nmetrics = \"127.0.0.1:{metrics}\"\n"), 1))
-            .unwrap();
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text = text.replacen("[node]\n", &format!("[node]\nmetrics = \"127.0.0.1:{metrics}\"\n"), 1);
+        if let Some(url) = rpc(i) {
+            text = text
+                .replacen(&format!("rpc = [\"{}\"]", chain.anvil.endpoint()), &format!("rpc = [\"{url}\"]"), 1)
+                .replacen(&format!("ws = \"{}\"\n", chain.anvil.ws_endpoint()), "", 1);
+        }
+        std::fs::write(&config, text).unwrap();
         let env = [("VIGIL_TEST_HOOK_SECRET", "hook-secret")];
         let child = spawn_vigil_with(&config, &[], &oracles[i..=i], &dir.join("vigil.log"), &env);
         nodes.push(Node { dir, metrics, child: Some(child) });
@@ -97,6 +123,122 @@ fn start_network(chain: &mut Chain, name: &str, running: &[usize], extra: &str) 
         });
     }
     (nodes, urls)
+}
+
+/// A TCP proxy on 127.0.0.1 in front of `upstream` that can be shut: then every connection through it, open or
+/// new, is cut (a network partition of what goes through it).
+struct Gate {
+    url: String,
+    open: tokio::sync::watch::Sender<bool>,
+}
+
+impl Gate {
+    fn new(upstream: &str) -> Self {
+        let upstream = upstream.trim_start_matches("http://").to_string();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (open, watch) = tokio::sync::watch::channel(true);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    let mut watch = watch.clone();
+                    if !*watch.borrow() {
+                        continue;
+                    }
+                    let upstream = upstream.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await else { return };
+                        tokio::select! {
+                            _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                            _ = watch.wait_for(|open| !open) => {}
+                        }
+                    });
+                }
+            })
+        });
+        Self { url, open }
+    }
+
+    fn shut(&self) {
+        self.open.send_replace(false);
+    }
+}
+
+/// A JSON-RPC endpoint on 127.0.0.1 in front of anvil that reports the head `lag` blocks behind (`eth_blockNumber`;
+/// single and batched calls) and passes everything else through: a node reading it sees each block `lag` blocks
+/// late.
+fn lagging_rpc(anvil: &str, lag: u64) -> String {
+    use axum::{body::Bytes as Body, routing::post, Router};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let anvil = anvil.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async move {
+            let http = reqwest::Client::new();
+            let app = Router::new().route(
+                "/",
+                post(move |body: Body| {
+                    let (http, anvil) = (http.clone(), anvil.clone());
+                    async move {
+                        let answer = http
+                            .post(&anvil)
+                            .header("content-type", "application/json")
+                            .body(body.clone())
+                            .send()
+                            .await
+                            .unwrap()
+                            .bytes()
+                            .await
+                            .unwrap();
+                        let request: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                        let mut answer: serde_json::Value = serde_json::from_slice(&answer).unwrap();
+                        let lagged = |req: &serde_json::Value, ans: &mut serde_json::Value| {
+                            if req["method"] == "eth_blockNumber" {
+                                let head =
+                                    u64::from_str_radix(ans["result"].as_str().unwrap().trim_start_matches("0x"), 16)
+                                        .unwrap();
+                                ans["result"] = format!("{:#x}", head.saturating_sub(lag)).into();
+                            }
+                        };
+                        match (&request, &mut answer) {
+                            (serde_json::Value::Array(reqs), serde_json::Value::Array(answers)) => {
+                                for a in answers.iter_mut() {
+                                    if let Some(r) = reqs.iter().find(|r| r["id"] == a["id"]) {
+                                        lagged(r, a);
+                                    }
+                                }
+                            }
+                            (r, a) => lagged(r, a),
+                        }
+                        ([("content-type", "application/json")], answer.to_string())
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            axum::serve(listener, app).await.unwrap()
+        })
+    });
+    url
+}
+
+/// The spot-pump attack's pumps, then waits for the pause: its borrow must fail, exactly one `Paused` must
+/// have landed, within two blocks of the last pump (a single node's lands in the block after it, tests/live.rs).
+fn attack_is_paused_once(chain: &mut Chain, what: &str) {
+    let attack = Attack::SpotPump;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let (target, scope) = attack.target(&chain.venue);
+    let borrow = pump(chain, &plan);
+    let pumped = chain.head();
+    wait_until(what, Duration::from_secs(60), || chain.is_paused(target, scope));
+    borrow_fails(chain, &borrow);
+    let events = paused_events(chain);
+    assert_eq!(events.len(), 1, "exactly one pause lands: {events:?}");
+    assert!(events[0] <= pumped + 2, "the pause landed at #{}, the pump at #{pumped}", events[0]);
 }
 
 /// The blocks of the `Paused` events the Guardian emitted.
@@ -211,17 +353,7 @@ fn four_honest_nodes_pause_the_attack_once_and_a_lying_member_never_reaches_the_
     assert_eq!(metric(&m, "vigil_network_reports_signed_total"), Some(0.0), "{m}");
 
     // The real attack.
-    let attack = Attack::SpotPump;
-    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
-    let (target, scope) = attack.target(&chain.venue);
-    let borrow = pump(&mut chain, &plan);
-    let pumped = chain.head();
-    wait_until("the quorum to pause the spot market", Duration::from_secs(60), || chain.is_paused(target, scope));
-    borrow_fails(&mut chain, &borrow);
-    let events = paused_events(&chain);
-    assert_eq!(events.len(), 1, "exactly one pause lands: {events:?}");
-    // A single node's pause lands in the block after the pump (tests/live.rs); the network's within one more.
-    assert!(events[0] <= pumped + 2, "the pause landed at #{}, the pump at #{pumped}", events[0]);
+    attack_is_paused_once(&mut chain, "the quorum to pause the spot market");
     assert!(!chain.is_paused(chain.venue.legacy_market, 0), "the lie never paused anything");
     chain.node.advance(2, 12).unwrap();
     for n in &nodes {
@@ -277,16 +409,7 @@ fn with_two_of_five_nodes_killed_before_the_attack_the_other_three_pause_it() {
     let (mut nodes, _) = start_network(&mut chain, "kill2", &[0, 1, 2, 3, 4], "");
     nodes[3].kill();
     nodes[4].kill();
-    let attack = Attack::SpotPump;
-    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
-    let (target, scope) = attack.target(&chain.venue);
-    let borrow = pump(&mut chain, &plan);
-    let pumped = chain.head();
-    wait_until("three nodes to pause the spot market", Duration::from_secs(60), || chain.is_paused(target, scope));
-    borrow_fails(&mut chain, &borrow);
-    let events = paused_events(&chain);
-    assert_eq!(events.len(), 1, "{events:?}");
-    assert!(events[0] <= pumped + 2, "landed at #{}, pumped at #{pumped}", events[0]);
+    attack_is_paused_once(&mut chain, "three nodes to pause the spot market");
 }
 
 #[test]
@@ -328,4 +451,102 @@ fn with_three_of_five_nodes_down_nothing_pauses_and_the_survivors_alert_quorum_u
         }
     }
     assert_eq!(unreachable, 2, "both survivors alert once each");
+}
+
+#[test]
+fn with_one_node_silent_and_one_partitioned_the_other_three_pause_within_a_block_of_a_single_node() {
+    let mut chain = start_chain();
+    // Every link to and from node 4 goes through a gate; node 3 is stopped (SIGSTOP): it takes connections and
+    // never answers.
+    let gates = std::sync::Mutex::new(Vec::new());
+    let route = |from: usize, to: usize, direct: &str| {
+        if from == 4 || to == 4 {
+            let gate = Gate::new(direct);
+            let url = gate.url.clone();
+            gates.lock().unwrap().push(gate);
+            url
+        } else {
+            direct.to_string()
+        }
+    };
+    let (nodes, _) = start_network_with(&mut chain, "partition", &[0, 1, 2, 3, 4], "", &route, &|_| None);
+    let stopped = nodes[3].child.as_ref().unwrap().id();
+    assert!(std::process::Command::new("kill").args(["-STOP", &stopped.to_string()]).status().unwrap().success());
+    gates.lock().unwrap().iter().for_each(Gate::shut);
+
+    attack_is_paused_once(&mut chain, "three nodes to pause the spot market");
+    // The partitioned node saw the attack too and signed, alone: its share reached no one.
+    wait_for_metric(&nodes[4], "vigil_network_reports_signed_total", 1.0);
+    let m = nodes[4].metrics();
+    assert_eq!(metric(&m, "vigil_network_submissions_total"), Some(0.0), "{m}");
+    // Each of the three sees the silent and the partitioned peer down, the two others up (a silent peer is
+    // counted down once its requests time out, after 500 ms).
+    for n in &nodes[..3] {
+        let peers_up = |m: &str, up: &str| {
+            m.lines().filter(|l| l.starts_with("vigil_network_peer_up{") && l.ends_with(up)).count()
+        };
+        wait_until("the peers' health", Duration::from_secs(10), || {
+            let m = n.metrics();
+            peers_up(&m, " 0") == 2 && peers_up(&m, " 1") == 2
+        });
+    }
+    assert!(std::process::Command::new("kill").args(["-CONT", &stopped.to_string()]).status().unwrap().success());
+}
+
+#[test]
+fn a_node_reading_a_lagging_rpc_does_not_delay_the_pause_and_sends_none_of_its_own() {
+    let mut chain = start_chain();
+    let lagging = lagging_rpc(&chain.anvil.endpoint(), 4);
+    let rpc = |i: usize| (i == 4).then(|| lagging.clone());
+    let (nodes, _) = start_network_with(&mut chain, "lag", &[0, 1, 2, 3, 4], "", &|_, _, d| d.to_string(), &rpc);
+    attack_is_paused_once(&mut chain, "the four nodes reading anvil to pause");
+    // The lagging node reaches the attack's block four blocks later; it finds the pause in force by then.
+    chain.node.advance(6, 12).unwrap();
+    let head = chain.head();
+    wait_until("the lagging node to pass the pause", Duration::from_secs(60), || {
+        cursor(&nodes[4].dir).is_some_and(|c| c + 4 >= head)
+    });
+    let m = nodes[4].metrics();
+    assert_eq!(metric(&m, "vigil_network_submissions_total"), Some(0.0), "{m}");
+    assert_eq!(paused_events(&chain).len(), 1, "one pause lands");
+}
+
+#[test]
+fn a_new_oracle_set_voids_shares_in_flight_and_drops_the_member_rotated_out() {
+    let mut chain = start_chain();
+    let (nodes, urls) = start_network(&mut chain, "rotate", &[0, 1, 2, 3], "");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let member = chain.actors.oracles[4].clone();
+    let network = Network { chain_id: CHAIN_ID, guardian: chain.venue.guardian };
+    let to_zero = Peers::new(
+        network,
+        member.clone(),
+        vec![Peer { address: chain.actors.oracles[0].address(), url: urls[0].clone() }],
+        Duration::from_secs(2),
+    );
+    let legacy = chain.venue.legacy_market;
+    let deadline = chain.now() + 300;
+    let report = report_now(&mut chain, legacy, 0, deadline);
+    runtime.block_on(to_zero.broadcast(&share(&report, sign(&chain, &report, &member)))).remove(0).1.unwrap();
+    wait_for_metric(&nodes[0], "vigil_network_shares_total{result=\"counted\"}", 1.0);
+    let pending = |n: &Node| {
+        let (_, body) = http_get(n.metrics, "/network").unwrap();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["pending"].as_array().unwrap().len()
+    };
+    assert_eq!(pending(&nodes[0]), 1);
+
+    // Governance replaces member 4 with a new key: a new config version.
+    let newcomer = PrivateKeySigner::random();
+    let mut set: Vec<Address> = chain.actors.oracles[..4].iter().map(|k| k.address()).collect();
+    set.push(newcomer.address());
+    set.sort();
+    as_governance(&chain, Guardian::setOracleSetCall { signers_: set, threshold_: U256::from(3) });
+    catch_up(&chain, &nodes[0].dir);
+    wait_until("the share in flight to be voided", Duration::from_secs(30), || pending(&nodes[0]) == 0);
+    assert!(nodes[0].log().contains("OracleSetFollowed"));
+    // The member rotated out is dropped at the door from now on.
+    let outcome = runtime.block_on(to_zero.broadcast(&Message::Heartbeat { block: 1 })).remove(0).1;
+    assert!(matches!(outcome, Err(vigil_net::SendError::Refused { status: 403, .. })), "{outcome:?}");
+    // The honest nodes pause under the new version.
+    attack_is_paused_once(&mut chain, "the pause under the new oracle set");
 }

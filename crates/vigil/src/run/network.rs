@@ -153,6 +153,8 @@ impl OracleNode {
         node.publish();
         let (inbox, peers, metrics) = (node.inbox.clone(), Arc::clone(&node.peers), node.metrics.clone());
         node.metrics.set_live(move || live_state(&inbox, &peers, &metrics));
+        // The peers' health is known from the start, not from the first share.
+        node.send(Message::Heartbeat { block: 0 });
         Ok(node)
     }
 
@@ -269,7 +271,9 @@ impl OracleNode {
                 }
             }
         };
-        self.offer(share, incident, block)
+        let submission = self.offer(share, incident, block);
+        self.publish();
+        submission
     }
 
     /// A message from a peer: a share is counted, joined when this node's detectors confirm it, and a
@@ -311,7 +315,11 @@ impl OracleNode {
                     tracing::info!(event = "ReportJoined", from = %m.from, %scope, observed, "this node's detectors flagged {scope} at #{b}: it signs the peer's report");
                     self.metrics.joined.inc();
                     match self.book.sign(report.clone(), &self.key) {
-                        Ok(own) => return self.offer(own, incident.unwrap_or(report.incidentId), self.block),
+                        Ok(own) => {
+                            let submission = self.offer(own, incident.unwrap_or(report.incidentId), self.block);
+                            self.publish();
+                            return submission;
+                        }
                         Err(e) => tracing::error!(event = "ShareNotSigned", "{e}"),
                     }
                 }
@@ -322,7 +330,9 @@ impl OracleNode {
                 }
             }
         }
-        self.submission(counted.digest)
+        let submission = self.submission(counted.digest);
+        self.publish();
+        submission
     }
 
     /// Counts a submission that lost to another node's.
