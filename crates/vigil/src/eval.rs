@@ -307,7 +307,7 @@ pub fn evaluate(
                 let Some((i, job)) = queue.lock().expect("no thread panicked holding the lock").pop_front() else {
                     return;
                 };
-                match run_scenario(&job.scenario, job.opts.clone(), job.respond, config, |_, _| {}) {
+                match run_scenario(&job.scenario, job.opts.clone(), job.respond, config, 1, |_, _| {}) {
                     Ok(r) => {
                         let mut done = results.lock().expect("no thread panicked holding the lock");
                         done.push((i, job, r));

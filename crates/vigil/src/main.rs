@@ -42,6 +42,10 @@ enum Command {
         /// Folder for the report (report.md and liquidity.svg).
         #[arg(long, default_value = "vigil-demo")]
         report: PathBuf,
+        /// Oracle nodes: 1 is one node holding the threshold of keys; more (up to 5) runs that many nodes with one
+        /// key each, signing shares and reaching the 3-of-5 quorum over HTTP on 127.0.0.1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5))]
+        nodes: u8,
     },
     #[cfg(feature = "sim")]
     /// Measure detection: every attack scenario over many seeds with and without Vigil's pauses, and long benign
@@ -186,7 +190,7 @@ fn main() -> std::process::ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         #[cfg(feature = "sim")]
-        Command::Demo { seed, json, report } => proving::run_demo(seed, json.as_deref(), &report),
+        Command::Demo { seed, json, report, nodes } => proving::run_demo(seed, nodes.into(), json.as_deref(), &report),
         #[cfg(feature = "sim")]
         Command::Eval { seeds, first_seed, price_csv, price_speed, benign_blocks, attacks, config, json, threads } => {
             let (config, name) = match &config {

@@ -43,13 +43,20 @@ pub fn venue(rpc: Option<&str>, json: bool) -> Result<()> {
 
 /// `vigil demo`: runs the demo with progress on stderr, prints its table, writes the Markdown report and chart to
 /// `report` and, when asked, the table as JSON.
-pub fn run_demo(seed: u64, json: Option<&Path>, report: &Path) -> Result<()> {
+pub fn run_demo(seed: u64, nodes: usize, json: Option<&Path>, report: &Path) -> Result<()> {
     let started = Instant::now();
     eprintln!(
         "Vigil demo (seed {seed}): each attack runs with Vigil's pauses and again without, then the benign crash"
     );
+    if nodes > 1 {
+        eprintln!(
+            "  {nodes} oracle nodes, each with its own key, engine and store, exchanging shares over HTTP on 127.0.0.1; \
+             {} signatures pause",
+            vigil_sim::actors::ORACLE_THRESHOLD
+        );
+    }
     let mut last = String::new();
-    let result = demo::run_demo(seed, |name, respond, i, n| {
+    let result = demo::run_demo(seed, nodes, |name, respond, i, n| {
         let line = format!("{name} ({})", if respond { "with Vigil" } else { "without" });
         if line != last {
             if !last.is_empty() {
@@ -70,7 +77,7 @@ pub fn run_demo(seed: u64, json: Option<&Path>, report: &Path) -> Result<()> {
     let svg = report.join("liquidity.svg");
     demo::write_report(&result, &md, &svg)?;
     if let Some(path) = json {
-        let rows = serde_json::json!({"seed": result.seed, "rows": result.rows, "benign_crash": {
+        let rows = serde_json::json!({"seed": result.seed, "nodes": result.nodes, "rows": result.rows, "benign_crash": {
             "pause_block": result.benign.pause_block, "benign_alerts": result.benign.benign_alerts }});
         std::fs::write(path, serde_json::to_string_pretty(&rows)?)
             .with_context(|| format!("{}: write failed", path.display()))?;

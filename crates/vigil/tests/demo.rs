@@ -20,8 +20,8 @@ fn config() -> Config {
 fn with_and_without(name: &str) -> (RunResult, RunResult) {
     let c = config();
     (
-        run_scenario(name, opts(), true, &c, |_, _| {}).unwrap(),
-        run_scenario(name, opts(), false, &c, |_, _| {}).unwrap(),
+        run_scenario(name, opts(), true, &c, 1, |_, _| {}).unwrap(),
+        run_scenario(name, opts(), false, &c, 1, |_, _| {}).unwrap(),
     )
 }
 
@@ -82,7 +82,23 @@ fn a_repeated_attack_after_governance_lifts_the_pause_is_paused_again_before_it_
 
 #[test]
 fn the_benign_crash_is_not_paused() {
-    let r = run_scenario("benign-crash", opts(), true, &config(), |_, _| {}).unwrap();
+    let r = run_scenario("benign-crash", opts(), true, &config(), 1, |_, _| {}).unwrap();
     assert!(r.first_malicious_block.is_none());
     assert_eq!(r.pause_block, None, "no pause on a legitimate crash");
+}
+
+#[test]
+fn five_nodes_with_one_key_each_stop_the_attack_in_the_same_block_as_one_node_with_three() {
+    let c = config();
+    let one = run_scenario("spot-pump", opts(), true, &c, 1, |_, _| {}).unwrap();
+    let five = run_scenario("spot-pump", opts(), true, &c, 5, |_, _| {}).unwrap();
+    assert_eq!(five.pause_block, one.pause_block, "the quorum lands in the same block");
+    assert_eq!(five.lost_usd, one.lost_usd);
+    let n = five.network.expect("the network's figures");
+    assert_eq!(n.nodes, 5);
+    assert!(n.signed >= 3, "at least the threshold signed: {n:?}");
+    assert!(n.submissions >= 1 && n.submissions <= 5, "one submission per node at most: {n:?}");
+    assert!(n.block_to_quorum_ms.is_some(), "{n:?}");
+    assert!(n.requests > 0 && n.bytes > 0, "{n:?}");
+    assert!(one.network.is_none());
 }

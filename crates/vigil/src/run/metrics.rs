@@ -50,22 +50,22 @@ pub struct NetworkMetrics {
     /// Messages received from each peer (past every check of the inbox).
     peer_received: Family<PeerLabel, Gauge>,
     /// Requests posted to peers, and their bytes.
-    pub(super) requests_sent: Gauge,
-    pub(super) bytes_sent: Gauge,
+    pub(crate) requests_sent: Gauge,
+    pub(crate) bytes_sent: Gauge,
     /// Reports this node signed (its own, or a peer's it joined), and the peers' reports it joined.
-    pub(super) signed: Counter,
-    pub(super) joined: Counter,
+    pub(crate) signed: Counter,
+    pub(crate) joined: Counter,
     /// Peers' reports on scopes this node's detectors did not flag (never signed).
-    pub(super) unconfirmed: Counter,
+    pub(crate) unconfirmed: Counter,
     /// Reports whose threshold of shares this node collected, and `pauseWithQuorum` transactions it sent.
-    pub(super) quorums: Counter,
-    pub(super) submissions: Counter,
+    pub(crate) quorums: Counter,
+    pub(crate) submissions: Counter,
     /// Submissions that lost to another node's (refused before sending, or reverted on chain).
-    pub(super) races_lost: Counter,
+    pub(crate) races_lost: Counter,
     /// Reports that stayed below their threshold for the configured blocks.
-    pub(super) unreachable: Counter,
+    pub(crate) unreachable: Counter,
     /// What the block loop published for `/network` (this node, the reports pending).
-    pub(super) state: Arc<std::sync::Mutex<serde_json::Value>>,
+    pub(crate) state: Arc<std::sync::Mutex<serde_json::Value>>,
     /// Reads the whole `/network` state now, setting the peers' and the inbox's metrics (network mode only).
     live: Arc<std::sync::OnceLock<LiveState>>,
 }
@@ -93,7 +93,7 @@ impl NetworkMetrics {
     }
 
     /// Sets how the whole `/network` state is read at a scrape.
-    pub(super) fn set_live(&self, f: impl Fn() -> serde_json::Value + Send + Sync + 'static) {
+    pub(crate) fn set_live(&self, f: impl Fn() -> serde_json::Value + Send + Sync + 'static) {
         let _ = self.live.set(Box::new(f));
     }
 
@@ -103,17 +103,17 @@ impl NetworkMetrics {
     }
 
     /// Counts a share by outcome.
-    pub(super) fn share(&self, result: &str) {
+    pub(crate) fn share(&self, result: &str) {
         self.shares.get_or_create(&ResultLabel { result: result.into() }).inc();
     }
 
     /// Sets the inbox's drop count for `reason`.
-    pub(super) fn set_dropped(&self, reason: &str, n: u64) {
+    pub(crate) fn set_dropped(&self, reason: &str, n: u64) {
         self.dropped.get_or_create(&ResultLabel { result: reason.into() }).set(n as i64);
     }
 
     /// Sets what is known of `peer`: messages it took and missed, whether it is up, messages it sent us.
-    pub(super) fn set_peer(&self, peer: &str, delivered: u64, failed: u64, up: bool, received: u64) {
+    pub(crate) fn set_peer(&self, peer: &str, delivered: u64, failed: u64, up: bool, received: u64) {
         let label = PeerLabel { peer: peer.into() };
         self.peer_delivered.get_or_create(&label).set(delivered as i64);
         self.peer_failed.get_or_create(&label).set(failed as i64);
@@ -166,28 +166,28 @@ impl NodeMetrics {
     }
 
     /// Counts an action taken (`pause_sent`, `notification_failed`, …).
-    pub(super) fn action(&self, kind: &str) {
+    pub(crate) fn action(&self, kind: &str) {
         self.actions.get_or_create(&ActionLabel { action: kind.into() }).inc();
     }
 
     /// Counts a finding of `severity`.
-    pub(super) fn finding(&self, severity: Severity) {
+    pub(crate) fn finding(&self, severity: Severity) {
         self.findings.get_or_create(&SeverityLabel { severity: format!("{severity:?}").to_lowercase() }).inc();
     }
 
     /// Records a block processed and committed in `seconds`.
-    pub(super) fn block_processed(&self, seconds: f64) {
+    pub(crate) fn block_processed(&self, seconds: f64) {
         self.block_seconds.observe(seconds);
         self.blocks.inc();
     }
 
     /// Marks the node as following (`/health` answers 200 while it makes progress).
-    pub(super) fn following(&self) {
+    pub(crate) fn following(&self) {
         self.healthy.store(true, Ordering::Relaxed);
     }
 
     /// Records that the node made progress now.
-    pub(super) fn progress(&self) {
+    pub(crate) fn progress(&self) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         self.last_progress.store(now, Ordering::Relaxed);
     }

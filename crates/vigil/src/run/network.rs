@@ -64,19 +64,19 @@ struct Signed {
 
 /// A report with its threshold of signatures: the `pauseWithQuorum` call to send.
 #[derive(Debug, Clone)]
-pub(super) struct Submission {
+pub(crate) struct Submission {
     /// The report's digest.
-    pub(super) digest: B256,
+    pub(crate) digest: B256,
     /// The scope it pauses.
-    pub(super) scope: Scope,
+    pub(crate) scope: Scope,
     /// The calldata.
-    pub(super) data: Bytes,
+    pub(crate) data: Bytes,
     /// Time since this node signed the report, when it did.
-    pub(super) since_signed: Option<Duration>,
+    pub(crate) since_signed: Option<Duration>,
 }
 
 /// This node's part in the oracle network.
-pub(super) struct OracleNode {
+pub(crate) struct OracleNode {
     key: PrivateKeySigner,
     guardian: Address,
     book: ShareBook,
@@ -101,7 +101,7 @@ pub(super) struct OracleNode {
 impl OracleNode {
     /// Starts the inbox on `config.listen` and the sender to the configured peers; `view` is the Guardian's
     /// state at start (its oracle set is who may send).
-    pub(super) async fn start(
+    pub(crate) async fn start(
         config: &NetworkConfig,
         key: PrivateKeySigner,
         chain_id: u64,
@@ -109,6 +109,23 @@ impl OracleNode {
         view: GuardianView,
         metrics: NetworkMetrics,
     ) -> Result<Self> {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("[network] listen {}: cannot bind the inbox", config.listen))?;
+        Ok(Self::start_on(listener, config, key, chain_id, guardian, view, metrics))
+    }
+
+    /// [`OracleNode::start`] with the inbox on `listener` (`config.listen` is not bound again); must run within a
+    /// Tokio runtime.
+    pub(crate) fn start_on(
+        listener: tokio::net::TcpListener,
+        config: &NetworkConfig,
+        key: PrivateKeySigner,
+        chain_id: u64,
+        guardian: Address,
+        view: GuardianView,
+        metrics: NetworkMetrics,
+    ) -> Self {
         let network = Network { chain_id, guardian };
         let me = key.address();
         let members = Members::new(view.signers.iter().copied());
@@ -116,9 +133,6 @@ impl OracleNode {
         inbox_config.rate_per_second = NonZeroU32::new(config.rate_per_second).unwrap_or(inbox_config.rate_per_second);
         inbox_config.burst = inbox_config.rate_per_second.saturating_mul(NonZeroU32::new(2).expect("non-zero"));
         let (inbox, inbound) = Inbox::new(inbox_config, members.clone());
-        let listener = tokio::net::TcpListener::bind(config.listen)
-            .await
-            .with_context(|| format!("[network] listen {}: cannot bind the inbox", config.listen))?;
         let serving = inbox.clone();
         tokio::spawn(async move {
             if let Err(e) = serving.serve(listener).await {
@@ -155,23 +169,23 @@ impl OracleNode {
         node.metrics.set_live(move || live_state(&inbox, &peers, &metrics));
         // The peers' health is known from the start, not from the first share.
         node.send(Message::Heartbeat { block: 0 });
-        Ok(node)
+        node
     }
 
     /// The next message from a peer (cancel-safe: for `select!` while waiting for a head).
-    pub(super) async fn recv(&mut self) -> Option<Inbound> {
+    pub(crate) async fn recv(&mut self) -> Option<Inbound> {
         self.inbound.recv().await
     }
 
     /// A message from a peer, if one is waiting.
-    pub(super) fn try_recv(&mut self) -> Option<Inbound> {
+    pub(crate) fn try_recv(&mut self) -> Option<Inbound> {
         self.inbound.try_recv().ok()
     }
 
     /// Follows the Guardian's state at a new block, before the engine processes it: the oracle set, shares the
     /// state voids, reports stalled below their threshold (told through `engine` with this block), and sends
     /// again the shares of reports this node signed.
-    pub(super) fn on_block(&mut self, bundle: &Bundle, engine: &mut Engine) {
+    pub(crate) fn on_block(&mut self, bundle: &Bundle, engine: &mut Engine) {
         let number = bundle.block_ref().number;
         let Some(view) = bundle.probe(&snapshot_probe(self.guardian)).and_then(|b| GuardianView::decode(b).ok()) else {
             tracing::warn!(
@@ -249,7 +263,7 @@ impl OracleNode {
 
     /// The engine decided a pause (`data`: its `pauseWithQuorum` call carrying this node's signature alone):
     /// this node signs its own report or the preferred pending one (module docs), and sends its share.
-    pub(super) fn decided(&mut self, incident: B256, data: &[u8], block: u64) -> Option<Submission> {
+    pub(crate) fn decided(&mut self, incident: B256, data: &[u8], block: u64) -> Option<Submission> {
         let Ok(call) = Guardian::pauseWithQuorumCall::abi_decode(data) else {
             tracing::error!(event = "ShareNotDecoded", block, "the decided pause does not decode as pauseWithQuorum");
             return None;
@@ -278,7 +292,7 @@ impl OracleNode {
 
     /// A message from a peer: a share is counted, joined when this node's detectors confirm it, and a
     /// submission is returned when its report reaches the threshold.
-    pub(super) fn on_message(&mut self, m: Inbound) -> Option<Submission> {
+    pub(crate) fn on_message(&mut self, m: Inbound) -> Option<Submission> {
         let entry = self.received.entry(m.from).or_default();
         entry.0 += 1;
         let share = match m.message {
@@ -335,13 +349,24 @@ impl OracleNode {
         submission
     }
 
+    /// Distinct members whose signatures of report `digest` this node holds (0 once the report is no longer
+    /// pending).
+    pub(crate) fn signers(&self, digest: B256) -> usize {
+        self.book.signers(digest).len()
+    }
+
+    /// Requests this node posted to peers and their bytes.
+    pub(crate) fn traffic(&self) -> (u64, u64) {
+        self.peers.traffic()
+    }
+
     /// Counts a submission that lost to another node's.
-    pub(super) fn race_lost(&self) {
+    pub(crate) fn race_lost(&self) {
         self.metrics.races_lost.inc();
     }
 
     /// Counts a submission sent.
-    pub(super) fn submitted(&self) {
+    pub(crate) fn submitted(&self) {
         self.metrics.submissions.inc();
     }
 
@@ -426,7 +451,7 @@ impl OracleNode {
     /// Stores what the block loop knows for `/network` and the metrics: this node, the Guardian's threshold,
     /// the oracle set, the peers' heartbeats and the reports pending. What the inbox and the sender count is
     /// read live at each scrape ([`live_state`]).
-    pub(super) fn publish(&self) {
+    pub(crate) fn publish(&self) {
         let pending: Vec<serde_json::Value> = self
             .book
             .reports()

@@ -10,6 +10,8 @@
 //! A run reports each execution of the attack apart ([`AttackRun`]): repeat-attack executes it twice, with
 //! governance lifting the first pause in between.
 
+pub mod network;
+
 use std::collections::BTreeSet;
 
 use alloy::primitives::U256;
@@ -48,6 +50,9 @@ pub enum DemoError {
     /// A state read failed.
     #[error(transparent)]
     Exec(#[from] vigil_sim::ExecError),
+    /// The oracle network could not be set up (runtime, inboxes, the Guardian's state).
+    #[error("the demo's oracle network: {0}")]
+    Network(String),
 }
 
 /// One run of one scenario.
@@ -94,6 +99,8 @@ pub struct RunResult {
     pub liquidity: Vec<(u64, f64)>,
     /// Each execution of the attack, in order (one, or two for repeat-attack).
     pub attacks: Vec<AttackRun>,
+    /// With an oracle network (`--nodes`): what it did.
+    pub network: Option<network::NetworkFigures>,
 }
 
 /// One execution of a scenario's attack within a run.
@@ -128,6 +135,8 @@ pub struct DemoRow {
     pub lost_hbtc: (f64, f64),
     /// Alerts on benign blocks (with Vigil).
     pub benign_alerts: u64,
+    /// With an oracle network: nodes that signed the pause, and milliseconds from block to quorum.
+    pub network: Option<network::NetworkFigures>,
 }
 
 /// Everything the demo measured.
@@ -135,6 +144,8 @@ pub struct DemoRow {
 pub struct DemoResult {
     /// Seed.
     pub seed: u64,
+    /// Oracle nodes (1: one node holding k keys).
+    pub nodes: usize,
     /// One row per attack.
     pub rows: Vec<DemoRow>,
     /// The benign crash with Vigil responding.
@@ -160,12 +171,14 @@ pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine 
         .with_correlator(config.build_correlator())
 }
 
-/// Runs one scenario with Vigil watching; `progress` gets (blocks produced, total).
+/// Runs one scenario with Vigil watching; `progress` gets (blocks produced, total). With `nodes` > 1 and
+/// `respond`, an oracle network of that many nodes responds ([`network`]).
 pub fn run_scenario(
     name: &str,
     opts: RunOptions,
     respond: bool,
     config: &Config,
+    nodes: usize,
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RunResult, DemoError> {
     let spec = scenario::find(name)?;
@@ -176,7 +189,12 @@ pub fn run_scenario(
             message: format!("guardian {} is not the venue's {}", config.guardian.address, run.venue.guardian),
         }));
     }
-    let mut engine = demo_engine(&run, config, respond);
+    let mut oracle_network =
+        if respond && nodes > 1 { Some(network::DemoNetwork::start(&run, config, nodes)?) } else { None };
+    let mut engine = match &oracle_network {
+        Some(_) => network::node_engine(config, run.actors.oracles[0].clone()),
+        None => demo_engine(&run, config, respond),
+    };
     let notify_at = config.policy.notify_at;
     let total = run.total_blocks();
     let mut next_first: Vec<TxRequest> = Vec::new();
@@ -196,7 +214,11 @@ pub fn run_scenario(
             }
         }
         let bundle = run.chain.bundle(&block, engine.probes());
-        let outcome = engine.process(&bundle)?;
+        let (outcome, submitted) = match &mut oracle_network {
+            Some(net) => net.process(&mut engine, &bundle)?,
+            None => (engine.process(&bundle)?, Vec::new()),
+        };
+        next_first.extend(submitted);
         for action in &outcome.actions {
             let (title, detector) = outcome
                 .findings
@@ -291,6 +313,7 @@ pub fn run_scenario(
         pauses_landed,
         liquidity,
         attacks,
+        network: oracle_network.map(|n| n.figures()),
     })
 }
 
@@ -304,15 +327,19 @@ fn incident_scope(engine: &Engine, incident: alloy::primitives::B256) -> vigil_c
         .unwrap_or(vigil_core::Scope::whole(Default::default()))
 }
 
-/// Runs the whole demo.
-pub fn run_demo(seed: u64, mut progress: impl FnMut(&str, bool, u64, u64)) -> Result<DemoResult, DemoError> {
+/// Runs the whole demo, with one node holding k keys (`nodes` = 1) or an oracle network of `nodes` nodes.
+pub fn run_demo(
+    seed: u64,
+    nodes: usize,
+    mut progress: impl FnMut(&str, bool, u64, u64),
+) -> Result<DemoResult, DemoError> {
     let config = Config::parse("config/demo.toml (embedded)", DEMO_CONFIG)?;
     let opts = RunOptions { seed, tracing: config.needs_traces(), ..Default::default() };
     let mut rows = Vec::new();
     let mut runs = Vec::new();
     for name in DEMO_ATTACKS {
-        let with = run_scenario(name, opts.clone(), true, &config, |i, n| progress(name, true, i, n))?;
-        let without = run_scenario(name, opts.clone(), false, &config, |i, n| progress(name, false, i, n))?;
+        let with = run_scenario(name, opts.clone(), true, &config, nodes, |i, n| progress(name, true, i, n))?;
+        let without = run_scenario(name, opts.clone(), false, &config, nodes, |i, n| progress(name, false, i, n))?;
         rows.push(DemoRow {
             attack: name.to_string(),
             first_malicious_block: with.first_malicious_block,
@@ -322,25 +349,43 @@ pub fn run_demo(seed: u64, mut progress: impl FnMut(&str, bool, u64, u64)) -> Re
             lost_without_vigil_usd: without.lost_usd,
             lost_hbtc: (with.lost_hbtc, without.lost_hbtc),
             benign_alerts: with.benign_alerts,
+            network: with.network.clone(),
         });
         runs.push(with);
         runs.push(without);
     }
-    let benign = run_scenario("benign-crash", opts, true, &config, |i, n| progress("benign-crash", true, i, n))?;
-    Ok(DemoResult { seed, rows, benign, runs })
+    let benign = run_scenario("benign-crash", opts, true, &config, nodes, |i, n| progress("benign-crash", true, i, n))?;
+    Ok(DemoResult { seed, nodes, rows, benign, runs })
 }
 
 fn opt(b: Option<u64>) -> String {
     b.map(|b| b.to_string()).unwrap_or_else(|| "—".into())
 }
 
-/// The cells of the result table, one row per attack and a last row for the benign run, with their headers: the
-/// text table and the Markdown report render the same cells.
-fn cells(result: &DemoResult) -> Vec<[String; 7]> {
+/// The headers of the result table: with an oracle network, two more (nodes that signed, block to quorum).
+fn headers(result: &DemoResult) -> Vec<&'static str> {
+    let mut h = vec!["attack", "first bad", "detected", "paused", "lost with Vigil", "lost without", "benign alerts"];
+    if result.nodes > 1 {
+        h.extend(["signed", "quorum ms"]);
+    }
+    h
+}
+
+/// The cells of the result table, one row per attack and a last row for the benign run: the text table and the
+/// Markdown report render the same cells.
+fn cells(result: &DemoResult) -> Vec<Vec<String>> {
     let dash = || "—".to_string();
+    let network = |n: &Option<network::NetworkFigures>| match n {
+        Some(n) if result.nodes > 1 => vec![
+            if n.signed > 0 { format!("{}/{}", n.signed, n.nodes) } else { dash() },
+            n.block_to_quorum_ms.map(|ms| format!("{ms:.1}")).unwrap_or_else(dash),
+        ],
+        _ if result.nodes > 1 => vec![dash(), dash()],
+        _ => vec![],
+    };
     let mut rows = Vec::with_capacity(result.rows.len() + 1);
     for r in &result.rows {
-        rows.push([
+        let mut row = vec![
             r.attack.clone(),
             opt(r.first_malicious_block),
             opt(r.detection_block),
@@ -348,10 +393,12 @@ fn cells(result: &DemoResult) -> Vec<[String; 7]> {
             format!("${:.0}", r.lost_with_vigil_usd),
             format!("${:.0}", r.lost_without_vigil_usd),
             r.benign_alerts.to_string(),
-        ]);
+        ];
+        row.extend(network(&r.network));
+        rows.push(row);
     }
     let b = &result.benign;
-    rows.push([
+    let mut row = vec![
         "benign-crash (no attack)".into(),
         dash(),
         dash(),
@@ -359,19 +406,30 @@ fn cells(result: &DemoResult) -> Vec<[String; 7]> {
         dash(),
         dash(),
         b.benign_alerts.to_string(),
-    ]);
+    ];
+    row.extend(network(&b.network));
+    rows.push(row);
     rows
 }
 
 /// The table, as text.
 pub fn table(result: &DemoResult) -> String {
-    let header = ["attack", "first bad", "detected", "paused", "lost with Vigil", "lost without", "benign alerts"];
-    let line = |c: [&str; 7]| {
-        format!("{:<24} {:>10} {:>10} {:>8} {:>16} {:>16} {:>8}\n", c[0], c[1], c[2], c[3], c[4], c[5], c[6])
+    const WIDTHS: [usize; 9] = [24, 10, 10, 8, 16, 16, 8, 8, 10];
+    let line = |c: &[&str]| {
+        let mut l = String::new();
+        for (i, cell) in c.iter().enumerate() {
+            if i == 0 {
+                l.push_str(&format!("{cell:<w$}", w = WIDTHS[0]));
+            } else {
+                l.push_str(&format!(" {cell:>w$}", w = WIDTHS[i]));
+            }
+        }
+        l.push('\n');
+        l
     };
-    let mut s = line(header);
+    let mut s = line(&headers(result));
     for row in cells(result) {
-        s.push_str(&line(row.each_ref().map(String::as_str)));
+        s.push_str(&line(&row.iter().map(String::as_str).collect::<Vec<_>>()));
     }
     s
 }
@@ -421,8 +479,21 @@ pub fn write_report(result: &DemoResult, markdown: &std::path::Path, chart: &std
          Losses are what the attacker's account gained, read from chain state.\n\n",
         result.seed
     ));
-    md.push_str("| attack | first malicious block | detection block | pause block | lost with Vigil | lost without Vigil | alerts on benign blocks |\n");
-    md.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    let mut header = String::from(
+        "| attack | first malicious block | detection block | pause block | lost with Vigil | lost without Vigil | alerts on benign blocks |",
+    );
+    let mut rule = String::from("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    if result.nodes > 1 {
+        md.push_str(&format!(
+            "{} oracle nodes, each with its own key, engine and store, exchanging shares over HTTP on 127.0.0.1; \
+             *signed*: nodes that signed the report that reached the threshold first, *quorum ms*: from the \
+             arrival of the block whose findings decided the pause to the first node holding the threshold.\n\n",
+            result.nodes
+        ));
+        header.push_str(" signed | block to quorum (ms) |");
+        rule.push_str(" ---: | ---: |");
+    }
+    md.push_str(&format!("{header}\n{rule}\n"));
     for row in cells(result) {
         md.push_str(&format!("| {} |\n", row.join(" | ")));
     }
