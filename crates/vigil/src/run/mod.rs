@@ -395,12 +395,13 @@ async fn submit(
 ) {
     let Some(wallet) = wallet else { return };
     let from = wallet.default_signer().address();
-    let ms = sub.since_signed.map(|d| d.as_secs_f64() * 1e3);
     match send_transaction(client, wallet, from, guardian, sub.data, chain_id).await {
         Ok(tx) => {
             summary.pauses_sent += 1;
             node.submitted();
-            tracing::warn!(event = "QuorumSubmitted", scope = %sub.scope, digest = %sub.digest, %tx, ms_since_signed = ms, "pause of {} sent with its quorum", sub.scope);
+            // From the arrival of the block at which this node signed the report to the transaction sent.
+            let ms = sub.since_block.map(|d| d.as_secs_f64() * 1e3);
+            tracing::warn!(event = "QuorumSubmitted", scope = %sub.scope, digest = %sub.digest, %tx, ms_since_block = ms, "pause of {} sent with its quorum", sub.scope);
         }
         Err(e) if ["AlreadyPaused", "WrongNonce"].iter().any(|r| format!("{e:#}").contains(r)) => {
             node.race_lost();

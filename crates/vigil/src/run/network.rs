@@ -56,7 +56,7 @@ struct Signed {
     incident: B256,
     /// The block this node signed at.
     block: u64,
-    /// When it signed.
+    /// When that block arrived (handed to the node, before its engine ran).
     at: Instant,
     /// Whether `quorum unreachable` was told.
     told: bool,
@@ -71,8 +71,8 @@ pub(crate) struct Submission {
     pub(crate) scope: Scope,
     /// The calldata.
     pub(crate) data: Bytes,
-    /// Time since this node signed the report, when it did.
-    pub(crate) since_signed: Option<Duration>,
+    /// Time since the block at which this node signed the report arrived, when it signed it.
+    pub(crate) since_block: Option<Duration>,
 }
 
 /// This node's part in the oracle network.
@@ -86,6 +86,8 @@ pub(crate) struct OracleNode {
     members: Members,
     view: Option<GuardianView>,
     block: u64,
+    /// When the latest block arrived.
+    arrived: Instant,
     join_window: u64,
     quorum_timeout: u64,
     /// Scope → the latest block at which this node's own engine decided a pause of it.
@@ -154,6 +156,7 @@ impl OracleNode {
             inbound,
             members,
             block: 0,
+            arrived: Instant::now(),
             view: Some(view),
             join_window: config.join_window_blocks,
             quorum_timeout: config.quorum_timeout_blocks,
@@ -186,6 +189,7 @@ impl OracleNode {
     /// state voids, reports stalled below their threshold (told through `engine` with this block), and sends
     /// again the shares of reports this node signed.
     pub(crate) fn on_block(&mut self, bundle: &Bundle, engine: &mut Engine) {
+        self.arrived = Instant::now();
         let number = bundle.block_ref().number;
         let Some(view) = bundle.probe(&snapshot_probe(self.guardian)).and_then(|b| GuardianView::decode(b).ok()) else {
             tracing::warn!(
@@ -410,7 +414,7 @@ impl OracleNode {
             }
         };
         let scope = Scope { target: share.report.target, id: share.report.scope };
-        self.signed.entry(digest).or_insert(Signed { scope, incident, block, at: Instant::now(), told: false });
+        self.signed.entry(digest).or_insert(Signed { scope, incident, block, at: self.arrived, told: false });
         self.metrics.signed.inc();
         tracing::info!(event = "ShareSigned", block, %scope, digest = %digest, "signed the pause of {scope} and sent the share to {} peers", self.peers.peers().len());
         self.send(share_message(&share.report, share.signature));
@@ -426,9 +430,9 @@ impl OracleNode {
         }
         self.metrics.quorums.inc();
         let scope = Scope { target: report.target, id: report.scope };
-        let since_signed = self.signed.get(&digest).map(|s| s.at.elapsed());
+        let since_block = self.signed.get(&digest).map(|s| s.at.elapsed());
         let data = Guardian::pauseWithQuorumCall { report: report.into(), signatures }.abi_encode().into();
-        Some(Submission { digest, scope, data, since_signed })
+        Some(Submission { digest, scope, data, since_block })
     }
 
     /// The signatures held for `digest`.

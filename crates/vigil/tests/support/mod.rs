@@ -3,6 +3,8 @@
 //! governance (the timelock) acting through `anvil_impersonateAccount`.
 #![allow(dead_code)]
 
+pub mod network;
+
 use std::{
     io::{Read, Write},
     net::TcpStream,
