@@ -3,6 +3,7 @@ pragma solidity ^0.8.24;
 
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
+import {TwoStepGovernance} from "./TwoStepGovernance.sol";
 
 /// @title Guardian
 /// @notice The only door through which automated responses reach a protocol. Governance (a timelock) grants
@@ -19,7 +20,7 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 ///   seconds (every accepted pause of the target, on any scope, is charged its full length to one budget);
 /// - re-pause a scope that governance lifted, through that scope or a scope covering it, before the cooldown;
 /// - land a report that outlived the max report lifetime, or one signed before the scope's state last changed.
-contract Guardian is EIP712 {
+contract Guardian is EIP712, TwoStepGovernance {
     /// @notice What the oracle nodes sign (EIP-712).
     struct PauseReport {
         address target;
@@ -118,8 +119,6 @@ contract Guardian is EIP712 {
     uint64 public constant DEFAULT_BUDGET = 7 days;
     uint64 public constant DEFAULT_WINDOW = 30 days;
 
-    address public governance;
-    address public pendingGovernance;
     address[] private _signers;
     mapping(address => bool) public isSigner;
     uint256 public threshold;
@@ -136,8 +135,6 @@ contract Guardian is EIP712 {
     ScopeNonce[] private _mandated;
     mapping(address => mapping(uint256 => bool)) private _isMandated;
 
-    event GovernanceTransferStarted(address indexed currentGovernance, address indexed pendingGovernance);
-    event GovernanceTransferred(address indexed previousGovernance, address indexed newGovernance);
     event OracleSetUpdated(uint256 indexed configVersion, address[] signers, uint256 threshold);
     event BoundsUpdated(
         uint64 minCooldownSeconds, uint64 maxPauseLength, uint64 maxMandateHorizon, uint64 maxReportLifetime
@@ -160,9 +157,6 @@ contract Guardian is EIP712 {
     event Unpaused(address indexed target, uint256 indexed scope, address indexed by);
     event NonceAdvanced(address indexed target, uint256 indexed scope, uint256 nonce);
 
-    error NotGovernance(address caller);
-    error NotPendingGovernance(address caller, address pending);
-    error ZeroAddress();
     error BadOracleSet(string reason);
     error DeadlinePassed(uint256 deadline, uint256 nowTs);
     error ReportLifetimeTooLong(uint256 deadline, uint256 nowTs, uint64 maxReportLifetime);
@@ -181,36 +175,15 @@ contract Guardian is EIP712 {
     error NotPaused(address target, uint256 scope);
     error BadExtension(uint64 pausedUntil, uint64 requested);
 
-    modifier onlyGovernance() {
-        if (msg.sender != governance) revert NotGovernance(msg.sender);
-        _;
-    }
-
-    constructor(address governance_, address[] memory signers_, uint256 threshold_) EIP712("Vigil Guardian", "1") {
-        if (governance_ == address(0)) revert ZeroAddress();
-        governance = governance_;
-        emit GovernanceTransferred(address(0), governance_);
+    constructor(address governance_, address[] memory signers_, uint256 threshold_)
+        EIP712("Vigil Guardian", "1")
+        TwoStepGovernance(governance_)
+    {
         _setOracleSet(signers_, threshold_);
         _setBounds(Bounds(DEFAULT_MIN_COOLDOWN, DEFAULT_MAX_PAUSE, DEFAULT_MAX_HORIZON, DEFAULT_MAX_LIFETIME));
     }
 
-    // ---------------------------------------------------------------- governance
-
-    /// @notice First step of a governance transfer: `newGovernance` becomes pending and must call
-    /// `acceptGovernance`. Until then the current governance keeps every power; `address(0)` cancels.
-    function transferGovernance(address newGovernance) external onlyGovernance {
-        pendingGovernance = newGovernance;
-        emit GovernanceTransferStarted(governance, newGovernance);
-    }
-
-    /// @notice Second step: the pending address takes over.
-    function acceptGovernance() external {
-        address pending = pendingGovernance;
-        if (msg.sender != pending || pending == address(0)) revert NotPendingGovernance(msg.sender, pending);
-        emit GovernanceTransferred(governance, pending);
-        governance = pending;
-        pendingGovernance = address(0);
-    }
+    // ---------------------------------------------------------------- governance (and TwoStepGovernance)
 
     /// @notice Replaces the oracle set; the config version increases, so every report signed for an older set
     /// is rejected.

@@ -6,13 +6,14 @@
 //! with its calls (`Guardian::pauseWithQuorumCall`), events, custom errors (`Guardian::GuardianErrors`),
 //! `BYTECODE` for deployment, and an RPC instance type (`Guardian::GuardianInstance`) for live nodes.
 //!
-//! Groups: the Guardian (the door for automated responses), the reference venue (tokens, AMM, price feed,
-//! lending markets, option vault, flash lender, governance, reserve vault, and the deliberately flawed legacy
-//! contracts), and one attack contract per attack scenario.
+//! Groups: the Guardian (the door for automated responses) and the OperatorRegistry (the oracle operators'
+//! bonds), the reference venue (tokens, AMM, price feed, lending markets, option vault, flash lender, governance,
+//! reserve vault, and the deliberately flawed legacy contracts), and one attack contract per attack scenario.
 //!
-//! `vigil_core::PauseReport`, the report the oracle nodes sign, converts into the binding's
-//! `Guardian::PauseReport` for a `pauseWithQuorum` or `hashReport` call (`From`); both hash to the same EIP-712
-//! digest, so a signature made on one verifies on the other (tested below).
+//! `vigil_core::PauseReport`, the report the oracle nodes sign, converts both ways with the binding's
+//! `Guardian::PauseReport` (a `pauseWithQuorum` or `hashReport` call) and `IReportHasher::PauseReport` (the
+//! evidence of an `OperatorRegistry.slash`) (`From`); they hash to the same EIP-712 digest, so a signature made on
+//! one verifies on the other (tested below).
 
 #![allow(clippy::too_many_arguments)]
 #![allow(missing_docs)]
@@ -34,9 +35,10 @@ macro_rules! artifacts {
 }
 
 artifacts!(
-    // The Guardian
+    // The Guardian and the operators' bonds
     Guardian,
     GuardianProtected,
+    OperatorRegistry,
     // The reference venue
     StableToken,
     WrappedEther,
@@ -63,6 +65,7 @@ artifacts!(
     GovernanceAttacker,
     ReserveDrainer,
     EulerStyleAttacker,
+    RegistryReentrancy,
 );
 
 sol! {
@@ -82,21 +85,33 @@ sol! {
     }
 }
 
-impl From<vigil_core::PauseReport> for Guardian::PauseReport {
-    fn from(r: vigil_core::PauseReport) -> Self {
-        let vigil_core::PauseReport {
-            target,
-            scope,
-            incidentId,
-            evidenceHash,
-            observedBlock,
-            deadline,
-            configVersion,
-            nonce,
-        } = r;
-        Self { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion, nonce }
-    }
+/// Conversions both ways between core's pause report and a binding's struct of the same fields.
+macro_rules! report_conversions {
+    ($($binding:path),* $(,)?) => {
+        $(
+            impl From<vigil_core::PauseReport> for $binding {
+                fn from(r: vigil_core::PauseReport) -> Self {
+                    let vigil_core::PauseReport {
+                        target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion, nonce,
+                    } = r;
+                    Self { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion, nonce }
+                }
+            }
+
+            impl From<$binding> for vigil_core::PauseReport {
+                fn from(r: $binding) -> Self {
+                    let $binding {
+                        target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion, nonce,
+                    } = r;
+                    Self { target, scope, incidentId, evidenceHash, observedBlock, deadline, configVersion, nonce }
+                }
+            }
+        )*
+    };
 }
+
+// The Guardian's, and the registry's view of it (the evidence of a slash).
+report_conversions!(Guardian::PauseReport, IReportHasher::PauseReport);
 
 /// Tries each contract's custom errors in turn; the first that decodes is returned.
 macro_rules! describe_with {
@@ -117,6 +132,7 @@ pub fn describe_error(data: &[u8]) -> Option<String> {
         data,
         Guardian::GuardianErrors,
         GuardianProtected::GuardianProtectedErrors,
+        OperatorRegistry::OperatorRegistryErrors,
         MarginPool::MarginPoolErrors,
         LegacyMarket::LegacyMarketErrors,
         LegacyVault::LegacyVaultErrors,

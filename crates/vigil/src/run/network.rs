@@ -272,7 +272,7 @@ impl OracleNode {
             tracing::error!(event = "ShareNotDecoded", block, "the decided pause does not decode as pauseWithQuorum");
             return None;
         };
-        let own = report_of(call.report);
+        let own = PauseReport::from(call.report);
         let scope = Scope { target: own.target, id: own.scope };
         self.flagged.insert(scope, block);
         let preferred = self.preferred(&own);
@@ -518,20 +518,6 @@ fn live_state(inbox: &Inbox, peers: &Peers, metrics: &NetworkMetrics) -> serde_j
         o.insert("sent".into(), json!({ "requests": requests, "bytes": bytes }));
     }
     state
-}
-
-/// The report of a decoded `pauseWithQuorum` call.
-fn report_of(r: Guardian::PauseReport) -> PauseReport {
-    PauseReport {
-        target: r.target,
-        scope: r.scope,
-        incidentId: r.incidentId,
-        evidenceHash: r.evidenceHash,
-        observedBlock: r.observedBlock,
-        deadline: r.deadline,
-        configVersion: r.configVersion,
-        nonce: r.nonce,
-    }
 }
 
 fn share_message(report: &PauseReport, signature: Bytes) -> Message {
