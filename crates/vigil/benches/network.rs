@@ -46,9 +46,7 @@ fn pump_until_paused(chain: &mut Chain) -> Duration {
     let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
     let (target, scope) = attack.target(&chain.venue);
     let t0 = Instant::now();
-    for t in plan.execute.iter().take_while(|t| !t.req.label.what.contains("borrow")) {
-        chain.node.send(t.req.from, t.req.to.expect("a call"), t.req.data.clone(), t.req.value).expect("the pump");
-    }
+    pump(chain, &plan);
     while !chain.is_paused(target, scope) {
         assert!(t0.elapsed() < Duration::from_secs(60), "no pause within 60 s");
         std::thread::sleep(Duration::from_millis(2));

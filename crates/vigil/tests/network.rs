@@ -149,14 +149,7 @@ fn attack_is_paused_once_with(chain: &mut Chain, what: &str, mid: &mut dyn FnMut
     let attack = Attack::SpotPump;
     let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
     let (target, scope) = attack.target(&chain.venue);
-    let pumps: Vec<_> = plan.execute.iter().take_while(|t| !t.req.label.what.contains("borrow")).collect();
-    let borrow = plan.execute[pumps.len()].clone();
-    for (i, t) in pumps.iter().enumerate() {
-        chain.node.send(t.req.from, t.req.to.unwrap(), t.req.data.clone(), t.req.value).expect("the pump goes through");
-        if i == 0 {
-            mid();
-        }
-    }
+    let borrow = pump_with(chain, &plan, mid);
     let pumped = chain.head();
     wait_until(what, Duration::from_secs(60), || chain.is_paused(target, scope));
     borrow_fails(chain, &borrow);

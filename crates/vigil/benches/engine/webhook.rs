@@ -38,9 +38,7 @@ fn run(delay: Duration, i: usize) -> (Duration, u64) {
     change_a_privilege(&mut chain, &dir);
     let t0 = Instant::now();
     let first = chain.head() + 1;
-    for t in plan.execute.iter().take_while(|t| !t.req.label.what.contains("borrow")) {
-        chain.node.send(t.req.from, t.req.to.expect("a call"), t.req.data.clone(), t.req.value).expect("the pump");
-    }
+    pump(&mut chain, &plan);
     while !chain.is_paused(target, scope) {
         assert!(t0.elapsed() < Duration::from_secs(60), "no pause within 60 s: {}", log_of(&log));
         std::thread::sleep(Duration::from_millis(5));

@@ -96,7 +96,8 @@ pub(crate) struct OracleNode {
     submitted: BTreeSet<B256>,
     /// Peers' reports on scopes this node did not flag (yet), and whether that was told.
     unconfirmed: BTreeMap<B256, bool>,
-    received: BTreeMap<Address, (u64, Option<u64>)>,
+    /// Each peer's latest heartbeat block (messages received are counted by the inbox).
+    heartbeats: BTreeMap<Address, u64>,
     metrics: NetworkMetrics,
 }
 
@@ -164,7 +165,7 @@ impl OracleNode {
             signed: BTreeMap::new(),
             submitted: BTreeSet::new(),
             unconfirmed: BTreeMap::new(),
-            received: BTreeMap::new(),
+            heartbeats: BTreeMap::new(),
             metrics,
         };
         node.publish();
@@ -297,11 +298,9 @@ impl OracleNode {
     /// A message from a peer: a share is counted, joined when this node's detectors confirm it, and a
     /// submission is returned when its report reaches the threshold.
     pub(crate) fn on_message(&mut self, m: Inbound) -> Option<Submission> {
-        let entry = self.received.entry(m.from).or_default();
-        entry.0 += 1;
         let share = match m.message {
             Message::Heartbeat { block } => {
-                entry.1 = Some(block);
+                self.heartbeats.insert(m.from, block);
                 return None;
             }
             Message::Share(w) => Share { report: w.report(), signature: w.signature },
@@ -467,8 +466,7 @@ impl OracleNode {
                 })
             })
             .collect();
-        let heartbeats: BTreeMap<String, Option<u64>> =
-            self.received.iter().map(|(a, (_, b))| (a.to_string(), *b)).collect();
+        let heartbeats: BTreeMap<String, u64> = self.heartbeats.iter().map(|(a, b)| (a.to_string(), *b)).collect();
         let state = json!({
             "me": self.key.address(),
             "block": self.block,

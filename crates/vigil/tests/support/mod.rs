@@ -231,11 +231,19 @@ pub const RESPONDER_KEYS: &str =
 
 /// Sends the attack's pumps; returns its borrow, not sent.
 pub fn pump(chain: &mut Chain, plan: &AttackPlan) -> PlannedTx {
-    for t in &plan.execute {
+    pump_with(chain, plan, &mut || {})
+}
+
+/// [`pump`], running `after_first` once the first pump has gone through (a fault injected mid-attack).
+pub fn pump_with(chain: &mut Chain, plan: &AttackPlan, after_first: &mut dyn FnMut()) -> PlannedTx {
+    for (i, t) in plan.execute.iter().enumerate() {
         if t.req.label.what.contains("borrow") {
             return t.clone();
         }
         chain.node.send(t.req.from, t.req.to.unwrap(), t.req.data.clone(), t.req.value).expect("the pump goes through");
+        if i == 0 {
+            after_first();
+        }
     }
     panic!("the plan ends with a borrow")
 }
