@@ -106,6 +106,18 @@ pub trait Store: Send {
         actions: &[(Action, Option<Bytes>)],
     ) -> Result<(), StoreError>;
 
+    /// Writes what screening a pending transaction decided (the engine's `screen`): its findings, each at the
+    /// simulated block it names and with the incident it joined, the incidents they opened or changed and the
+    /// actions they made due, with their signed calldata, in one transaction. The cursor does not move: the
+    /// transaction is in no block yet. A later `revert_to` below the simulated block retracts them as it does a
+    /// block's.
+    fn commit_screened(
+        &mut self,
+        findings: &[(Finding, B256)],
+        incidents: &[&Incident],
+        actions: &[(Action, Option<Bytes>)],
+    ) -> Result<(), StoreError>;
+
     /// Marks findings of blocks after `ancestor` retracted and moves the cursor back to it.
     fn revert_to(&mut self, ancestor: BlockRef) -> Result<(), StoreError>;
 

@@ -20,7 +20,7 @@ use vigil_contracts::{
 
 use crate::actors::Actors;
 use crate::backend::{Backend, ExecError};
-use crate::chain::{TxLabel, TxRequest};
+use crate::chain::{TxLabel, TxRequest, PRIORITY_FEE};
 use crate::state::{Holdings, VenueState};
 use crate::venue::{initcode, units18, usd, Venue, MARKET_WETH_SPOT};
 
@@ -141,7 +141,14 @@ impl Planner {
         let label = TxLabel { what: format!("setup:{}:{step}", self.name), malicious: false };
         self.prepare.push(PlannedTx {
             block: 0,
-            req: TxRequest { from, to: Some(to), data: call.abi_encode().into(), value: U256::ZERO, label },
+            req: TxRequest {
+                from,
+                to: Some(to),
+                data: call.abi_encode().into(),
+                value: U256::ZERO,
+                priority_fee: PRIORITY_FEE,
+                label,
+            },
             created: None,
         });
     }
@@ -161,7 +168,14 @@ impl Planner {
         };
         txs.push(PlannedTx {
             block,
-            req: TxRequest { from: self.me, to: None, data: initcode, value: U256::ZERO, label },
+            req: TxRequest {
+                from: self.me,
+                to: None,
+                data: initcode,
+                value: U256::ZERO,
+                priority_fee: PRIORITY_FEE,
+                label,
+            },
             created: Some(address),
         });
         self.nonce += 1;
@@ -176,7 +190,14 @@ impl Planner {
         let label = self.label(step, true);
         self.prepare.push(PlannedTx {
             block,
-            req: TxRequest { from: self.me, to: Some(to), data: call.abi_encode().into(), value, label },
+            req: TxRequest {
+                from: self.me,
+                to: Some(to),
+                data: call.abi_encode().into(),
+                value,
+                priority_fee: PRIORITY_FEE,
+                label,
+            },
             created: None,
         });
         self.nonce += 1;
@@ -186,7 +207,14 @@ impl Planner {
         let label = self.label(step, true);
         self.execute.push(PlannedTx {
             block,
-            req: TxRequest { from: self.me, to: Some(to), data: call.abi_encode().into(), value: U256::ZERO, label },
+            req: TxRequest {
+                from: self.me,
+                to: Some(to),
+                data: call.abi_encode().into(),
+                value: U256::ZERO,
+                priority_fee: PRIORITY_FEE,
+                label,
+            },
             created: None,
         });
         self.nonce += 1;

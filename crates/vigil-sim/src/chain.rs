@@ -51,7 +51,7 @@ pub const BLOCK_GAS_LIMIT: u64 = 60_000_000;
 pub const TX_GAS: u64 = 5_000_000;
 /// Constant base fee (1 gwei).
 pub const BASE_FEE: u64 = 1_000_000_000;
-/// Priority fee every sender pays (0.01 gwei).
+/// Priority fee the traffic pays (0.01 gwei), the default of a [`TxRequest`].
 pub const PRIORITY_FEE: u128 = 10_000_000;
 /// Blocks whose state stays readable by default.
 pub const DEFAULT_HISTORY: usize = 128;
@@ -78,6 +78,8 @@ pub struct TxRequest {
     pub data: Bytes,
     /// Ether sent.
     pub value: U256,
+    /// Priority fee per gas (the tip) in wei: the block builder orders by it ([`order_by_fee`]).
+    pub priority_fee: u128,
     /// Ground truth.
     pub label: TxLabel,
 }
@@ -90,8 +92,27 @@ impl TxRequest {
             to: Some(to),
             data: call.abi_encode().into(),
             value: U256::ZERO,
+            priority_fee: PRIORITY_FEE,
             label: TxLabel { what: what.into(), malicious },
         }
+    }
+
+    /// A Vigil node's pause transaction to the Guardian, tipping `priority_fee` (ground truth `vigil:pause`).
+    pub fn pause(from: Address, guardian: Address, data: Bytes, priority_fee: u128) -> Self {
+        Self {
+            from,
+            to: Some(guardian),
+            data,
+            value: U256::ZERO,
+            priority_fee,
+            label: TxLabel { what: "vigil:pause".into(), malicious: false },
+        }
+    }
+
+    /// The same transaction with another priority fee.
+    pub fn with_priority_fee(mut self, priority_fee: u128) -> Self {
+        self.priority_fee = priority_fee;
+        self
     }
 
     /// A typed call of the benign traffic.
@@ -130,6 +151,40 @@ struct BlockDiff {
     number: u64,
     accounts: HashMap<Address, Option<AccountInfo>>,
     storage: HashMap<(Address, U256), U256>,
+}
+
+/// A block executed on a database, before the chain takes it ([`SimChain::build_block`]) or drops it
+/// ([`SimChain::simulate`]).
+struct Executed<DB> {
+    db: CacheDB<DB>,
+    diff: BlockDiff,
+    header: Header,
+    block: SimBlock,
+}
+
+/// Orders transactions as a fee-ordering block builder does (geth's and reth's "best transactions"): each
+/// sender's transactions stay in the order they came (their nonce order); among the senders' next transactions
+/// the one with the highest priority fee goes first, and equal fees keep the order of arrival.
+pub fn order_by_fee(txs: Vec<TxRequest>) -> Vec<TxRequest> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let total = txs.len();
+    let mut queues: HashMap<Address, VecDeque<(usize, TxRequest)>> = HashMap::new();
+    for (arrival, tx) in txs.into_iter().enumerate() {
+        queues.entry(tx.from).or_default().push_back((arrival, tx));
+    }
+    let mut heads: BinaryHeap<(u128, Reverse<usize>, Address)> =
+        queues.iter().filter_map(|(from, q)| q.front().map(|(i, t)| (t.priority_fee, Reverse(*i), *from))).collect();
+    let mut ordered = Vec::with_capacity(total);
+    while let Some((_, _, from)) = heads.pop() {
+        let queue = queues.get_mut(&from).expect("a head comes from a queue");
+        let (_, tx) = queue.pop_front().expect("a head is in its queue");
+        if let Some((i, next)) = queue.front() {
+            heads.push((next.priority_fee, Reverse(*i), from));
+        }
+        ordered.push(tx);
+    }
+    ordered
 }
 
 /// The in-process chain.
@@ -237,9 +292,55 @@ impl SimChain {
         self.db.basic_ref(who).ok().flatten().map(|a| a.nonce).unwrap_or_default()
     }
 
-    /// Produces the next block with `txs`, in order.
+    /// Produces the next block with `txs`, ordered as a fee-ordering builder orders them ([`order_by_fee`]).
     pub fn build_block(&mut self, txs: Vec<TxRequest>) -> SimBlock {
         let started = std::time::Instant::now();
+        let db = std::mem::take(&mut self.db);
+        let Executed { db, diff, header, block } = self.execute(db, order_by_fee(txs));
+        self.db = db;
+        self.headers.push(header);
+        self.hashes.push(block.block.header.hash);
+        self.history.push_back(diff);
+        while self.history.len() > self.history_depth {
+            self.history.pop_front();
+        }
+        self.stats.blocks += 1;
+        self.stats.transactions += block.receipts.len() as u64;
+        self.stats.busy += started.elapsed();
+        block
+    }
+
+    /// Simulates `txs` as the next block on the head's state, without changing the chain: the block they would
+    /// make (ordered by fee, as [`Self::build_block`] orders them) and its bundle, with `probes` read on the state
+    /// after it. The block's number, parent, timestamp and `mixHash` are those the next block will have; its hash
+    /// is that of the simulated block, not of the one that will be produced (which holds other transactions too).
+    pub fn simulate(
+        &self,
+        txs: Vec<TxRequest>,
+        probes: &std::collections::BTreeSet<vigil_core::Probe>,
+    ) -> (SimBlock, vigil_core::Bundle) {
+        let Executed { db, header, block, .. } = self.execute(CacheDB::new(&self.db), order_by_fee(txs));
+        let probes = probes
+            .iter()
+            .map(|p| {
+                let value = self
+                    .call_on(&db, &header, p.to, p.data.clone())
+                    .map_err(|e| e.revert_data().cloned().unwrap_or_default());
+                (p.clone(), value)
+            })
+            .collect();
+        let bundle =
+            vigil_core::Bundle::from_alloy(block.block.clone(), block.receipts.clone(), block.traces.clone(), probes);
+        (block, bundle)
+    }
+
+    /// Executes `txs` in this order as the block after the head on `db`: signing, execution (traced when the
+    /// chain traces), receipts, roots and the JSON-RPC shapes. The chain itself is not changed.
+    fn execute<DB: DatabaseRef<Error = std::convert::Infallible>>(
+        &self,
+        db: CacheDB<DB>,
+        txs: Vec<TxRequest>,
+    ) -> Executed<DB> {
         let parent = self.head().clone();
         let parent_hash = self.head_hash();
         let number = parent.number + 1;
@@ -258,7 +359,7 @@ impl SimChain {
         };
         let config = TracingInspectorConfig::from_geth_call_config(&CallConfig::default().with_log());
         let mut evm = Context::mainnet()
-            .with_db(std::mem::take(&mut self.db))
+            .with_db(db)
             .with_cfg(self.cfg.clone())
             .with_block(block_env)
             .build_mainnet_with_inspector(TracingInspector::new(config));
@@ -268,6 +369,7 @@ impl SimChain {
         let mut senders = Vec::with_capacity(txs.len());
         let mut consensus_receipts: Vec<ReceiptEnvelope> = Vec::with_capacity(txs.len());
         let mut gas_used_each = Vec::with_capacity(txs.len());
+        let mut tips = Vec::with_capacity(txs.len());
         let mut created = Vec::with_capacity(txs.len());
         let mut frames = Vec::new();
         let mut labels = Vec::with_capacity(txs.len());
@@ -283,12 +385,13 @@ impl SimChain {
             let db = &evm.ctx.journaled_state.database;
             let nonce = db.basic_ref(req.from).ok().flatten().map(|a| a.nonce).unwrap_or_default();
             let kind = req.to.map(TxKind::Call).unwrap_or(TxKind::Create);
+            let max_fee = BASE_FEE as u128 + req.priority_fee;
             let mut tx = TxEip1559 {
                 chain_id: CHAIN_ID,
                 nonce,
                 gas_limit: TX_GAS,
-                max_fee_per_gas: BASE_FEE as u128 + PRIORITY_FEE,
-                max_priority_fee_per_gas: PRIORITY_FEE,
+                max_fee_per_gas: max_fee,
+                max_priority_fee_per_gas: req.priority_fee,
                 to: kind,
                 value: req.value,
                 access_list: Default::default(),
@@ -308,8 +411,8 @@ impl SimChain {
                 .data(req.data)
                 .value(req.value)
                 .gas_limit(TX_GAS)
-                .gas_price(BASE_FEE as u128 + PRIORITY_FEE)
-                .gas_priority_fee(Some(PRIORITY_FEE))
+                .gas_price(max_fee)
+                .gas_priority_fee(Some(req.priority_fee))
                 .tx_type(Some(2))
                 .nonce(nonce)
                 .chain_id(Some(CHAIN_ID))
@@ -358,18 +461,19 @@ impl SimChain {
             envelopes.push(envelope);
             senders.push(req.from);
             gas_used_each.push(gas_used);
+            tips.push(req.priority_fee);
             created.push(address);
             labels.push(req.label);
             outputs.push(output);
         }
-        self.db = std::mem::take(&mut evm.ctx.journaled_state.database);
+        let db = evm.ctx.journaled_state.database;
 
         // The header.
         let mut logs_bloom = Bloom::default();
         for r in &consensus_receipts {
             logs_bloom.accrue_bloom(r.logs_bloom());
         }
-        let state_root = state_commitment(parent.state_root, &diff, &self.db);
+        let state_root = state_commitment(parent.state_root, &diff, &db);
         let header = Header {
             parent_hash,
             ommers_hash: EMPTY_OMMER_ROOT_HASH,
@@ -397,12 +501,12 @@ impl SimChain {
         let hash = header.hash_slow();
 
         // JSON-RPC shapes.
-        let effective_gas_price = BASE_FEE as u128 + PRIORITY_FEE;
         let mut log_index = 0u64;
         let mut rpc_receipts = Vec::with_capacity(envelopes.len());
         let mut rpc_txs = Vec::with_capacity(envelopes.len());
         for (i, envelope) in envelopes.iter().enumerate() {
             let tx_hash = *envelope.tx_hash();
+            let effective_gas_price = BASE_FEE as u128 + tips[i];
             let receipt = &consensus_receipts[i];
             let rpc_logs: Vec<alloy::rpc::types::Log> = receipt
                 .logs()
@@ -476,17 +580,12 @@ impl SimChain {
             transactions: BlockTransactions::Full(rpc_txs),
             withdrawals: Some(Default::default()),
         };
-
-        self.headers.push(header);
-        self.hashes.push(hash);
-        self.history.push_back(diff);
-        while self.history.len() > self.history_depth {
-            self.history.pop_front();
+        Executed {
+            db,
+            diff,
+            header,
+            block: SimBlock { block, receipts: rpc_receipts, traces, labels, outputs, rejected },
         }
-        self.stats.blocks += 1;
-        self.stats.transactions += rpc_receipts.len() as u64;
-        self.stats.busy += started.elapsed();
-        SimBlock { block, receipts: rpc_receipts, traces, labels, outputs, rejected }
     }
 
     /// The bundle detectors read for a produced block: the block, its receipts, its traces (when the chain
@@ -511,22 +610,34 @@ impl SimChain {
 
     /// `eth_call` at block `number` (one of the last [`Self::history_depth`] blocks, or the head).
     pub fn call_at(&self, number: u64, to: Address, data: Bytes) -> Result<Bytes, ExecError> {
-        let what = call_name(&data, to);
         let head = self.head().number;
         if number > head {
+            let what = call_name(&data, to);
             return Err(ExecError::Invalid { what, reason: format!("block {number} is ahead of the head {head}") });
         }
         let oldest = self.history.front().map(|d| d.number - 1).unwrap_or(head);
         if number < oldest {
+            let what = call_name(&data, to);
             return Err(ExecError::Invalid {
                 what,
                 reason: format!("state of block {number} is no longer kept (oldest readable: {oldest})"),
             });
         }
         let header = &self.headers[(number - self.first_number) as usize];
-        let view = HistoricalState { chain: self, after: number };
+        self.call_on(HistoricalState { chain: self, after: number }, header, to, data)
+    }
+
+    /// `eth_call` on the state `view`, in the block of `header`.
+    fn call_on(
+        &self,
+        view: impl DatabaseRef<Error = std::convert::Infallible>,
+        header: &Header,
+        to: Address,
+        data: Bytes,
+    ) -> Result<Bytes, ExecError> {
+        let what = call_name(&data, to);
         let block_env = BlockEnv {
-            number: U256::from(number),
+            number: U256::from(header.number),
             timestamp: U256::from(header.timestamp),
             gas_limit: BLOCK_GAS_LIMIT,
             basefee: 0,
@@ -540,7 +651,6 @@ impl SimChain {
         let result = evm.transact(tx).map_err(|e| ExecError::Invalid { what: what.clone(), reason: e.to_string() })?;
         call_result(what, result.result)
     }
-
     /// A typed `eth_call` at block `number`.
     pub fn view_at<C: SolCall>(&self, number: u64, to: Address, call: C) -> Result<C::Return, ExecError> {
         decode_return::<C>(&self.call_at(number, to, call.abi_encode().into())?)
@@ -558,7 +668,7 @@ fn mix(seed: u64, number: u64) -> B256 {
 }
 
 /// keccak of the parent's commitment and the block's changed accounts and slots (sorted), with their new values.
-fn state_commitment(parent: B256, diff: &BlockDiff, db: &CacheDB<EmptyDB>) -> B256 {
+fn state_commitment(parent: B256, diff: &BlockDiff, db: &impl DatabaseRef) -> B256 {
     let mut buf = Vec::with_capacity(32 + diff.accounts.len() * 72 + diff.storage.len() * 84);
     buf.extend_from_slice(parent.as_slice());
     let accounts: BTreeMap<&Address, ()> = diff.accounts.keys().map(|a| (a, ())).collect();

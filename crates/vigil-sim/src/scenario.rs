@@ -10,7 +10,13 @@
 //! own window and its own measured gain.
 //!
 //! [`ScenarioRun`] produces the chain one block at a time ([`ScenarioRun::next_block`]), so a caller can watch
-//! blocks as they come and add its own transactions (a Vigil node's pause) to the next block. Its
+//! blocks as they come and add its own transactions (a Vigil node's pause) to the next block. Before a block is
+//! built, its transactions wait in a mempool: [`ScenarioRun::pending`] shows those a node following the public
+//! mempool sees (the attacker's too, unless it sends through private order flow,
+//! [`RunOptions::private_attack`]), and the block builder orders everything by priority fee
+//! ([`crate::chain::order_by_fee`]; equal tips keep the order of arrival: the caller's transactions, the
+//! traffic's, the attacker's). The traffic and the attacker tip [`crate::chain::PRIORITY_FEE`], so a block is
+//! ordered as before the mempool existed unless someone tips more: a Vigil node's pauses do. Its
 //! [`ScenarioReport`] is read from chain state and from the receipts: what the attacker holds, bad debt written
 //! off by liquidations, and the lenders' share prices.
 
@@ -216,12 +222,31 @@ pub struct RunOptions {
     pub tracing: bool,
     /// Leave the attack out (the same traffic and prices, no attacker).
     pub without_attack: bool,
+    /// The attacker sends through private order flow (a private relay to the builder): its transactions are in
+    /// the blocks, never in [`ScenarioRun::pending`].
+    pub private_attack: bool,
 }
 
 impl Default for RunOptions {
     fn default() -> Self {
-        Self { seed: 1, blocks: None, price_csv: None, price_speed: 1, tracing: true, without_attack: false }
+        Self {
+            seed: 1,
+            blocks: None,
+            price_csv: None,
+            price_speed: 1,
+            tracing: true,
+            without_attack: false,
+            private_attack: false,
+        }
     }
+}
+
+/// The transactions waiting for the next block.
+struct Mempool {
+    /// Those the public mempool shows.
+    public: Vec<TxRequest>,
+    /// The attacker's, sent through private order flow.
+    private: Vec<TxRequest>,
 }
 
 /// Where an execution of the attack is in the chain, as produced.
@@ -310,6 +335,7 @@ pub struct ScenarioRun {
     traffic: Traffic,
     price: PricePath,
     schedule: BTreeMap<u64, Vec<TxRequest>>,
+    mempool: Option<Mempool>,
     produced: u64,
     total: u64,
     genesis_number: u64,
@@ -418,6 +444,7 @@ impl ScenarioRun {
             traffic,
             price,
             schedule,
+            mempool: None,
             produced: 0,
             total,
             genesis_number,
@@ -452,11 +479,18 @@ impl ScenarioRun {
         self.genesis_number + i
     }
 
-    /// Produces the next block: `first` (e.g. a Vigil node's pause, placed first as a higher-fee transaction
-    /// would be), then the traffic, then the attacker's transactions for this block. `None` after the last block.
-    pub fn next_block(&mut self, first: Vec<TxRequest>) -> Result<Option<SimBlock>, ScenarioError> {
-        if self.produced >= self.total {
-            return Ok(None);
+    /// The transactions waiting for the next block that a node following the public mempool sees: the traffic's
+    /// and the attacker's (unless it sends privately). Empty after the last block. The next block includes them.
+    pub fn pending(&mut self) -> Result<&[TxRequest], ScenarioError> {
+        self.fill_mempool()?;
+        Ok(self.mempool.as_ref().map_or(&[], |m| m.public.as_slice()))
+    }
+
+    /// Makes the next block's transactions, once: the traffic's for the head's state and the attacker's
+    /// scheduled ones; records the attacker's and the venue's state where an execution of the attack starts.
+    fn fill_mempool(&mut self) -> Result<(), ScenarioError> {
+        if self.mempool.is_some() || self.produced >= self.total {
+            return Ok(());
         }
         let i = self.produced + 1;
         let me = self.actors.attacker.address();
@@ -471,13 +505,29 @@ impl ScenarioRun {
             }
         }
         let timestamp = self.chain.head().timestamp + crate::chain::BLOCK_TIME;
-        let mut txs = first;
-        txs.extend(self.traffic.block_txs(&mut self.chain, i, self.price.at(i), timestamp)?);
-        if let Some(attack_txs) = self.schedule.remove(&i) {
-            txs.extend(attack_txs);
-        }
+        let mut public = self.traffic.block_txs(&mut self.chain, i, self.price.at(i), timestamp)?;
+        let attack = self.schedule.remove(&i).unwrap_or_default();
+        let private = if self.opts.private_attack {
+            attack
+        } else {
+            public.extend(attack);
+            Vec::new()
+        };
+        self.mempool = Some(Mempool { public, private });
+        Ok(())
+    }
+
+    /// Produces the next block from `extra` (e.g. a Vigil node's pauses) and the mempool ([`Self::pending`]),
+    /// ordered by priority fee as a builder orders them (`extra` first among equal tips). `None` after the last
+    /// block.
+    pub fn next_block(&mut self, extra: Vec<TxRequest>) -> Result<Option<SimBlock>, ScenarioError> {
+        self.fill_mempool()?;
+        let Some(pool) = self.mempool.take() else { return Ok(None) };
+        let mut txs = extra;
+        txs.extend(pool.public);
+        txs.extend(pool.private);
         let block = self.chain.build_block(txs);
-        self.produced = i;
+        self.produced += 1;
         self.account(&block);
         Ok(Some(block))
     }

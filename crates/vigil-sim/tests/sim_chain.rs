@@ -139,3 +139,72 @@ fn state_is_readable_at_past_blocks() {
     let gone = chain.view_at(before, v.pair, VenuePair::getReservesCall {});
     assert!(gone.map(|_| ()).expect_err("too old").to_string().contains("no longer kept"));
 }
+
+#[test]
+fn the_builder_orders_by_tip_and_keeps_each_senders_nonce_order() {
+    let (mut chain, a, v) = chain(false);
+    let gwei = 1_000_000_000u128;
+    // The trader's two transactions tip little; the keeper's one tips more and arrives last.
+    let mut txs = swap(&a, &v, 1_000);
+    txs[1] = txs[1].clone().with_priority_fee(50 * gwei);
+    let keeper = TxRequest::call(
+        a.keeper.address(),
+        v.usd,
+        vigil_contracts::IERC20::approveCall { spender: v.router, value: U256::from(1) },
+        "keeper:approve",
+        false,
+    )
+    .with_priority_fee(7 * gwei);
+    txs.push(keeper);
+    let order: Vec<String> = vigil_sim::chain::order_by_fee(txs.clone()).iter().map(|t| t.label.what.clone()).collect();
+    // The trader's swap tips most but waits for its approve (same sender, lower nonce): the keeper goes first.
+    assert_eq!(order, ["keeper:approve", "trader:approve", "trader:swap"]);
+    let block = chain.build_block(txs);
+    let labels: Vec<&str> = block.labels.iter().map(|l| l.what.as_str()).collect();
+    assert_eq!(labels, ["keeper:approve", "trader:approve", "trader:swap"]);
+    assert!(block.receipts.iter().all(|r| r.status()), "every transaction succeeds in this order");
+    // Each receipt's price is the base fee plus its own tip.
+    let base = block.block.header.base_fee_per_gas.unwrap() as u128;
+    assert_eq!(block.receipts[0].effective_gas_price, base + 7 * gwei);
+    assert_eq!(block.receipts[2].effective_gas_price, base + 50 * gwei);
+    // Equal tips keep the order of arrival.
+    let same: Vec<String> =
+        vigil_sim::chain::order_by_fee(swap(&a, &v, 1)).iter().map(|t| t.label.what.clone()).collect();
+    assert_eq!(same, ["trader:approve", "trader:swap"]);
+}
+
+#[test]
+fn a_simulated_block_is_the_block_those_transactions_make_and_leaves_the_chain_as_it_was() {
+    let (mut chain, a, v) = chain(true);
+    chain.build_block(vec![]);
+    let head = chain.head().clone();
+    let reserves = chain.view(v.pair, VenuePair::getReservesCall {}).unwrap();
+    let nonce = chain.nonce(a.trader.address());
+    let probe = vigil_core::Probe {
+        to: v.pair,
+        data: alloy::sol_types::SolCall::abi_encode(&VenuePair::getReservesCall {}).into(),
+    };
+    let probes = std::collections::BTreeSet::from([probe.clone()]);
+    let (simulated, bundle) = chain.simulate(swap(&a, &v, 50_000), &probes);
+
+    // Nothing changed: the head, the state, the nonces.
+    assert_eq!(chain.head(), &head);
+    assert_eq!(chain.view(v.pair, VenuePair::getReservesCall {}).unwrap()._0, reserves._0);
+    assert_eq!(chain.nonce(a.trader.address()), nonce);
+    // It is the next block: number, parent, timestamp; its probes read the state after it.
+    assert_eq!(bundle.block_ref().number, head.number + 1);
+    assert_eq!(bundle.parent_hash(), head.hash_slow());
+    assert_eq!(bundle.timestamp(), head.timestamp + BLOCK_TIME);
+    assert!(simulated.traces.is_some(), "a tracing chain traces simulations");
+
+    // Producing the same transactions gives the same receipts and the same probe values.
+    let produced = chain.build_block(swap(&a, &v, 50_000));
+    assert_eq!(produced.block.header.hash, simulated.block.header.hash, "same parent, same transactions");
+    let logs = |b: &vigil_sim::chain::SimBlock| -> Vec<_> {
+        b.receipts.iter().flat_map(|r| r.inner.logs().iter().map(|l| l.inner.clone())).collect()
+    };
+    assert_eq!(logs(&produced), logs(&simulated));
+    let after = chain.bundle(&produced, &probes);
+    assert_eq!(after.probe(&probe), bundle.probe(&probe));
+    assert_ne!(chain.view(v.pair, VenuePair::getReservesCall {}).unwrap()._0, reserves._0);
+}

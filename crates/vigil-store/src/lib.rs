@@ -112,6 +112,64 @@ fn backend(store: String, source: rusqlite::Error) -> StoreError {
     StoreError::Backend { store, source: Box::new(source) }
 }
 
+/// Writes findings (each with the incident it joined, at block `at`, or at the block it names), incidents and
+/// actions within `tx`: what [`Store::commit_block`] and [`Store::commit_screened`] share.
+fn write_results(
+    tx: &rusqlite::Transaction<'_>,
+    at: Option<BlockRef>,
+    findings: &[(Finding, B256)],
+    incidents: &[&Incident],
+    actions: &[(Action, Option<Bytes>)],
+) -> Result<(), rusqlite::Error> {
+    for (f, incident) in findings {
+        let block = at.unwrap_or(f.block);
+        let body = serde_json::to_string(f).unwrap_or_default();
+        tx.execute(
+                "INSERT INTO findings (block_number, block_hash, detector, incident, severity, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![block.number as i64, block.hash.as_slice(), f.detector, incident.as_slice(), f.severity.to_string(), body],
+            )
+            ?;
+    }
+    for i in incidents {
+        tx.execute(
+            "INSERT INTO incidents (id, protocol, target, scope, opened_number, opened_hash, state, severity, notified)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (id) DO UPDATE SET state = ?7, severity = ?8, notified = ?9",
+            params![
+                i.id.as_slice(),
+                i.protocol,
+                i.scope.target.as_slice(),
+                i.scope.id.to_be_bytes::<32>().as_slice(),
+                i.opened_at.number as i64,
+                i.opened_at.hash.as_slice(),
+                serde_json::to_string(&i.state).unwrap_or_default(),
+                serde_json::to_string(&i.severity).unwrap_or_default(),
+                i.notified.map(|s| serde_json::to_string(&s).unwrap_or_default()),
+            ],
+        )?;
+    }
+    for (a, calldata) in actions {
+        let kind = serde_json::to_string(&a.kind).unwrap_or_default();
+        // Recorded once per (incident, kind); one retracted by a reorg is planned again by the replacement.
+        tx.execute(
+            "INSERT INTO actions (incident, kind, block_number, block_hash, evidence, calldata, state)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned')
+                 ON CONFLICT (incident, kind) DO UPDATE SET block_number = ?3, block_hash = ?4, evidence = ?5,
+                     calldata = ?6, state = 'planned', state_block = NULL, attempts = 0, last_error = NULL
+                 WHERE actions.state = 'retracted'",
+            params![
+                a.incident.as_slice(),
+                kind,
+                a.block.number as i64,
+                a.block.hash.as_slice(),
+                a.evidence_hash.as_slice(),
+                calldata.as_ref().map(|c| c.to_vec())
+            ],
+        )?;
+    }
+    Ok(())
+}
+
 impl Store for SqliteStore {
     fn cursor(&self) -> Result<Option<BlockRef>, StoreError> {
         self.conn
@@ -146,58 +204,25 @@ impl Store for SqliteStore {
             params![block.number as i64, block.hash.as_slice()],
         )
         .map_err(sql)?;
-        for (f, incident) in findings {
-            let body = serde_json::to_string(f).unwrap_or_default();
-            tx.execute(
-                "INSERT INTO findings (block_number, block_hash, detector, incident, severity, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![block.number as i64, block.hash.as_slice(), f.detector, incident.as_slice(), f.severity.to_string(), body],
-            )
-            .map_err(sql)?;
-        }
-        for i in incidents {
-            tx.execute(
-                "INSERT INTO incidents (id, protocol, target, scope, opened_number, opened_hash, state, severity, notified)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-                 ON CONFLICT (id) DO UPDATE SET state = ?7, severity = ?8, notified = ?9",
-                params![
-                    i.id.as_slice(),
-                    i.protocol,
-                    i.scope.target.as_slice(),
-                    i.scope.id.to_be_bytes::<32>().as_slice(),
-                    i.opened_at.number as i64,
-                    i.opened_at.hash.as_slice(),
-                    serde_json::to_string(&i.state).unwrap_or_default(),
-                    serde_json::to_string(&i.severity).unwrap_or_default(),
-                    i.notified.map(|s| serde_json::to_string(&s).unwrap_or_default()),
-                ],
-            )
-            .map_err(sql)?;
-        }
-        for (a, calldata) in actions {
-            let kind = serde_json::to_string(&a.kind).unwrap_or_default();
-            // Recorded once per (incident, kind); one retracted by a reorg is planned again by the replacement.
-            tx.execute(
-                "INSERT INTO actions (incident, kind, block_number, block_hash, evidence, calldata, state)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'planned')
-                 ON CONFLICT (incident, kind) DO UPDATE SET block_number = ?3, block_hash = ?4, evidence = ?5,
-                     calldata = ?6, state = 'planned', state_block = NULL, attempts = 0, last_error = NULL
-                 WHERE actions.state = 'retracted'",
-                params![
-                    a.incident.as_slice(),
-                    kind,
-                    a.block.number as i64,
-                    a.block.hash.as_slice(),
-                    a.evidence_hash.as_slice(),
-                    calldata.as_ref().map(|c| c.to_vec())
-                ],
-            )
-            .map_err(sql)?;
-        }
+        write_results(&tx, Some(block), findings, incidents, actions).map_err(sql)?;
         tx.execute(
             "INSERT INTO cursor (id, number, hash) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET number = ?1, hash = ?2",
             params![block.number as i64, block.hash.as_slice()],
         )
         .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    fn commit_screened(
+        &mut self,
+        findings: &[(Finding, B256)],
+        incidents: &[&Incident],
+        actions: &[(Action, Option<Bytes>)],
+    ) -> Result<(), StoreError> {
+        let path = self.path.clone();
+        let sql = |source| backend(path.clone(), source);
+        let tx = self.conn.transaction().map_err(sql)?;
+        write_results(&tx, None, findings, incidents, actions).map_err(sql)?;
         tx.commit().map_err(sql)
     }
 
@@ -543,5 +568,29 @@ mod tests {
         let actions = s.actions().unwrap();
         assert_eq!((actions[0].state.as_str(), actions[0].block_hash), ("planned", replacement.hash));
         assert_eq!(actions[1].state, "sent", "a carried-out action is not planned twice");
+    }
+
+    #[test]
+    fn a_screened_transactions_results_are_kept_without_moving_the_cursor() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        s.commit_block(block(1), &[], &[], &[]).unwrap();
+        // Screening a pending transaction on block 1's state: its finding names the simulated block 2.
+        let pause = Action {
+            incident: B256::repeat_byte(9),
+            kind: ActionKind::Pause { scope: Scope::segment(Address::repeat_byte(1), 2) },
+            block: block(2),
+            evidence_hash: B256::ZERO,
+        };
+        s.commit_screened(&[(finding(2), pause.incident)], &[], &[(pause.clone(), Some(Bytes::from(vec![7])))])
+            .unwrap();
+        assert_eq!(s.cursor().unwrap(), Some(block(1)), "the pending transaction is in no block yet");
+        assert_eq!(s.processed().unwrap(), vec![(1, 1)]);
+        let found = s.findings().unwrap();
+        assert_eq!((found.len(), found[0].0.block, found[0].1), (1, block(2), false));
+        assert_eq!(s.actions().unwrap()[0].calldata, Some(Bytes::from(vec![7])));
+        // The real block 2 follows as any block; a reorg below it retracts the screened finding too.
+        s.commit_block(block(2), &[], &[], &[]).unwrap();
+        s.revert_to(block(1)).unwrap();
+        assert!(s.findings().unwrap()[0].1, "retracted with the block it was simulated as");
     }
 }

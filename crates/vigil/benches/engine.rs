@@ -12,14 +12,17 @@
 //! market paused, once with a webhook that answers at once and once with one that takes 5 s per request (needs
 //! anvil: `npm ci --prefix contracts`, which the test command does, or `VIGIL_ANVIL`).
 
+#[path = "common/stats.rs"]
+mod stats;
 #[path = "../tests/support/mod.rs"]
 mod support;
 #[path = "engine/webhook.rs"]
 mod webhook;
 
+use stats::percentile;
 use std::time::Instant;
 
-use alloy::primitives::{B256, U256};
+use alloy::primitives::B256;
 use vigil::{
     config::Config,
     demo::{demo_engine, DEMO_ATTACKS, DEMO_CONFIG},
@@ -29,17 +32,10 @@ use vigil_core::{Action, ActionKind, BlockRef};
 use vigil_respond::GuardianResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
-    chain::{TxLabel, TxRequest},
+    chain::TxRequest,
     evm::CHAIN_ID,
     scenario::{find, RunOptions, ScenarioRun},
 };
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 fn main() {
     let config = Config::parse("demo.toml", DEMO_CONFIG).expect("embedded config");
@@ -65,13 +61,7 @@ fn main() {
             blocks += 1;
             for out in outcome.outgoing {
                 real_pauses.push(arrived.elapsed().as_secs_f64() * 1e3);
-                next.push(TxRequest {
-                    from: out.from,
-                    to: Some(out.to),
-                    data: out.data,
-                    value: U256::ZERO,
-                    label: TxLabel { what: "vigil:pause".into(), malicious: false },
-                });
+                next.push(TxRequest::pause(out.from, out.to, out.data, out.priority_fee));
             }
             // What a pause would have cost at this block: the same path plus signing a report.
             let scope = Scope::segment(run.venue.pool, 2);

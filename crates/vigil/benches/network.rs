@@ -12,9 +12,12 @@
 //!    mined one by one and each process's user + system time (`/proc/<pid>/stat`) over them is divided by the
 //!    blocks, for the single node and for each of the five.
 
+#[path = "common/stats.rs"]
+mod stats;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use stats::percentile;
 use std::time::{Duration, Instant};
 
 use alloy::{primitives::U256, signers::local::PrivateKeySigner};
@@ -25,10 +28,6 @@ use vigil_sim::{attacks::Attack, Backend};
 const RUNS: usize = 5;
 /// Blocks mined for the CPU figure.
 const CPU_BLOCKS: u64 = 200;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// User + system CPU of process `pid` so far, in seconds.
 fn cpu_seconds(pid: u32) -> f64 {

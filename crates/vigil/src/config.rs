@@ -57,6 +57,8 @@ pub struct Config {
     pub correlation: Option<CorrelationConfig>,
     /// The oracle network (`[network]`; a node that signs alone when absent).
     pub network: Option<NetworkConfig>,
+    /// Screening of pending transactions before they execute (`[screening]`; off when absent).
+    pub screening: Option<ScreeningConfig>,
     /// The file's folder: relative paths in the file (a rule's `abi`) are read from it. Empty for the working
     /// directory.
     pub dir: std::path::PathBuf,
@@ -198,6 +200,8 @@ struct RawConfig {
     correlation: Option<CorrelationConfig>,
     #[serde(default)]
     network: Option<NetworkConfig>,
+    #[serde(default)]
+    screening: Option<ScreeningConfig>,
 }
 
 /// The oracle network (`[network]`, docs/oracle-network.md): this node holds one key of the Guardian's oracle
@@ -260,6 +264,48 @@ pub struct GuardianConfig {
 
 vigil_core::defaults! {
     default_validity: u64 = 600;
+}
+
+/// Screening of pending transactions before they execute (`[screening]`; off when absent): each pending
+/// transaction is simulated on the head's state, the detectors run on the block it would make, and a finding at
+/// the pause level front-runs it with a pause that outbids its tip (docs/screening.md).
+///
+/// ```toml
+/// [screening]
+/// pause_priority_fee_gwei = 5   # the tip of every pause transaction
+/// outbid_gwei = 2               # added to the pending transaction's tip by the pause that front-runs it
+/// max_priority_fee_gwei = 500   # the most a front-running pause tips
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ScreeningConfig {
+    /// The tip of every pause transaction, in gwei. Default 5.
+    #[serde(default = "default_pause_tip_gwei")]
+    pub pause_priority_fee_gwei: u64,
+    /// What the pause that front-runs a pending transaction adds to its tip, in gwei. Default 2.
+    #[serde(default = "default_outbid_gwei")]
+    pub outbid_gwei: u64,
+    /// The most a front-running pause tips, in gwei. Default 500.
+    #[serde(default = "default_max_tip_gwei")]
+    pub max_priority_fee_gwei: u64,
+}
+
+vigil_core::defaults! {
+    default_pause_tip_gwei: u64 = 5;
+    default_outbid_gwei: u64 = 2;
+    default_max_tip_gwei: u64 = 500;
+}
+
+impl ScreeningConfig {
+    /// The tips the engine's pauses pay.
+    pub fn fees(&self) -> crate::engine::PauseFees {
+        const GWEI: u128 = 1_000_000_000;
+        crate::engine::PauseFees {
+            priority_fee: self.pause_priority_fee_gwei as u128 * GWEI,
+            outbid: self.outbid_gwei as u128 * GWEI,
+            max_priority_fee: self.max_priority_fee_gwei as u128 * GWEI,
+        }
+    }
 }
 
 /// A configuration that could not be used.
@@ -340,6 +386,7 @@ impl Config {
             node: raw.node,
             correlation: raw.correlation,
             network: raw.network,
+            screening: raw.screening,
             dir,
         };
         config.validate(name, &mut errors);
@@ -447,6 +494,11 @@ impl Config {
             .iter()
             .map(|d| d.build(&ctx).unwrap_or_else(|e| panic!("detector \"{}\": {e}", d.name())))
             .collect()
+    }
+
+    /// The tips of the engine's pause transactions: `[screening]`'s, or the defaults.
+    pub fn pause_fees(&self) -> crate::engine::PauseFees {
+        self.screening.as_ref().map(ScreeningConfig::fees).unwrap_or_default()
     }
 
     /// The stage correlator, when `[correlation]` is configured.

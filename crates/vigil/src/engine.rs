@@ -15,6 +15,12 @@
 //! retracts the findings of orphaned blocks and undoes what those blocks did to incidents. With a
 //! [`StageCorrelator`], each block's findings also go through it, and its combined findings (one actor seen in
 //! several attack stages) join the block's findings.
+//!
+//! [`Engine::screen`] takes the bundle of a *pending* transaction simulated on the head's state (the block it
+//! would make next) and runs the same detectors on it, then unwinds them to the head. A finding at the pause
+//! level opens or joins its incident and its pause is prepared with a tip that outbids the pending transaction
+//! ([`PauseFees`]), so that a fee-ordering builder includes the pause first in the same block: the front-running
+//! pause that single-transaction attacks need. docs/screening.md says what it covers and what it cannot.
 
 use std::collections::BTreeSet;
 
@@ -23,6 +29,9 @@ use serde::Serialize;
 use vigil_core::{BlockRef, Bundle, Detector, DetectorError, Finding, Probe, Refusal, Scope, Store, StoreError};
 use vigil_detect::correlation::StageCorrelator;
 use vigil_respond::{Action, ActionKind, IncidentBook, Observation, Policy, PrepareError, Responder};
+
+/// The label a finding of a screened pending transaction carries: the transaction's hash.
+pub const LABEL_SCREENED: &str = "screened";
 
 /// A transaction the engine wants sent.
 #[derive(Debug, Clone)]
@@ -35,6 +44,36 @@ pub struct Outgoing {
     pub to: Address,
     /// Calldata (`pauseWithQuorum`).
     pub data: Bytes,
+    /// Priority fee per gas (the tip, wei) to pay: [`PauseFees::priority_fee`], or for a pause that front-runs a
+    /// pending transaction, its tip outbid.
+    pub priority_fee: u128,
+}
+
+/// The tips of the engine's pause transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PauseFees {
+    /// Every pause's tip (wei). Default 5 gwei: above what ordinary traffic pays, so a pause decided after a
+    /// block goes before an attacker's ordinary next step.
+    pub priority_fee: u128,
+    /// What a front-running pause adds to the pending transaction's tip (wei). Default 2 gwei.
+    pub outbid: u128,
+    /// The most a front-running pause pays (wei). Default 500 gwei: an attacker who tips more is not outbid
+    /// (the pause then lands after it; docs/screening.md).
+    pub max_priority_fee: u128,
+}
+
+impl Default for PauseFees {
+    fn default() -> Self {
+        const GWEI: u128 = 1_000_000_000;
+        Self { priority_fee: 5 * GWEI, outbid: 2 * GWEI, max_priority_fee: 500 * GWEI }
+    }
+}
+
+impl PauseFees {
+    /// The tip of a pause that front-runs a pending transaction tipping `tip`.
+    pub fn front_run(&self, tip: u128) -> u128 {
+        tip.saturating_add(self.outbid).max(self.priority_fee).min(self.max_priority_fee.max(self.priority_fee))
+    }
 }
 
 /// Where a pause stands.
@@ -70,6 +109,9 @@ pub struct PauseRecord {
     /// The signed `pauseWithQuorum` calldata.
     #[serde(skip)]
     pub calldata: Bytes,
+    /// The pending transaction this pause front-runs, when screening decided it ([`Engine::screen`]; not kept
+    /// across a restart).
+    pub front_runs: Option<alloy::primitives::B256>,
 }
 
 /// Errors while processing a block.
@@ -120,6 +162,7 @@ pub struct Engine {
     store: Option<Box<dyn Store>>,
     /// Pauses reported stalled since the last block ([`Engine::pause_stalled`]), told at the next.
     stalled: Vec<(alloy::primitives::B256, Refusal)>,
+    fees: PauseFees,
 }
 
 impl Engine {
@@ -137,6 +180,7 @@ impl Engine {
             last: None,
             store: None,
             stalled: Vec::new(),
+            fees: PauseFees::default(),
         }
     }
 
@@ -171,7 +215,13 @@ impl Engine {
                     ("failed", Some(block)) => PauseOutcome::Failed { block },
                     _ => PauseOutcome::Submitted { after_block: a.block },
                 };
-                engine.pauses.push(PauseRecord { scope, action, outcome, calldata: a.calldata.unwrap_or_default() });
+                engine.pauses.push(PauseRecord {
+                    scope,
+                    action,
+                    outcome,
+                    calldata: a.calldata.unwrap_or_default(),
+                    front_runs: None,
+                });
             }
         }
         engine.last = store.cursor()?;
@@ -183,6 +233,12 @@ impl Engine {
     /// registry's default otherwise).
     pub fn with_reorg_depth(mut self, depth: u64) -> Self {
         self.incidents.set_reorg_depth(depth);
+        self
+    }
+
+    /// The tips its pause transactions pay.
+    pub fn with_fees(mut self, fees: PauseFees) -> Self {
+        self.fees = fees;
         self
     }
 
@@ -281,24 +337,79 @@ impl Engine {
             actions.extend(self.incidents.pause_stalled(incident, refusal, block));
         }
         let outgoing = self.prepare_pauses(&mut actions, bundle)?;
-        if let Some(store) = &mut self.store {
-            let tagged: Vec<(Finding, alloy::primitives::B256)> = findings
-                .iter()
-                .map(|f| {
-                    let id = self.incidents.incident_for(&f.protocol, f.scope).map(|i| i.id).unwrap_or_default();
-                    (f.clone(), id)
-                })
-                .collect();
-            let changed = self.incidents.take_changed();
-            let changed: Vec<&vigil_core::Incident> = changed.iter().collect();
-            let with_calldata: Vec<(Action, Option<Bytes>)> = actions
-                .iter()
-                .map(|a| (a.clone(), outgoing.iter().find(|o| o.action == *a).map(|o| o.data.clone())))
-                .collect();
-            store.commit_block(block, &tagged, &changed, &with_calldata)?;
-        }
+        self.commit(Some(block), &findings, &actions, &outgoing)?;
         self.last = Some(block);
         Ok(BlockOutcome { findings, actions, outgoing, races_lost })
+    }
+
+    /// Screens a pending transaction before it executes. `bundle` is the block it would make on the head's state
+    /// (the next block's number, parent and timestamp: `vigil_sim::SimChain::simulate`, or the node's simulator)
+    /// and `tip` its priority fee. Every detector runs on it as on a block and is then unwound to the head, so
+    /// their windows hold canonical blocks only. Findings at the pause level (exploit or suspicious, at or above
+    /// the policy's pause severity for them) open or join their incident as a block's would, with the label
+    /// `screened` naming the pending transaction; the pause is prepared with a tip that outbids `tip`
+    /// ([`PauseFees::front_run`]) and committed to the store without moving the cursor. Lower findings are not
+    /// kept: if the transaction lands, its block shows them again. Without a processed block (no head state),
+    /// or for a bundle that is not the next block, nothing is screened.
+    pub fn screen(&mut self, bundle: &Bundle, tip: u128) -> Result<BlockOutcome, EngineError> {
+        let block = bundle.block_ref();
+        let Some(head) = self.last else { return Ok(BlockOutcome::default()) };
+        if block.number != head.number + 1 || bundle.parent_hash() != head.hash {
+            return Ok(BlockOutcome::default());
+        }
+        let mut findings = Vec::new();
+        let mut failed = None;
+        for d in &mut self.detectors {
+            match d.on_block(bundle) {
+                Ok(f) => findings.extend(f),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(c) = &mut self.correlator {
+            let combined = c.on_findings(block, &findings);
+            findings.extend(combined);
+        }
+        for d in &mut self.detectors {
+            d.revert_to(head);
+        }
+        if let Some(c) = &mut self.correlator {
+            c.revert_to(head);
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
+        let policy = self.incidents.policy();
+        let pending = bundle.transactions.first().map(|t| t.hash).unwrap_or_default();
+        let decisive: Vec<Finding> = findings
+            .into_iter()
+            .filter(|f| {
+                policy.thresholds(f).1.is_some_and(|at| f.severity >= at)
+                    && matches!(f.kind, vigil_core::FindingKind::Exploit | vigil_core::FindingKind::Suspicious)
+            })
+            .map(|mut f| {
+                f.labels.insert(LABEL_SCREENED.to_string(), pending.to_string());
+                f
+            })
+            .collect();
+        if decisive.is_empty() {
+            return Ok(BlockOutcome::default());
+        }
+        let mut actions = self.incidents.ingest(decisive.clone());
+        let first_new = self.pauses.len();
+        let mut outgoing = self.prepare_pauses(&mut actions, bundle)?;
+        let priority_fee = self.fees.front_run(tip);
+        for out in &mut outgoing {
+            out.priority_fee = priority_fee;
+        }
+        for p in &mut self.pauses[first_new..] {
+            p.front_runs = Some(pending);
+        }
+        tracing::warn!(event = "PendingTransactionScreened", block = block.number, tx = %pending, findings = decisive.len(), pauses = outgoing.len(), "a pending transaction would trigger a pause: front-running it");
+        self.commit(None, &decisive, &actions, &outgoing)?;
+        Ok(BlockOutcome { findings: decisive, actions, outgoing, races_lost: Vec::new() })
     }
 
     /// The pause `incident` decided is stalled for `refusal` outside the Guardian's rules (the oracle network
@@ -324,6 +435,36 @@ impl Engine {
         Ok(())
     }
 
+    /// Commits findings (each with the incident it joined), the incidents changed and the actions due (with the
+    /// calldata of their pause transactions) to the store, when there is one: as block `block`'s results, moving
+    /// the cursor, or (`None`) as a screened pending transaction's.
+    fn commit(
+        &mut self,
+        block: Option<BlockRef>,
+        findings: &[Finding],
+        actions: &[Action],
+        outgoing: &[Outgoing],
+    ) -> Result<(), StoreError> {
+        let Some(store) = &mut self.store else { return Ok(()) };
+        let tagged: Vec<(Finding, alloy::primitives::B256)> = findings
+            .iter()
+            .map(|f| {
+                let id = self.incidents.incident_for(&f.protocol, f.scope).map(|i| i.id).unwrap_or_default();
+                (f.clone(), id)
+            })
+            .collect();
+        let changed = self.incidents.take_changed();
+        let changed: Vec<&vigil_core::Incident> = changed.iter().collect();
+        let with_calldata: Vec<(Action, Option<Bytes>)> = actions
+            .iter()
+            .map(|a| (a.clone(), outgoing.iter().find(|o| o.action == *a).map(|o| o.data.clone())))
+            .collect();
+        match block {
+            Some(block) => store.commit_block(block, &tagged, &changed, &with_calldata),
+            None => store.commit_screened(&tagged, &changed, &with_calldata),
+        }
+    }
+
     /// Prepares the pauses among `actions`: each becomes a transaction to send, or, refused, is replaced by its
     /// notification (when its reason is new to the incident); a scope already paused contains its incident.
     fn prepare_pauses(&mut self, actions: &mut Vec<Action>, bundle: &Bundle) -> Result<Vec<Outgoing>, EngineError> {
@@ -337,12 +478,19 @@ impl Engine {
             };
             match responder.prepare(&action, scope, bundle) {
                 Ok(p) => {
-                    let out = Outgoing { action: action.clone(), from: p.from, to: p.to, data: p.data.clone() };
+                    let out = Outgoing {
+                        action: action.clone(),
+                        from: p.from,
+                        to: p.to,
+                        data: p.data.clone(),
+                        priority_fee: self.fees.priority_fee,
+                    };
                     self.pauses.push(PauseRecord {
                         scope,
                         action: action.clone(),
                         outcome: PauseOutcome::Submitted { after_block: block.number },
                         calldata: p.data,
+                        front_runs: None,
                     });
                     outgoing.push(out);
                     kept.push(action);
@@ -597,6 +745,40 @@ mod tests {
             signers: vec![],
         }
         .encode_log_data()
+    }
+
+    #[test]
+    fn a_screened_pending_transaction_is_front_run_with_an_outbidding_pause_once() {
+        let me = key().address();
+        // The pending transaction simulated as block 2 attacks market 1.
+        let script = [(2, vec![1])].into();
+        let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(responder()));
+        let pending = block(2, 1_012, vec![(Address::repeat_byte(0xa1), Bytes::new(), true, vec![])]);
+        let tip = 3_000_000_000;
+        assert!(engine.screen(&pending, tip).unwrap().outgoing.is_empty(), "no head state to screen on yet");
+        engine.process(&block(1, 1_000, vec![])).unwrap();
+        assert!(engine.screen(&block(3, 1_024, vec![]), tip).unwrap().outgoing.is_empty(), "not the next block");
+
+        let screened = engine.screen(&pending, tip).unwrap();
+        let [pause] = screened.outgoing.as_slice() else { panic!("one pause: {screened:?}") };
+        assert_eq!(pause.action.kind, ActionKind::Pause { scope: Scope::segment(TARGET, 1) });
+        assert_eq!(pause.priority_fee, PauseFees::default().front_run(tip));
+        assert_eq!(pause.priority_fee, tip + 2_000_000_000, "the pending tip outbid by 2 gwei");
+        let tx = pending.transactions[0].hash;
+        assert_eq!(screened.findings[0].labels.get(LABEL_SCREENED), Some(&tx.to_string()));
+        assert_eq!(engine.pauses()[0].front_runs, Some(tx));
+        assert_eq!(engine.last_block().map(|b| b.number), Some(1), "the cursor stays at the head");
+        assert!(engine.screen(&pending, tip).unwrap().outgoing.is_empty(), "the incident is acting: not twice");
+
+        // The real block 2: the pause landed first, the attack reverted; nothing more is sent.
+        let landed =
+            block(2, 1_012, vec![(me, pause.data.clone(), true, vec![paused(pause.action.incident, 1, 5_000)])]);
+        assert!(engine.process(&landed).unwrap().outgoing.is_empty());
+        assert_eq!(engine.pauses()[0].outcome, PauseOutcome::Landed { block: 2 });
+        // A tip above the ceiling is not outbid: the pause pays the ceiling.
+        let fees = PauseFees::default();
+        assert_eq!(fees.front_run(900_000_000_000), fees.max_priority_fee);
+        assert_eq!(fees.front_run(0), fees.priority_fee, "never less than every pause's tip");
     }
 
     #[test]

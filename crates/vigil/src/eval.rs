@@ -18,7 +18,12 @@
 //! - **funds saved**: loss without Vigil minus loss with Vigil, summed over seeds (dollars at feed prices);
 //! - **false alerts per 1,000 benign blocks**: alerts on blocks before an attack's first malicious block and on
 //!   every block of a benign run;
-//! - **false pauses**: pauses that landed on a benign block.
+//! - **false pauses**: pauses that landed on a benign block;
+//! - **defense**: what stopped the attack in each run: `mempool`, a pause that front-ran the attacker's pending
+//!   transaction in its own block (screening, `[screening]`), or `block`, a pause decided after a block.
+//!
+//! With `--private-attack` the attacker sends through private order flow: its transactions never show in the
+//! mempool, so screening cannot act.
 //!
 //! Blocks of an attack run before its first malicious block carry the same seed's traffic as the benign run, so
 //! the false-alert rate in total counts the benign runs only; alerts before an attack are shown per scenario and
@@ -58,6 +63,8 @@ pub struct EvalOptions {
     pub attacks: Vec<String>,
     /// Worker threads.
     pub threads: usize,
+    /// The attacker sends through private order flow (never in the public mempool).
+    pub private_attack: bool,
 }
 
 impl Default for EvalOptions {
@@ -70,6 +77,7 @@ impl Default for EvalOptions {
             price_speed: 1,
             attacks: attack_scenarios(),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            private_attack: false,
         }
     }
 }
@@ -99,6 +107,9 @@ pub struct SeedResult {
     /// Whether a pause of the attacked scope landed at or before the attack's end (before each execution's end,
     /// for a scenario that executes its attack more than once).
     pub paused_before_finish: bool,
+    /// What stopped the attack: `mempool` (a pause that front-ran its pending transaction) or `block` (a pause
+    /// decided after a block), for the first pause of the attacked scope at or before its end.
+    pub defense: Option<String>,
     /// Each execution of the attack, in order.
     pub attacks: Vec<AttackSeed>,
     /// Dollars lost with Vigil responding.
@@ -178,6 +189,8 @@ pub struct ScenarioEval {
     pub max_delay: Option<u64>,
     /// Runs where a pause landed before the attack finished (before each of its executions finished).
     pub paused_before_finish: u64,
+    /// What stopped the attack, and in how many runs (`mempool`, `block`).
+    pub defenses: std::collections::BTreeMap<String, u64>,
     /// Per execution of the attack, in order (one entry for most scenarios, two for repeat-attack).
     pub attacks: Vec<AttackEval>,
     /// Runs where the alert came in the block the exploiting transaction landed, or earlier.
@@ -278,7 +291,7 @@ pub fn evaluate(
         vigil_sim::scenario::find(name)?;
         for seed in opts.first_seed..opts.first_seed + opts.seeds {
             for respond in [true, false] {
-                let run = RunOptions { seed, tracing, ..Default::default() };
+                let run = RunOptions { seed, tracing, private_attack: opts.private_attack, ..Default::default() };
                 jobs.push(Job { scenario: name.clone(), seed, respond, opts: run });
             }
         }
@@ -421,6 +434,13 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
     let paused_before_finish =
         if attacks.len() > 1 { attacks.iter().all(|a| a.pause_block.is_some()) } else { paused_before_finish };
     let false_pauses = with.pauses_landed.iter().filter(|(b, _)| first.is_none_or(|m| *b < m)).count() as u64;
+    let stopping = match (with.attack_scope, end) {
+        (Some(scope), Some(end)) => {
+            with.pauses_landed.iter().filter(|(b, s)| *s == scope && *b <= end).map(|(b, _)| *b).min()
+        }
+        _ => None,
+    };
+    let defense = stopping.map(|b| if with.front_runs_landed.contains(&b) { "mempool" } else { "block" }.to_string());
     SeedResult {
         seed,
         first_malicious_block: first,
@@ -430,6 +450,7 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
         pause_block: with.pause_block,
         pauses: with.pauses_landed.iter().map(|(b, s)| (*b, s.to_string())).collect(),
         paused_before_finish,
+        defense,
         attacks,
         lost_with_usd: with.lost_usd,
         lost_without_usd: without.map_or(0.0, |w| w.lost_usd),
@@ -481,6 +502,10 @@ fn summarise(name: &str, class: &str, seeds: Vec<SeedResult>) -> ScenarioEval {
         median_delay: delays.get(delays.len() / 2).copied(),
         max_delay: delays.last().copied(),
         paused_before_finish: seeds.iter().filter(|s| s.paused_before_finish).count() as u64,
+        defenses: seeds.iter().filter_map(|s| s.defense.clone()).fold(Default::default(), |mut m, d| {
+            *m.entry(d).or_default() += 1;
+            m
+        }),
         attacks,
         detected_in_landing_block: seeds
             .iter()
@@ -505,7 +530,7 @@ fn summarise(name: &str, class: &str, seeds: Vec<SeedResult>) -> ScenarioEval {
 pub fn table(r: &EvalReport) -> String {
     let mut s = String::new();
     let header = format!(
-        "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>8} {:>11} {:>6}\n",
+        "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>19} {:>8} {:>11} {:>6}\n",
         "scenario",
         "class",
         "detected",
@@ -513,14 +538,15 @@ pub fn table(r: &EvalReport) -> String {
         "paused before",
         "in land. block",
         "funds saved",
+        "defense",
         "benign",
         "false/1000",
         "false",
     );
     s.push_str(&header);
     s.push_str(&format!(
-        "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>8} {:>11} {:>6}\n",
-        "", "", "", "(blocks)", "finish", "", "(of at stake)", "blocks", "alerts", "pauses"
+        "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>19} {:>8} {:>11} {:>6}\n",
+        "", "", "", "(blocks)", "finish", "", "(of at stake)", "(runs)", "blocks", "alerts", "pauses"
     ));
     let frac = |n: u64, d: u64| format!("{n}/{d}");
     for e in &r.scenarios {
@@ -539,8 +565,13 @@ pub fn table(r: &EvalReport) -> String {
             _ => ("—".into(), "—".into(), "—".into()),
         };
         let detected = if e.class == "benign" { "—".into() } else { frac(e.detected, e.runs) };
+        let defense = if e.defenses.is_empty() {
+            "—".to_string()
+        } else {
+            e.defenses.iter().rev().map(|(d, n)| format!("{d} {n}")).collect::<Vec<_>>().join(", ")
+        };
         s.push_str(&format!(
-            "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>8} {:>11.2} {:>6}\n",
+            "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>19} {:>8} {:>11.2} {:>6}\n",
             e.scenario,
             e.class,
             detected,
@@ -548,6 +579,7 @@ pub fn table(r: &EvalReport) -> String {
             paused,
             landing,
             saved,
+            defense,
             e.benign_blocks,
             e.false_alerts_per_1000,
             e.false_pauses
@@ -564,7 +596,7 @@ pub fn table(r: &EvalReport) -> String {
         })
         .collect();
     s.push_str(&format!(
-        "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>8} {:>11.2} {:>6}\n",
+        "{:<24} {:<11} {:>8} {:>11} {:>14} {:>14} {:>14} {:>19} {:>8} {:>11.2} {:>6}\n",
         "total",
         "",
         frac(t.detected, t.attack_runs),
@@ -572,6 +604,7 @@ pub fn table(r: &EvalReport) -> String {
         frac(t.paused_before_finish, t.multi_block_runs),
         frac(t.detected_in_landing_block, t.single_tx_runs),
         pct(t.funds_saved_usd, t.lost_without_usd),
+        "",
         t.benign_blocks,
         t.false_alerts_per_1000,
         t.false_pauses

@@ -79,6 +79,9 @@ enum Command {
         /// Worker threads (default: one per core).
         #[arg(long)]
         threads: Option<usize>,
+        /// The attacker sends through private order flow: its transactions never show in the public mempool.
+        #[arg(long)]
+        private_attack: bool,
     },
     /// Validate a configuration file without running anything.
     Check {
@@ -113,6 +116,9 @@ enum Command {
         /// Run the same traffic and prices without the attacker.
         #[arg(long)]
         without_attack: bool,
+        /// The attacker sends through private order flow (never in the public mempool).
+        #[arg(long)]
+        private_attack: bool,
         /// Where to write the JSON Lines.
         #[arg(long, required_unless_present = "list")]
         out: Option<PathBuf>,
@@ -192,7 +198,18 @@ fn run(cli: Cli) -> Result<()> {
         #[cfg(feature = "sim")]
         Command::Demo { seed, json, report, nodes } => proving::run_demo(seed, nodes.into(), json.as_deref(), &report),
         #[cfg(feature = "sim")]
-        Command::Eval { seeds, first_seed, price_csv, price_speed, benign_blocks, attacks, config, json, threads } => {
+        Command::Eval {
+            seeds,
+            first_seed,
+            price_csv,
+            price_speed,
+            benign_blocks,
+            attacks,
+            config,
+            json,
+            threads,
+            private_attack,
+        } => {
             let (config, name) = match &config {
                 Some(path) => (Config::load(path)?, path.display().to_string()),
                 None => (Config::parse("config/demo.toml (embedded)", DEMO_CONFIG)?, "embedded demo".into()),
@@ -206,6 +223,7 @@ fn run(cli: Cli) -> Result<()> {
                 price_speed,
                 attacks: if attacks.is_empty() { defaults.attacks } else { attacks },
                 threads: threads.unwrap_or(defaults.threads),
+                private_attack,
             };
             proving::run_eval(&config, &name, &opts, json.as_deref())
         }
@@ -220,7 +238,18 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         #[cfg(feature = "sim")]
-        Command::Sim { list, scenario, seed, blocks, price_csv, price_speed, no_traces, without_attack, out } => {
+        Command::Sim {
+            list,
+            scenario,
+            seed,
+            blocks,
+            price_csv,
+            price_speed,
+            no_traces,
+            without_attack,
+            private_attack,
+            out,
+        } => {
             if list {
                 proving::list_scenarios();
                 return Ok(());
@@ -228,7 +257,15 @@ fn run(cli: Cli) -> Result<()> {
             let (Some(name), Some(out)) = (scenario, out) else {
                 anyhow::bail!("--scenario and --out are required");
             };
-            let opts = RunOptions { seed, blocks, price_csv, price_speed, tracing: !no_traces, without_attack };
+            let opts = RunOptions {
+                seed,
+                blocks,
+                price_csv,
+                price_speed,
+                tracing: !no_traces,
+                without_attack,
+                private_attack,
+            };
             proving::run_sim(&name, opts, &out)
         }
         Command::Run { config, until, metrics, store, log_json } => {

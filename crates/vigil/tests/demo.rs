@@ -32,7 +32,10 @@ fn the_multi_block_price_manipulation_is_stopped_before_the_borrow() {
     assert!(with.lost_usd < without.lost_usd / 10.0, "with Vigil: {} vs {}", with.lost_usd, without.lost_usd);
     let (first, detected, paused) =
         (with.first_malicious_block.unwrap(), with.detection_block.unwrap(), with.pause_block.unwrap());
-    assert!(first <= detected && detected < paused, "{first} ≤ {detected} < {paused}");
+    // Screening sees the next pump step pending and front-runs it: the pause lands in the block of the first
+    // alert.
+    assert!(first <= detected && detected <= paused, "{first} ≤ {detected} ≤ {paused}");
+    assert!(with.front_runs_landed.contains(&paused), "{with:?}");
     assert!(with.attack_txs_reverted >= 1, "the borrow after the pause reverted on chain");
     assert!(without.pause_block.is_none(), "no pause when the response is off");
     assert_eq!(without.detection_block, with.detection_block, "detection is the same either way");
@@ -89,7 +92,8 @@ fn the_benign_crash_is_not_paused() {
 
 #[test]
 fn five_nodes_with_one_key_each_stop_the_attack_in_the_same_block_as_one_node_with_three() {
-    let c = config();
+    // The network responds to blocks only (it does not screen pending transactions): the single node likewise.
+    let c = Config { screening: None, ..config() };
     let one = run_scenario("spot-pump", opts(), true, &c, 1, |_, _| {}).unwrap();
     let five = run_scenario("spot-pump", opts(), true, &c, 5, |_, _| {}).unwrap();
     assert_eq!(five.pause_block, one.pause_block, "the quorum lands in the same block");
@@ -101,4 +105,63 @@ fn five_nodes_with_one_key_each_stop_the_attack_in_the_same_block_as_one_node_wi
     assert!(n.block_to_quorum_ms.is_some(), "{n:?}");
     assert!(n.requests > 0 && n.bytes > 0, "{n:?}");
     assert!(one.network.is_none());
+}
+
+/// The single-transaction attacks, each with its attacker on the public mempool: screening front-runs the
+/// exploiting transaction with a pause in its own block, so it reverts and takes nothing.
+#[test]
+fn single_transaction_attacks_on_the_public_mempool_are_front_run_in_their_own_block() {
+    for name in ["predeployed-flash-loan", "reentrancy"] {
+        let (with, without) = with_and_without(name);
+        assert!(without.lost_usd > 100_000.0 || without.lost_hbtc > 0.0, "{name} undefended takes funds: {without:?}");
+        assert_eq!((with.lost_usd, with.lost_hbtc), (0.0, 0.0), "{name}: the attack got nothing with Vigil");
+        let landing = with.last_malicious_block.expect("the attack is on chain, reverted");
+        assert_eq!(with.pause_block, Some(landing), "{name}: the pause lands in the attack's own block");
+        assert_eq!(with.front_runs_landed, vec![landing], "{name}: it is the screening's front-running pause");
+        assert!(with.attack_txs_reverted >= 1, "{name}: the exploiting transaction reverted");
+        assert!(with.detection_block.is_some_and(|d| d <= landing), "{name}: alerted by the block it was to land in");
+    }
+}
+
+/// With private order flow the attack never shows in the mempool: screening cannot act, and the pause comes
+/// after the block the attack landed in (too late for a single transaction).
+#[test]
+fn an_attack_sent_through_private_order_flow_is_not_front_run() {
+    let private = vigil_sim::scenario::RunOptions { private_attack: true, ..opts() };
+    let r = run_scenario("predeployed-flash-loan", private, true, &config(), 1, |_, _| {}).unwrap();
+    assert!(r.lost_usd > 100_000.0, "nothing stopped it before execution: {r:?}");
+    assert!(r.front_runs_landed.is_empty(), "{r:?}");
+    let landing = r.last_malicious_block.unwrap();
+    assert!(r.pause_block.is_some_and(|p| p > landing), "paused after it landed: {r:?}");
+}
+
+/// Screening runs every detector on each pending transaction and unwinds them: an engine that screens finds in
+/// each canonical block exactly what an engine that never screens finds (benign traffic, through a crash).
+#[test]
+fn screening_leaves_the_detectors_windows_as_they_were() {
+    use vigil_sim::scenario::{find, ScenarioRun};
+    let c = config();
+    let opts = vigil_sim::scenario::RunOptions { blocks: Some(160), ..opts() };
+    let mut run = ScenarioRun::start(find("benign-crash").unwrap(), opts).unwrap();
+    let mut screening = vigil::demo::demo_engine(&run, &c, true);
+    let mut plain = vigil::demo::demo_engine(&run, &c, true);
+    let (mut screened, mut findings) = (0, 0);
+    loop {
+        let pending: Vec<_> = run.pending().unwrap().to_vec();
+        for tx in pending {
+            let tip = tx.priority_fee;
+            let (_, bundle) = run.chain.simulate(vec![tx], screening.probes());
+            let outcome = screening.screen(&bundle, tip).unwrap();
+            assert!(outcome.outgoing.is_empty(), "no pause on benign traffic");
+            screened += 1;
+        }
+        let Some(block) = run.next_block(vec![]).unwrap() else { break };
+        let bundle = run.chain.bundle(&block, plain.probes());
+        let a = screening.process(&bundle).unwrap().findings;
+        let b = plain.process(&bundle).unwrap().findings;
+        assert_eq!(a, b, "block {}", block.number());
+        findings += a.len();
+    }
+    assert!(screened > 500, "screened {screened} pending transactions");
+    assert!(findings > 0, "the crash makes findings to compare");
 }

@@ -15,7 +15,7 @@ use vigil_core::Store as _;
 use vigil_respond::GuardianResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
-    chain::{SimBlock, TxLabel, TxRequest},
+    chain::{SimBlock, TxRequest},
     evm::CHAIN_ID,
     scenario::{find, RunOptions, ScenarioRun},
 };
@@ -42,20 +42,6 @@ fn start_engine(run: &ScenarioRun, config: &Config, db: &Path) -> Engine {
         SqliteStore::open(db).unwrap(),
     )
     .unwrap()
-}
-
-fn pause_tx(
-    from: alloy::primitives::Address,
-    to: alloy::primitives::Address,
-    data: alloy::primitives::Bytes,
-) -> TxRequest {
-    TxRequest {
-        from,
-        to: Some(to),
-        data,
-        value: U256::ZERO,
-        label: TxLabel { what: "vigil:pause".into(), malicious: false },
-    }
 }
 
 /// Runs legacy-borrow-drain with Vigil, stopping it once at `crash`; returns (pause txs sent on chain, attacker's
@@ -95,7 +81,7 @@ fn run_with_crash(crash: Option<Crash>, name: &str) -> (usize, U256, Vec<(u64, u
         let bundle = run.chain.bundle(&block, engine.probes());
         let outcome = engine.process(&bundle).unwrap();
         let mut to_send: Vec<TxRequest> =
-            outcome.outgoing.into_iter().map(|o| pause_tx(o.from, o.to, o.data)).collect();
+            outcome.outgoing.into_iter().map(|o| TxRequest::pause(o.from, o.to, o.data, o.priority_fee)).collect();
         if !crashed && matches!(crash, Some(Crash::BeforeSending)) && !to_send.is_empty() {
             // Committed, then died before sending.
             held_back.append(&mut to_send);
@@ -146,7 +132,12 @@ fn restart(
         if state.incidentId == p.action.incident {
             engine.confirm_pause(p.scope, run.chain.head().number).unwrap();
         } else {
-            next.push(pause_tx(run.actors.oracles[0].address(), config.guardian.address, p.calldata.clone()));
+            next.push(TxRequest::pause(
+                run.actors.oracles[0].address(),
+                config.guardian.address,
+                p.calldata.clone(),
+                config.pause_fees().priority_fee,
+            ));
         }
     }
     engine

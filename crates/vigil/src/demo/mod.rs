@@ -14,13 +14,12 @@ pub mod network;
 
 use std::collections::BTreeSet;
 
-use alloy::primitives::U256;
 use serde::Serialize;
 use vigil_core::Scope;
 use vigil_respond::{GuardianResponder, Responder};
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
-    chain::{TxLabel, TxRequest},
+    chain::TxRequest,
     evm::CHAIN_ID,
     scenario::{self, RunOptions, ScenarioRun},
     state::VenueState,
@@ -95,6 +94,8 @@ pub struct RunResult {
     pub false_alerts: u64,
     /// Pauses that landed: (block, scope).
     pub pauses_landed: Vec<(u64, Scope)>,
+    /// Blocks where a pause that front-ran a pending transaction landed (screening, `[screening]`).
+    pub front_runs_landed: Vec<u64>,
     /// Total value the venue's contracts hold, per block (block number, dollars at feed prices).
     pub liquidity: Vec<(u64, f64)>,
     /// Each execution of the attack, in order (one, or two for repeat-attack).
@@ -169,6 +170,7 @@ pub fn demo_engine(run: &ScenarioRun, config: &Config, respond: bool) -> Engine 
     Engine::resume(config.build_detectors(), config.policy.clone(), responder, store)
         .expect("an empty store resumes")
         .with_correlator(config.build_correlator())
+        .with_fees(config.pause_fees())
 }
 
 /// Runs one scenario with Vigil watching; `progress` gets (blocks produced, total). With `nodes` > 1 and
@@ -203,7 +205,23 @@ pub fn run_scenario(
     let mut alerts: Vec<(u64, String, String)> = Vec::new();
     let mut liquidity = Vec::new();
     let mut attack_reverted = 0;
-    while let Some(block) = run.next_block(std::mem::take(&mut next_first))? {
+    // Screening needs the node's own response (one node: the network's shares are for blocks only).
+    let screening = respond && oracle_network.is_none() && config.screening.is_some();
+    loop {
+        if screening {
+            let number = run.chain.head().number + 1;
+            let pending: Vec<TxRequest> = run.pending()?.iter().filter(|t| t.to.is_some()).cloned().collect();
+            for tx in pending {
+                let tip = tx.priority_fee;
+                let (_, bundle) = run.chain.simulate(vec![tx], engine.probes());
+                let outcome = engine.screen(&bundle, tip)?;
+                alerts.extend(alerts_of(&engine, &outcome, number, notify_at));
+                next_first.extend(
+                    outcome.outgoing.into_iter().map(|o| TxRequest::pause(o.from, o.to, o.data, o.priority_fee)),
+                );
+            }
+        }
+        let Some(block) = run.next_block(std::mem::take(&mut next_first))? else { break };
         let number = block.number();
         for (i, label) in block.labels.iter().enumerate() {
             if label.malicious {
@@ -219,24 +237,9 @@ pub fn run_scenario(
             None => (engine.process(&bundle)?, Vec::new()),
         };
         next_first.extend(submitted);
-        for action in &outcome.actions {
-            let (title, detector) = outcome
-                .findings
-                .iter()
-                .filter(|f| f.severity >= notify_at && f.scope == incident_scope(&engine, action.incident))
-                .map(|f| (format!("block {number}: {} ({})", f.title, f.detector), f.detector.clone()))
-                .next()
-                .unwrap_or_else(|| (format!("block {number}: {:?}", action.kind), String::new()));
-            alerts.push((number, title, detector));
-        }
+        alerts.extend(alerts_of(&engine, &outcome, number, notify_at));
         for out in outcome.outgoing {
-            next_first.push(TxRequest {
-                from: out.from,
-                to: Some(out.to),
-                data: out.data,
-                value: U256::ZERO,
-                label: TxLabel { what: "vigil:pause".into(), malicious: false },
-            });
+            next_first.push(TxRequest::pause(out.from, out.to, out.data, out.priority_fee));
         }
         let state = VenueState::read(&mut run.chain, &run.venue)?;
         liquidity.push((number, state.total_value_usd().to::<u128>() as f64 / 1e6));
@@ -271,6 +274,14 @@ pub fn run_scenario(
         .iter()
         .filter_map(|p| match p.outcome {
             PauseOutcome::Landed { block } => Some((block, p.scope)),
+            _ => None,
+        })
+        .collect();
+    let front_runs_landed = engine
+        .pauses()
+        .iter()
+        .filter_map(|p| match p.outcome {
+            PauseOutcome::Landed { block } if p.front_runs.is_some() => Some(block),
             _ => None,
         })
         .collect();
@@ -311,10 +322,34 @@ pub fn run_scenario(
         benign_blocks,
         false_alerts,
         pauses_landed,
+        front_runs_landed,
         liquidity,
         attacks,
         network: oracle_network.map(|n| n.figures()),
     })
+}
+
+/// The alerts of `outcome` (one per action: its first finding at or above `notify_at` on the incident's scope),
+/// as (block, title, detector).
+fn alerts_of(
+    engine: &Engine,
+    outcome: &crate::engine::BlockOutcome,
+    number: u64,
+    notify_at: vigil_core::Severity,
+) -> Vec<(u64, String, String)> {
+    outcome
+        .actions
+        .iter()
+        .map(|action| {
+            outcome
+                .findings
+                .iter()
+                .filter(|f| f.severity >= notify_at && f.scope == incident_scope(engine, action.incident))
+                .map(|f| (number, format!("block {number}: {} ({})", f.title, f.detector), f.detector.clone()))
+                .next()
+                .unwrap_or_else(|| (number, format!("block {number}: {:?}", action.kind), String::new()))
+        })
+        .collect()
 }
 
 /// The scope of an incident.

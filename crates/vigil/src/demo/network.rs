@@ -10,15 +10,11 @@
 
 use std::time::{Duration, Instant};
 
-use alloy::{primitives::U256, sol_types::SolCall};
+use alloy::sol_types::SolCall;
 use vigil_contracts::Guardian;
 use vigil_core::Bundle;
 use vigil_respond::{GuardianResponder, GuardianView, Responder};
-use vigil_sim::{
-    chain::{TxLabel, TxRequest},
-    evm::CHAIN_ID,
-    scenario::ScenarioRun,
-};
+use vigil_sim::{chain::TxRequest, evm::CHAIN_ID, scenario::ScenarioRun};
 
 use super::DemoError;
 use crate::{
@@ -55,6 +51,8 @@ pub struct DemoNetwork {
     oracles: Vec<OracleNode>,
     senders: Vec<alloy::primitives::Address>,
     guardian: alloy::primitives::Address,
+    /// The tip of the nodes' submissions.
+    priority_fee: u128,
     figures: NetworkFigures,
     first_digest: Option<alloy::primitives::B256>,
 }
@@ -116,7 +114,8 @@ impl DemoNetwork {
         let senders = keys.iter().map(|k| k.address()).collect();
         let figures = NetworkFigures { nodes: keys.len(), ..Default::default() };
         drop(_inside);
-        Ok(Self { runtime, engines, oracles, senders, guardian, figures, first_digest: None })
+        let priority_fee = config.pause_fees().priority_fee;
+        Ok(Self { runtime, engines, oracles, senders, guardian, priority_fee, figures, first_digest: None })
     }
 
     /// Every node processes `bundle` (node 0 with `engine`); the shares of the pauses decided are exchanged;
@@ -178,13 +177,7 @@ impl DemoNetwork {
             .map(|(i, sub)| {
                 self.oracles[i].submitted();
                 self.figures.submissions += 1;
-                TxRequest {
-                    from: self.senders[i],
-                    to: Some(self.guardian),
-                    data: sub.data,
-                    value: U256::ZERO,
-                    label: TxLabel { what: "vigil:pause".into(), malicious: false },
-                }
+                TxRequest::pause(self.senders[i], self.guardian, sub.data, self.priority_fee)
             })
             .collect();
         Ok((first.unwrap_or_default(), txs))
@@ -211,4 +204,5 @@ pub fn node_engine(config: &Config, key: alloy::signers::local::PrivateKeySigner
     )
     .expect("an empty store resumes")
     .with_correlator(config.build_correlator())
+    .with_fees(config.pause_fees())
 }

@@ -142,7 +142,8 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let recent = store.recent_blocks(source.reorg_depth)?;
     let mut engine = Engine::resume(config.build_detectors(), config.policy.clone(), responder, store)?
         .with_reorg_depth(source.reorg_depth)
-        .with_correlator(config.build_correlator());
+        .with_correlator(config.build_correlator())
+        .with_fees(config.pause_fees());
     let probes: Vec<_> = engine.probes().iter().cloned().collect();
     let head = fetcher.head().await.context("eth_blockNumber")?;
     let start = match engine.last_block() {
