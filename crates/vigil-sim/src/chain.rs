@@ -109,6 +109,11 @@ impl TxRequest {
         }
     }
 
+    /// Its fee cap: the constant base fee plus its tip (wei per gas).
+    pub fn max_fee(&self) -> u128 {
+        BASE_FEE as u128 + self.priority_fee
+    }
+
     /// The same transaction with another priority fee.
     pub fn with_priority_fee(mut self, priority_fee: u128) -> Self {
         self.priority_fee = priority_fee;
@@ -385,7 +390,7 @@ impl SimChain {
             let db = &evm.ctx.journaled_state.database;
             let nonce = db.basic_ref(req.from).ok().flatten().map(|a| a.nonce).unwrap_or_default();
             let kind = req.to.map(TxKind::Call).unwrap_or(TxKind::Create);
-            let max_fee = BASE_FEE as u128 + req.priority_fee;
+            let max_fee = req.max_fee();
             let mut tx = TxEip1559 {
                 chain_id: CHAIN_ID,
                 nonce,

@@ -43,11 +43,11 @@ fn main() {
         let pending: Vec<_> = run.pending().unwrap().to_vec();
         if engine.last_block().is_some() {
             for tx in pending {
-                let tip = tx.priority_fee;
+                let bid = vigil::engine::Bid { tip: tx.priority_fee, max_fee: tx.max_fee() };
                 let t0 = Instant::now();
                 let (_, bundle) = run.chain.simulate(vec![tx], engine.probes());
                 let t1 = Instant::now();
-                let outcome = engine.screen(&bundle, tip).unwrap();
+                let outcome = engine.screen(&bundle, bid).unwrap();
                 let t2 = Instant::now();
                 assert!(outcome.outgoing.is_empty(), "benign traffic is not paused");
                 simulate.push((t1 - t0).as_secs_f64() * 1e3);
@@ -96,9 +96,9 @@ fn main() {
             let seen = Instant::now();
             let attack_pending = pending.iter().any(|t| t.label.malicious && t.to.is_some());
             for tx in pending.into_iter().filter(|t| t.to.is_some()) {
-                let tip = tx.priority_fee;
+                let bid = vigil::engine::Bid { tip: tx.priority_fee, max_fee: tx.max_fee() };
                 let (_, bundle) = run.chain.simulate(vec![tx], engine.probes());
-                let outcome = engine.screen(&bundle, tip).unwrap();
+                let outcome = engine.screen(&bundle, bid).unwrap();
                 if !outcome.outgoing.is_empty() && attack_pending {
                     seen_to_pause.push(seen.elapsed().as_secs_f64() * 1e3);
                 }

@@ -275,6 +275,7 @@ vigil_core::defaults! {
 /// pause_priority_fee_gwei = 5   # the tip of every pause transaction
 /// outbid_gwei = 2               # added to the pending transaction's tip by the pause that front-runs it
 /// max_priority_fee_gwei = 500   # the most a front-running pause tips
+/// mempool_poll_ms = 200         # `vigil run`: how often the node's txpool is read between blocks
 /// ```
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -288,12 +289,17 @@ pub struct ScreeningConfig {
     /// The most a front-running pause tips, in gwei. Default 500.
     #[serde(default = "default_max_tip_gwei")]
     pub max_priority_fee_gwei: u64,
+    /// `vigil run`: how often the node's pending transactions are read (`txpool_content`) while it waits for
+    /// the next block, in milliseconds. Default 200.
+    #[serde(default = "default_mempool_poll_ms")]
+    pub mempool_poll_ms: u64,
 }
 
 vigil_core::defaults! {
     default_pause_tip_gwei: u64 = 5;
     default_outbid_gwei: u64 = 2;
     default_max_tip_gwei: u64 = 500;
+    default_mempool_poll_ms: u64 = 200;
 }
 
 impl ScreeningConfig {

@@ -47,6 +47,18 @@ pub struct Outgoing {
     /// Priority fee per gas (the tip, wei) to pay: [`PauseFees::priority_fee`], or for a pause that front-runs a
     /// pending transaction, its tip outbid.
     pub priority_fee: u128,
+    /// For a pause that front-runs a pending transaction, the least fee cap (wei per gas) to offer: the pending
+    /// transaction's outbid. Builders order by tip; some pools (anvil's) order by the fee cap.
+    pub min_max_fee: Option<u128>,
+}
+
+/// What a pending transaction bids for its place in the block (wei per gas).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bid {
+    /// Its priority fee (tip); for a legacy transaction, its gas price.
+    pub tip: u128,
+    /// Its fee cap; for a legacy transaction, its gas price.
+    pub max_fee: u128,
 }
 
 /// The tips of the engine's pause transactions.
@@ -70,9 +82,14 @@ impl Default for PauseFees {
 }
 
 impl PauseFees {
-    /// The tip of a pause that front-runs a pending transaction tipping `tip`.
-    pub fn front_run(&self, tip: u128) -> u128 {
-        tip.saturating_add(self.outbid).max(self.priority_fee).min(self.max_priority_fee.max(self.priority_fee))
+    /// What a pause that front-runs a pending transaction bidding `bid` offers: its tip plus [`Self::outbid`]
+    /// (at least [`Self::priority_fee`], at most [`Self::max_priority_fee`]), and its fee cap plus the same.
+    pub fn front_run(&self, bid: Bid) -> Bid {
+        let ceiling = self.max_priority_fee.max(self.priority_fee);
+        Bid {
+            tip: bid.tip.saturating_add(self.outbid).max(self.priority_fee).min(ceiling),
+            max_fee: bid.max_fee.saturating_add(self.outbid),
+        }
     }
 }
 
@@ -344,14 +361,14 @@ impl Engine {
 
     /// Screens a pending transaction before it executes. `bundle` is the block it would make on the head's state
     /// (the next block's number, parent and timestamp: `vigil_sim::SimChain::simulate`, or the node's simulator)
-    /// and `tip` its priority fee. Every detector runs on it as on a block and is then unwound to the head, so
+    /// and `bid` what it pays for its place. Every detector runs on it as on a block and is then unwound to the head, so
     /// their windows hold canonical blocks only. Findings at the pause level (exploit or suspicious, at or above
     /// the policy's pause severity for them) open or join their incident as a block's would, with the label
-    /// `screened` naming the pending transaction; the pause is prepared with a tip that outbids `tip`
+    /// `screened` naming the pending transaction; the pause is prepared with a tip and fee cap that outbid `bid`
     /// ([`PauseFees::front_run`]) and committed to the store without moving the cursor. Lower findings are not
     /// kept: if the transaction lands, its block shows them again. Without a processed block (no head state),
     /// or for a bundle that is not the next block, nothing is screened.
-    pub fn screen(&mut self, bundle: &Bundle, tip: u128) -> Result<BlockOutcome, EngineError> {
+    pub fn screen(&mut self, bundle: &Bundle, bid: Bid) -> Result<BlockOutcome, EngineError> {
         let block = bundle.block_ref();
         let Some(head) = self.last else { return Ok(BlockOutcome::default()) };
         if block.number != head.number + 1 || bundle.parent_hash() != head.hash {
@@ -400,9 +417,10 @@ impl Engine {
         let mut actions = self.incidents.ingest(decisive.clone());
         let first_new = self.pauses.len();
         let mut outgoing = self.prepare_pauses(&mut actions, bundle)?;
-        let priority_fee = self.fees.front_run(tip);
+        let offer = self.fees.front_run(bid);
         for out in &mut outgoing {
-            out.priority_fee = priority_fee;
+            out.priority_fee = offer.tip;
+            out.min_max_fee = Some(offer.max_fee);
         }
         for p in &mut self.pauses[first_new..] {
             p.front_runs = Some(pending);
@@ -484,6 +502,7 @@ impl Engine {
                         to: p.to,
                         data: p.data.clone(),
                         priority_fee: self.fees.priority_fee,
+                        min_max_fee: None,
                     };
                     self.pauses.push(PauseRecord {
                         scope,
@@ -754,7 +773,7 @@ mod tests {
         let script = [(2, vec![1])].into();
         let mut engine = Engine::new(vec![Box::new(Scripted(script))], Policy::default(), Some(responder()));
         let pending = block(2, 1_012, vec![(Address::repeat_byte(0xa1), Bytes::new(), true, vec![])]);
-        let tip = 3_000_000_000;
+        let tip = Bid { tip: 3_000_000_000, max_fee: 40_000_000_000 };
         assert!(engine.screen(&pending, tip).unwrap().outgoing.is_empty(), "no head state to screen on yet");
         engine.process(&block(1, 1_000, vec![])).unwrap();
         assert!(engine.screen(&block(3, 1_024, vec![]), tip).unwrap().outgoing.is_empty(), "not the next block");
@@ -762,8 +781,9 @@ mod tests {
         let screened = engine.screen(&pending, tip).unwrap();
         let [pause] = screened.outgoing.as_slice() else { panic!("one pause: {screened:?}") };
         assert_eq!(pause.action.kind, ActionKind::Pause { scope: Scope::segment(TARGET, 1) });
-        assert_eq!(pause.priority_fee, PauseFees::default().front_run(tip));
-        assert_eq!(pause.priority_fee, tip + 2_000_000_000, "the pending tip outbid by 2 gwei");
+        assert_eq!(pause.priority_fee, PauseFees::default().front_run(tip).tip);
+        assert_eq!(pause.priority_fee, 5_000_000_000, "the pending tip outbid by 2 gwei");
+        assert_eq!(pause.min_max_fee, Some(42_000_000_000), "and its fee cap");
         let tx = pending.transactions[0].hash;
         assert_eq!(screened.findings[0].labels.get(LABEL_SCREENED), Some(&tx.to_string()));
         assert_eq!(engine.pauses()[0].front_runs, Some(tx));
@@ -777,8 +797,9 @@ mod tests {
         assert_eq!(engine.pauses()[0].outcome, PauseOutcome::Landed { block: 2 });
         // A tip above the ceiling is not outbid: the pause pays the ceiling.
         let fees = PauseFees::default();
-        assert_eq!(fees.front_run(900_000_000_000), fees.max_priority_fee);
-        assert_eq!(fees.front_run(0), fees.priority_fee, "never less than every pause's tip");
+        let bid = |tip| Bid { tip, max_fee: tip };
+        assert_eq!(fees.front_run(bid(900_000_000_000)).tip, fees.max_priority_fee);
+        assert_eq!(fees.front_run(bid(0)).tip, fees.priority_fee, "never less than every pause's tip");
     }
 
     #[test]

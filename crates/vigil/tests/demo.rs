@@ -149,9 +149,9 @@ fn screening_leaves_the_detectors_windows_as_they_were() {
     loop {
         let pending: Vec<_> = run.pending().unwrap().to_vec();
         for tx in pending {
-            let tip = tx.priority_fee;
+            let bid = vigil::engine::Bid { tip: tx.priority_fee, max_fee: tx.max_fee() };
             let (_, bundle) = run.chain.simulate(vec![tx], screening.probes());
-            let outcome = screening.screen(&bundle, tip).unwrap();
+            let outcome = screening.screen(&bundle, bid).unwrap();
             assert!(outcome.outgoing.is_empty(), "no pause on benign traffic");
             screened += 1;
         }

@@ -485,3 +485,85 @@ fn without_its_websocket_the_node_polls_and_misses_nothing() {
     assert!(store.processed().unwrap().iter().all(|(_, times)| *times == 1));
     assert_eq!(store.cursor().unwrap().unwrap().hash, chain.hash(head));
 }
+
+/// A single-transaction attack (the flash-loan oracle manipulation) sent to anvil's mempool while blocks are
+/// mined by hand: the node reads it with `txpool_content`, simulates it with revm on the head's state read from
+/// anvil, its detectors flag the block it would make, and its pause, tipping more, is mined first in that same
+/// block (anvil orders by tip). The attack reverts on the Guardian's check and takes nothing.
+#[test]
+fn a_single_transaction_attack_in_anvils_mempool_is_front_run_in_its_own_block() {
+    use alloy::{network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest};
+    let mut chain = start_chain();
+    let dir = temp_dir("front-run");
+    let attack = Attack::FlashLoanOracle;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
+    chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
+    let config = write_config(&dir, &chain, &format!("\n{RESPONDER_KEYS}"));
+    assert!(std::fs::read_to_string(&config).unwrap().contains("[screening]"), "the demo's detectors screen");
+    let port = free_port();
+    let log = dir.join("vigil.log");
+    let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let vigil = spawn_vigil(&config, &args, &oracles, &log);
+    wait_until("/health to answer 200", Duration::from_secs(60), || {
+        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
+    });
+    catch_up(&chain, &dir);
+
+    // Blocks are mined by hand from here: the attack waits in the mempool.
+    let provider = chain.node.provider().clone();
+    chain.node.block_on(provider.anvil_set_auto_mine(false)).unwrap();
+    let [exploit] = plan.execute.as_slice() else { panic!("one exploiting transaction: {:?}", plan.execute) };
+    let gwei = 1_000_000_000u128;
+    let tx = TransactionRequest::default()
+        .with_from(exploit.req.from)
+        .with_to(exploit.req.to.unwrap())
+        .with_input(exploit.req.data.clone())
+        .with_gas_limit(5_000_000)
+        .with_max_priority_fee_per_gas(3 * gwei)
+        .with_max_fee_per_gas(50 * gwei);
+    let sent = chain.node.block_on(provider.send_transaction(tx)).expect("the attack enters the mempool");
+    let attack_hash = *sent.tx_hash();
+    let started = Instant::now();
+    wait_until("the node's pause to join the attack in the mempool", Duration::from_secs(30), || {
+        let pool: serde_json::Value = chain.node.block_on(provider.raw_request("txpool_content".into(), ())).unwrap();
+        let senders = pool["pending"].as_object().cloned().unwrap_or_default();
+        senders.values().map(|by_nonce| by_nonce.as_object().map_or(0, |n| n.len())).sum::<usize>() == 2
+    });
+    let seen_to_pause = started.elapsed();
+    chain.node.block_on(provider.evm_mine(None)).unwrap();
+    chain.node.block_on(provider.anvil_set_auto_mine(true)).unwrap();
+
+    let block = chain
+        .node
+        .block_on(async { provider.get_block_by_number(alloy::eips::BlockNumberOrTag::Latest).await })
+        .unwrap()
+        .expect("the mined block");
+    let hashes: Vec<_> = block.transactions.hashes().collect();
+    assert_eq!(hashes.len(), 2, "the pause and the attack in one block: {hashes:?}");
+    assert_eq!(hashes[1], attack_hash, "the attack goes second");
+    let receipt = |h| chain.node.block_on(provider.get_transaction_receipt(h)).unwrap().expect("a receipt");
+    let (pause, exploit) = (receipt(hashes[0]), receipt(hashes[1]));
+    assert_eq!(pause.to, Some(chain.venue.guardian), "the first is Vigil's pause");
+    assert!(pause.status() && !exploit.status(), "the pause landed, the attack reverted");
+    assert!(pause.effective_gas_price > exploit.effective_gas_price, "the pause outbid the attack");
+    let (target, scope) = attack.target(&chain.venue);
+    assert!(chain.is_paused(target, scope));
+
+    wait_until("the node to see its pause land", Duration::from_secs(30), || {
+        http_get(port, "/metrics").is_some_and(|(_, m)| metric(&m, "vigil_blocks_processed_total").is_some())
+            && cursor(&dir) == Some(block.header.number)
+    });
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    assert_eq!(metric(&metrics, "vigil_screened_total{result=\"front_run\"}"), Some(1.0), "{metrics}");
+    assert_eq!(metric(&metrics, "vigil_actions_total{action=\"pause_sent\"}"), Some(1.0), "{metrics}");
+    let pauses = stop(vigil, &dir);
+    let pauses: Vec<_> =
+        pauses.into_iter().filter(|a| matches!(a.kind, vigil_respond::ActionKind::Pause { .. })).collect();
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!((pauses[0].state.as_str(), pauses[0].state_block), ("landed", Some(block.header.number)), "{pauses:?}");
+    let log = log_of(&log);
+    assert!(log.contains("FrontRunDecided"), "{log}");
+    eprintln!("attack in the mempool → Vigil's pause beside it: {} ms", seen_to_pause.as_millis());
+}

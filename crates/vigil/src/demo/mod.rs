@@ -212,9 +212,9 @@ pub fn run_scenario(
             let number = run.chain.head().number + 1;
             let pending: Vec<TxRequest> = run.pending()?.iter().filter(|t| t.to.is_some()).cloned().collect();
             for tx in pending {
-                let tip = tx.priority_fee;
+                let bid = crate::engine::Bid { tip: tx.priority_fee, max_fee: tx.max_fee() };
                 let (_, bundle) = run.chain.simulate(vec![tx], engine.probes());
-                let outcome = engine.screen(&bundle, tip)?;
+                let outcome = engine.screen(&bundle, bid)?;
                 alerts.extend(alerts_of(&engine, &outcome, number, notify_at));
                 next_first.extend(
                     outcome.outgoing.into_iter().map(|o| TxRequest::pause(o.from, o.to, o.data, o.priority_fee)),

@@ -83,7 +83,8 @@ pub(super) async fn act(
     let block = held.action.block.number;
     match (held.action.kind, &held.outgoing, wallet) {
         (ActionKind::Pause { scope }, Some(out), Some(wallet)) => {
-            match send_transaction(client, wallet, out.from, out.to, out.data.clone(), chain_id).await {
+            let fees = (Some(out.priority_fee), out.min_max_fee);
+            match send_transaction(client, wallet, out.from, out.to, out.data.clone(), chain_id, fees).await {
                 Ok(hash) => {
                     summary.pauses_sent += 1;
                     metrics.action("pause_sent");
@@ -202,6 +203,8 @@ pub(super) fn record_delivery(
 }
 
 /// Signs and sends a transaction through the client (failover applies; a resend of the same bytes is harmless).
+/// It tips `fees.0` (wei) when given, else half of twice the node's gas price; its fee cap is twice the gas price
+/// plus the tip, and at least `fees.1` when given.
 pub async fn send_transaction(
     client: &RpcClient,
     wallet: &EthereumWallet,
@@ -209,6 +212,7 @@ pub async fn send_transaction(
     to: Address,
     data: Bytes,
     chain_id: u64,
+    fees: (Option<u128>, Option<u128>),
 ) -> Result<B256> {
     let nonce: U64 = client.request("eth_getTransactionCount", json!([from, "pending"])).await?;
     let gas_price: U256 = client.request("eth_gasPrice", json!([])).await?;
@@ -224,6 +228,8 @@ pub async fn send_transaction(
         Err(e) => return Err(e.into()),
     };
     let fee: u128 = gas_price.saturating_mul(U256::from(2)).to();
+    let tip = fees.0.unwrap_or(fee / 2).max(1);
+    let cap = fee.saturating_add(tip).max(fees.1.unwrap_or_default()).max(1);
     let tx = TransactionRequest::default()
         .with_from(from)
         .with_to(to)
@@ -231,8 +237,8 @@ pub async fn send_transaction(
         .with_nonce(nonce.to())
         .with_chain_id(chain_id)
         .with_gas_limit(gas.to::<u64>() * 12 / 10 + 10_000)
-        .with_max_fee_per_gas(fee.max(1))
-        .with_max_priority_fee_per_gas((fee / 2).max(1));
+        .with_max_fee_per_gas(cap)
+        .with_max_priority_fee_per_gas(tip);
     let envelope = tx.build(wallet).await.context("signing the transaction")?;
     let raw = Bytes::from(envelope.encoded_2718());
     match client.request::<B256>("eth_sendRawTransaction", json!([raw])).await {

@@ -133,6 +133,8 @@ pub struct NodeMetrics {
     block_seconds: Histogram,
     healthy: Arc<AtomicBool>,
     last_progress: Arc<AtomicU64>,
+    screened: Family<ResultLabel, Counter>,
+    screen_seconds: Histogram,
     /// The oracle network's.
     pub network: NetworkMetrics,
 }
@@ -147,6 +149,8 @@ impl Default for NodeMetrics {
             block_seconds: Histogram::new([0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0]),
             healthy: Arc::new(AtomicBool::new(false)),
             last_progress: Arc::new(AtomicU64::new(0)),
+            screened: Family::default(),
+            screen_seconds: Histogram::new([0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]),
             network: NetworkMetrics::default(),
         }
     }
@@ -161,8 +165,26 @@ impl NodeMetrics {
         r.register("vigil_actions", "Actions taken (pause sent, notification delivered)", self.actions.clone());
         r.register("vigil_blocks_processed", "Blocks processed and committed", self.blocks.clone());
         r.register("vigil_block_processing_seconds", "Time to run the engine on a block", self.block_seconds.clone());
+        r.register(
+            "vigil_screened",
+            "Pending transactions screened, by outcome (clean, front_run, not_executable, failed)",
+            self.screened.clone(),
+        );
+        r.register(
+            "vigil_screen_seconds",
+            "Time to simulate one pending transaction on the head and run the detectors on it",
+            self.screen_seconds.clone(),
+        );
         self.network.register(&mut r);
         r
+    }
+
+    /// Counts a pending transaction screened, by outcome, in `seconds` (simulation and detectors).
+    pub(crate) fn screened(&self, outcome: &str, seconds: Option<f64>) {
+        self.screened.get_or_create(&ResultLabel { result: outcome.into() }).inc();
+        if let Some(s) = seconds {
+            self.screen_seconds.observe(s);
+        }
     }
 
     /// Counts an action taken (`pause_sent`, `notification_failed`, …).

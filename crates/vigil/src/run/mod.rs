@@ -19,12 +19,15 @@
 //! - [`fetch`]: the RPC client, fetch retries with backoff, waiting for a new head;
 //! - [`dispatch`]: carrying out due actions (pause transactions, notifications);
 //! - [`settle`]: settling, after a restart, pauses decided but not seen landing;
-//! - [`network`]: the oracle network (`[network]`): shares to and from peers, quorum submission.
+//! - [`network`]: the oracle network (`[network]`): shares to and from peers, quorum submission;
+//! - [`screen`]: screening of the node's pending transactions between blocks (`[screening]`), whose
+//!   front-running pauses are sent at once.
 
 pub mod dispatch;
 pub mod fetch;
 pub mod metrics;
 pub mod network;
+pub mod screen;
 pub mod settle;
 
 use std::{
@@ -48,6 +51,7 @@ use self::{
     dispatch::{act, record_delivery, Acted, Delivery, Held},
     fetch::{backoff, fetch_failed, retry_fetch, wait_for_head},
     network::{OracleNode, Submission},
+    screen::Screener,
     settle::settle_pauses,
 };
 use crate::{config::Config, engine::Engine};
@@ -190,6 +194,22 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
             }
         }
     }
+    // Screening needs the node's own response: in network mode pauses go through the peers' shares, which are
+    // for blocks only (docs/screening.md).
+    let mut screener = match (&config.screening, &oracle) {
+        (Some(s), None) => {
+            let poll = Duration::from_millis(s.mempool_poll_ms);
+            Some(Screener::new(client.clone(), chain_id, config.needs_traces(), poll))
+        }
+        (Some(_), Some(_)) => {
+            tracing::warn!(
+                event = "ScreeningOff",
+                "[screening] is ignored in network mode: pauses need the peers' shares of a block"
+            );
+            None
+        }
+        _ => None,
+    };
     let (deliveries_tx, mut deliveries) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
     let mut in_flight = 0usize;
     let mut head = head;
@@ -256,7 +276,30 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                             }
                         }
                     },
-                    None => head = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head).await,
+                    None => match screener.as_mut() {
+                        Some(screener) => tokio::select! {
+                            h = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head) => head = h,
+                            _ = screener.tick() => {
+                                for (number, outcome) in screener.screen(&mut engine, &metrics).await? {
+                                    for action in outcome.actions {
+                                        let outgoing = outcome.outgoing.iter().find(|o| o.action == action).cloned();
+                                        let h = Held { due: number, action, outgoing, attempts: 0 };
+                                        if h.action.kind.is_notification() {
+                                            // Told once the block it was to land in has its confirmations.
+                                            held.push(Held { due: number + source.confirmations.notify, ..h });
+                                            continue;
+                                        }
+                                        // A front-running pause cannot wait: it goes now, with its tip.
+                                        let acted = act(&client, &engine, h, wallet.as_ref(), chain_id, &notifiers, &deliveries_tx, &metrics, &mut summary).await?;
+                                        if let Acted::Retry(h) = acted {
+                                            held.push(Held { due: number, ..*h });
+                                        }
+                                    }
+                                }
+                            }
+                        },
+                        None => head = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head).await,
+                    },
                 }
             }
             Some(ChainEvent::RevertTo { ancestor }) => {
@@ -396,7 +439,7 @@ async fn submit(
 ) {
     let Some(wallet) = wallet else { return };
     let from = wallet.default_signer().address();
-    match send_transaction(client, wallet, from, guardian, sub.data, chain_id).await {
+    match send_transaction(client, wallet, from, guardian, sub.data, chain_id, (None, None)).await {
         Ok(tx) => {
             summary.pauses_sent += 1;
             node.submitted();

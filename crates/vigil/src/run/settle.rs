@@ -44,7 +44,7 @@ pub(super) async fn settle_pauses(
             }
         } else if let Some(wallet) = wallet {
             let from = wallet.default_signer().address();
-            match send_transaction(client, wallet, from, guardian, p.calldata.clone(), chain_id).await {
+            match send_transaction(client, wallet, from, guardian, p.calldata.clone(), chain_id, (None, None)).await {
                 Ok(hash) => {
                     summary.pauses_sent += 1;
                     metrics.action("pause_sent");

@@ -1,0 +1,336 @@
+//! Pending transactions simulated on the head's state: the block a pending transaction would make next, as a
+//! [`Bundle`] like any other, so the same detectors read it (`Engine::screen` in the node).
+//!
+//! [`NodeState`] is a revm database over a node: an account (balance, nonce and code in one JSON-RPC batch) and
+//! each storage slot are read at the head block once and kept for that head, so the next pending transaction at
+//! the same head reads them from memory. [`Simulator::simulate`] executes one transaction on an overlay of that
+//! state with revm (with the callTracer when the detectors read traces), reads every probe on the state after
+//! it, and builds the bundle: the next block's number, the head as parent, a timestamp no earlier than now, the
+//! transaction and its receipt. Nothing is sent to the node but reads.
+//!
+//! revm reads its database synchronously: a read that misses the cache waits for the node on the runtime given
+//! to [`NodeState::new`]. Call [`Simulator::simulate`] from a blocking thread (`tokio::task::spawn_blocking`),
+//! never from one of the runtime's workers.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+
+use alloy::{
+    consensus::Transaction as _,
+    primitives::{keccak256, Address, Bytes, TxKind, B256, U256},
+    rpc::types::{
+        trace::geth::{CallConfig, GethTrace, TraceResult},
+        Transaction,
+    },
+};
+use revm::{
+    bytecode::Bytecode,
+    context::{result::ExecutionResult, BlockEnv, CfgEnv, TxEnv},
+    database::CacheDB,
+    database_interface::{DBErrorMarker, DatabaseRef},
+    primitives::hardfork::SpecId,
+    state::AccountInfo,
+    Context, DatabaseCommit, ExecuteEvm, InspectEvm, MainBuilder, MainContext,
+};
+use revm_inspectors::tracing::{TracingInspector, TracingInspectorConfig};
+use serde_json::json;
+use vigil_core::{BlockHeader, Bundle, Probe, Receipt, Tx};
+
+use crate::rpc::{decode, Call, RpcClient, RpcError};
+
+/// Gas of a probe's read-only call.
+const PROBE_GAS: u64 = 30_000_000;
+
+/// Errors simulating a pending transaction.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    /// The node's state could not be read.
+    #[error("pending transaction {tx}: reading the state at block #{block}: {source}")]
+    State {
+        /// The transaction.
+        tx: B256,
+        /// The head block.
+        block: u64,
+        /// What failed.
+        source: StateError,
+    },
+    /// revm refused the transaction (a nonce ahead of the sender's, a fee under the base fee, no funds for gas).
+    #[error("pending transaction {tx} cannot execute on block #{block}: {reason}")]
+    Invalid {
+        /// The transaction.
+        tx: B256,
+        /// The head block.
+        block: u64,
+        /// revm's reason.
+        reason: String,
+    },
+}
+
+/// A read of the node's state that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StateError(String);
+
+impl DBErrorMarker for StateError {}
+
+impl From<RpcError> for StateError {
+    fn from(e: RpcError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// The node's state at one block, read over JSON-RPC on demand and kept.
+pub struct NodeState {
+    client: RpcClient,
+    runtime: tokio::runtime::Handle,
+    block: vigil_core::BlockRef,
+    accounts: Mutex<HashMap<Address, AccountInfo>>,
+    slots: Mutex<HashMap<(Address, U256), U256>>,
+    hashes: Mutex<HashMap<u64, B256>>,
+}
+
+impl NodeState {
+    /// The state at `block`, read through `client` on `runtime` by the block's hash (EIP-1898: a reorg cannot
+    /// mix two blocks' state).
+    pub fn new(client: RpcClient, runtime: tokio::runtime::Handle, block: vigil_core::BlockRef) -> Self {
+        Self {
+            client,
+            runtime,
+            block,
+            accounts: Default::default(),
+            slots: Default::default(),
+            hashes: Default::default(),
+        }
+    }
+
+    /// The block whose state this is.
+    pub fn block(&self) -> vigil_core::BlockRef {
+        self.block
+    }
+
+    /// Accounts and slots read so far.
+    pub fn reads(&self) -> (usize, usize) {
+        (self.accounts.lock().expect("state lock").len(), self.slots.lock().expect("state lock").len())
+    }
+
+    fn tag(&self) -> serde_json::Value {
+        json!({ "blockHash": self.block.hash })
+    }
+}
+
+impl DatabaseRef for NodeState {
+    type Error = StateError;
+
+    fn basic_ref(&self, address: Address) -> Result<Option<AccountInfo>, Self::Error> {
+        if let Some(info) = self.accounts.lock().expect("state lock").get(&address) {
+            return Ok(Some(info.clone()));
+        }
+        let tag = self.tag();
+        let calls = [
+            Call::new("eth_getBalance", json!([address, tag])),
+            Call::new("eth_getTransactionCount", json!([address, tag])),
+            Call::new("eth_getCode", json!([address, tag])),
+        ];
+        let answers = self.runtime.block_on(self.client.batch(&calls, |_| Ok(())))?;
+        let mut answers = answers.into_iter();
+        let mut next = |method| answers.next().ok_or_else(|| StateError(format!("{method}: no answer")));
+        let balance: U256 = decode("eth_getBalance", next("eth_getBalance")?)?;
+        let nonce: alloy::primitives::U64 = decode("eth_getTransactionCount", next("eth_getTransactionCount")?)?;
+        let code: Bytes = decode("eth_getCode", next("eth_getCode")?)?;
+        let code = Bytecode::new_raw(code);
+        let info = AccountInfo::new(balance, nonce.to(), code.hash_slow(), code);
+        self.accounts.lock().expect("state lock").insert(address, info.clone());
+        Ok(Some(info))
+    }
+
+    fn code_by_hash_ref(&self, code_hash: B256) -> Result<Bytecode, Self::Error> {
+        // Accounts are read with their code, so revm never asks for code by hash alone.
+        Err(StateError(format!("code {code_hash} asked for by hash alone")))
+    }
+
+    fn storage_ref(&self, address: Address, index: U256) -> Result<U256, Self::Error> {
+        if let Some(v) = self.slots.lock().expect("state lock").get(&(address, index)) {
+            return Ok(*v);
+        }
+        let slot = B256::from(index);
+        let value: U256 =
+            self.runtime.block_on(self.client.request("eth_getStorageAt", json!([address, slot, self.tag()])))?;
+        self.slots.lock().expect("state lock").insert((address, index), value);
+        Ok(value)
+    }
+
+    fn block_hash_ref(&self, number: u64) -> Result<B256, Self::Error> {
+        if let Some(h) = self.hashes.lock().expect("state lock").get(&number) {
+            return Ok(*h);
+        }
+        let block: serde_json::Value = self
+            .runtime
+            .block_on(self.client.request("eth_getBlockByNumber", json!([format!("{number:#x}"), false])))?;
+        let hash: B256 = serde_json::from_value(block["hash"].clone()).map_err(|e| StateError(e.to_string()))?;
+        self.hashes.lock().expect("state lock").insert(number, hash);
+        Ok(hash)
+    }
+}
+
+/// Simulates pending transactions on one head.
+pub struct Simulator {
+    state: NodeState,
+    head: BlockHeader,
+    chain_id: u64,
+    traces: bool,
+}
+
+impl Simulator {
+    /// A simulator on `head` (its state in `state`, read at `head.number`); `traces`: trace with the callTracer.
+    pub fn new(state: NodeState, head: BlockHeader, chain_id: u64, traces: bool) -> Self {
+        Self { state, head, chain_id, traces }
+    }
+
+    /// The head simulated on.
+    pub fn head(&self) -> &BlockHeader {
+        &self.head
+    }
+
+    /// What the state read so far holds: (accounts, slots).
+    pub fn reads(&self) -> (usize, usize) {
+        self.state.reads()
+    }
+
+    /// The block `tx` would make alone as the next block, with `probes` read after it (see the module
+    /// documentation). `now` is the wall clock in unix seconds: the block's timestamp is no earlier.
+    pub fn simulate(&self, tx: &Transaction, probes: &BTreeSet<Probe>, now: u64) -> Result<Bundle, SimulateError> {
+        let hash = *tx.inner.tx_hash();
+        let from = tx.inner.signer();
+        let number = self.head.number + 1;
+        let timestamp = now.max(self.head.timestamp + 1);
+        let basefee = self.head.base_fee_per_gas.unwrap_or_default();
+        let block_env = BlockEnv {
+            number: U256::from(number),
+            timestamp: U256::from(timestamp),
+            gas_limit: self.head.gas_limit,
+            basefee,
+            beneficiary: self.head.miner,
+            difficulty: U256::ZERO,
+            prevrandao: Some(B256::ZERO),
+            ..Default::default()
+        };
+        let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
+        cfg.chain_id = self.chain_id;
+        let kind = tx.to().map(TxKind::Call).unwrap_or(TxKind::Create);
+        let tx_env = TxEnv::builder()
+            .caller(from)
+            .kind(kind)
+            .data(tx.input().clone())
+            .value(tx.value())
+            .gas_limit(tx.gas_limit())
+            .gas_price(tx.max_fee_per_gas())
+            .gas_priority_fee(tx.max_priority_fee_per_gas())
+            .tx_type(Some(tx.inner.tx_type() as u8))
+            .nonce(tx.nonce())
+            .chain_id(tx.chain_id())
+            .access_list(tx.access_list().cloned().unwrap_or_default())
+            .build_fill();
+        let state_error = |source| SimulateError::State { tx: hash, block: self.head.number, source };
+        let db = CacheDB::new(&self.state);
+        let config = TracingInspectorConfig::from_geth_call_config(&CallConfig::default().with_log());
+        let mut evm = Context::mainnet()
+            .with_db(db)
+            .with_cfg(cfg.clone())
+            .with_block(block_env.clone())
+            .build_mainnet_with_inspector(TracingInspector::new(config));
+        let executed = if self.traces { evm.inspect_tx(tx_env) } else { evm.transact(tx_env) };
+        let executed = executed.map_err(|e| match e {
+            revm::context::result::EVMError::Database(source) => state_error(source),
+            other => SimulateError::Invalid { tx: hash, block: self.head.number, reason: other.to_string() },
+        })?;
+        let gas_used = executed.result.tx_gas_used();
+        let trace = self.traces.then(|| {
+            let frame = evm.inspector.geth_builder().geth_call_traces(CallConfig::default().with_log(), gas_used);
+            TraceResult::Success { result: GethTrace::CallTracer(frame), tx_hash: Some(hash) }
+        });
+        evm.ctx.journaled_state.database.commit(executed.state);
+        let db = evm.ctx.journaled_state.database;
+
+        let block_hash = keccak256([self.head.hash.as_slice(), hash.as_slice()].concat());
+        let (status, logs, created) = match executed.result {
+            ExecutionResult::Success { logs, output, .. } => (true, logs, output.address().copied()),
+            _ => (false, Vec::new(), None),
+        };
+        let logs = logs
+            .into_iter()
+            .enumerate()
+            .map(|(i, inner)| alloy::rpc::types::Log {
+                inner,
+                block_hash: Some(block_hash),
+                block_number: Some(number),
+                block_timestamp: Some(timestamp),
+                transaction_hash: Some(hash),
+                transaction_index: Some(0),
+                log_index: Some(i as u64),
+                removed: false,
+            })
+            .collect();
+        let header = BlockHeader {
+            number,
+            hash: block_hash,
+            parent_hash: self.head.hash,
+            timestamp,
+            miner: self.head.miner,
+            gas_limit: self.head.gas_limit,
+            gas_used,
+            base_fee_per_gas: self.head.base_fee_per_gas,
+        };
+        let body = Tx {
+            hash,
+            from,
+            to: tx.to(),
+            value: tx.value(),
+            input: tx.input().clone(),
+            nonce: tx.nonce(),
+            gas: tx.gas_limit(),
+        };
+        let receipt = Receipt {
+            transaction_hash: hash,
+            block_hash: Some(block_hash),
+            from,
+            to: tx.to(),
+            status,
+            contract_address: created,
+            gas_used,
+            logs,
+        };
+
+        // Every probe on the state after the transaction.
+        let mut probe_cfg = cfg;
+        probe_cfg.disable_nonce_check = true;
+        let mut reader = Context::mainnet()
+            .with_ref_db(&db)
+            .with_cfg(probe_cfg)
+            .with_block(BlockEnv { basefee: 0, ..block_env })
+            .build_mainnet();
+        let mut values = BTreeMap::new();
+        for p in probes {
+            let call = TxEnv::builder()
+                .caller(Address::ZERO)
+                .kind(TxKind::Call(p.to))
+                .data(p.data.clone())
+                .gas_limit(PROBE_GAS)
+                .gas_price(0)
+                .chain_id(Some(self.chain_id))
+                .build_fill();
+            let value = match reader.transact(call) {
+                Ok(r) => match r.result {
+                    ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+                    ExecutionResult::Revert { output, .. } => Err(output),
+                    ExecutionResult::Halt { .. } => Err(Bytes::new()),
+                },
+                Err(revm::context::result::EVMError::Database(source)) => return Err(state_error(source)),
+                Err(_) => Err(Bytes::new()),
+            };
+            values.insert(p.clone(), value);
+        }
+        let mut bundle = Bundle::from_slim(header, vec![body], vec![receipt], values);
+        bundle.traces = trace.map(|t| vec![t]);
+        Ok(bundle)
+    }
+}

@@ -1,0 +1,132 @@
+//! Screening of the node's pending transactions between blocks (`[screening]`, docs/screening.md).
+//!
+//! While the node waits for the next head it reads the pending part of the node's `txpool_content` every
+//! `mempool_poll_ms`. Each pending transaction not seen before that calls a contract is simulated as the next
+//! block on the head's state (`vigil_chain::simulate`, revm over state read from the node by the head's hash, on
+//! a blocking thread) and screened by the engine (`Engine::screen`). The caller sends a front-running pause at
+//! once, with its tip: it cannot wait for confirmations. A transaction that cannot execute on the head (a nonce
+//! gap, a fee below the base fee) is counted and left to the block it lands in; a failed state read is logged
+//! and the transaction is not screened again (its block is still processed as any other).
+
+use std::{sync::Arc, time::Duration};
+
+use anyhow::{Context, Result};
+use serde_json::json;
+use vigil_chain::{
+    mempool::{self, Pending},
+    rpc::RpcClient,
+    simulate::{NodeState, SimulateError, Simulator},
+};
+use vigil_core::{BlockHeader, BlockRef};
+
+use super::NodeMetrics;
+use crate::engine::{Bid, BlockOutcome, Engine};
+
+/// The pending transactions of one node, screened on its head.
+pub(super) struct Screener {
+    client: RpcClient,
+    chain_id: u64,
+    traces: bool,
+    pending: Pending,
+    interval: tokio::time::Interval,
+    /// The simulator of the head last screened on (its state read so far is kept while the head stays).
+    simulator: Option<Arc<Simulator>>,
+}
+
+impl Screener {
+    /// Screens through `client` every `poll`; `traces`: the detectors read call traces.
+    pub(super) fn new(client: RpcClient, chain_id: u64, traces: bool, poll: Duration) -> Self {
+        let mut interval = tokio::time::interval(poll);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        Self { client, chain_id, traces, pending: Pending::default(), interval, simulator: None }
+    }
+
+    /// Waits for the next poll.
+    pub(super) async fn tick(&mut self) {
+        self.interval.tick().await;
+    }
+
+    /// Reads the pool and screens every fresh pending transaction on the engine's head: the outcomes that
+    /// decided something (a pause, its refusal), each with the simulated block's number.
+    pub(super) async fn screen(
+        &mut self,
+        engine: &mut Engine,
+        metrics: &NodeMetrics,
+    ) -> Result<Vec<(u64, BlockOutcome)>> {
+        let Some(head) = engine.last_block() else { return Ok(Vec::new()) };
+        let pool = match mempool::pending(&self.client).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(event = "MempoolReadFailed", "{e}");
+                return Ok(Vec::new());
+            }
+        };
+        let fresh: Vec<_> =
+            self.pending.fresh(pool).into_iter().filter(|t| alloy::consensus::Transaction::to(t).is_some()).collect();
+        if fresh.is_empty() {
+            return Ok(Vec::new());
+        }
+        let simulator = self.simulator_on(head).await?;
+        let probes = engine.probes().clone();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        // revm reads the node synchronously: the simulations run on a blocking thread.
+        let sim = simulator.clone();
+        let simulated = tokio::task::spawn_blocking(move || {
+            fresh
+                .into_iter()
+                .map(|tx| {
+                    let started = std::time::Instant::now();
+                    let max_fee = alloy::consensus::Transaction::max_fee_per_gas(&tx);
+                    let tip = alloy::consensus::Transaction::max_priority_fee_per_gas(&tx).unwrap_or(max_fee);
+                    let bid = Bid { tip, max_fee };
+                    (*tx.inner.tx_hash(), bid, sim.simulate(&tx, &probes, now), started)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await
+        .context("the simulation thread panicked")?;
+        let mut decided = Vec::new();
+        for (hash, bid, bundle, started) in simulated {
+            let bundle = match bundle {
+                Ok(b) => b,
+                Err(e @ SimulateError::Invalid { .. }) => {
+                    metrics.screened("not_executable", None);
+                    tracing::debug!(event = "PendingNotExecutable", tx = %hash, "{e}");
+                    continue;
+                }
+                Err(e) => {
+                    metrics.screened("failed", None);
+                    tracing::warn!(event = "ScreeningFailed", tx = %hash, "{e}");
+                    continue;
+                }
+            };
+            let number = bundle.block_ref().number;
+            let outcome = engine.screen(&bundle, bid)?;
+            let seconds = started.elapsed().as_secs_f64();
+            if outcome.actions.is_empty() {
+                metrics.screened("clean", Some(seconds));
+                continue;
+            }
+            metrics.screened("front_run", Some(seconds));
+            tracing::warn!(event = "FrontRunDecided", tx = %hash, block = number, pauses = outcome.outgoing.len(), ms = seconds * 1e3, "pending transaction {hash} would trigger a pause: front-running it");
+            decided.push((number, outcome));
+        }
+        Ok(decided)
+    }
+
+    /// The simulator on `head`: the last one while the head stays, else one with the head's header read.
+    async fn simulator_on(&mut self, head: BlockRef) -> Result<Arc<Simulator>> {
+        if let Some(s) = &self.simulator {
+            if s.head().block_ref() == head {
+                return Ok(s.clone());
+            }
+        }
+        let block: serde_json::Value =
+            self.client.request("eth_getBlockByHash", json!([head.hash, false])).await.context("the head's header")?;
+        let header: BlockHeader = serde_json::from_value(block).context("the head's header")?;
+        let state = NodeState::new(self.client.clone(), tokio::runtime::Handle::current(), head);
+        let simulator = Arc::new(Simulator::new(state, header, self.chain_id, self.traces));
+        self.simulator = Some(simulator.clone());
+        Ok(simulator)
+    }
+}
