@@ -17,25 +17,40 @@ use crate::metrics::SourceMetrics;
 pub fn spawn_ws_heads(url: String, metrics: SourceMetrics) -> watch::Receiver<u64> {
     let (tx, rx) = watch::channel(0u64);
     tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(200);
-        loop {
-            if tx.is_closed() {
-                return;
-            }
-            match follow(&url, &tx, &metrics).await {
-                Ok(()) => {
-                    tracing::warn!(event = "WsHeadsEnded", url = %crate::rpc::redact(&url), "subscription ended; polling over HTTP until it is back")
-                }
-                Err(e) => {
-                    tracing::warn!(event = "WsHeadsFailed", url = %crate::rpc::redact(&url), "{e}; polling over HTTP until it is back")
-                }
-            }
-            metrics.ws_fallbacks.inc();
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
-        }
+        let events = ("WsHeadsEnded", "WsHeadsFailed");
+        keep_subscribed(&url, &tx, events, || follow(&url, &tx, &metrics), || metrics.ws_fallbacks.inc()).await
     });
     rx
+}
+
+/// Follows a subscription for as long as a receiver of `tx` lives: `follow` runs it; when it ends or fails, that
+/// is logged (`events`: the names for an end and for a failure), `lost` is told, and it starts again after a
+/// backoff (200 ms, doubling up to 30 s). The consumer polls over HTTP meanwhile.
+pub(crate) async fn keep_subscribed<Fut, L>(
+    url: &str,
+    tx: &watch::Sender<u64>,
+    events: (&'static str, &'static str),
+    mut follow: impl FnMut() -> Fut,
+    mut lost: impl FnMut() -> L,
+) where
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let mut backoff = Duration::from_millis(200);
+    let url_shown = crate::rpc::redact(url);
+    loop {
+        if tx.is_closed() {
+            return;
+        }
+        match follow().await {
+            Ok(()) => {
+                tracing::warn!(event = events.0, url = %url_shown, "subscription ended; polling over HTTP until it is back")
+            }
+            Err(e) => tracing::warn!(event = events.1, url = %url_shown, "{e}; polling over HTTP until it is back"),
+        }
+        lost();
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
 }
 
 async fn follow(url: &str, tx: &watch::Sender<u64>, metrics: &SourceMetrics) -> Result<(), String> {

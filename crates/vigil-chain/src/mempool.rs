@@ -3,12 +3,21 @@
 //! [`pending`] reads them with `txpool_content` (geth, reth, anvil and erigon answer it with full transactions;
 //! only the `pending` part is kept: `queued` ones cannot execute until a gap in their sender's nonces is filled).
 //! [`Pending`] remembers which it has handed out, so that each transaction is screened once while it waits, and
-//! forgets those no longer pending.
+//! forgets those no longer pending. With a WebSocket endpoint, [`spawn_ws_pending`] follows
+//! `eth_subscribe("newPendingTransactions")` and only says *when* to read the pool again: the pool is read the
+//! same way either way, so a dropped subscription costs latency (the consumer's own polling goes on), never a
+//! transaction.
 
 use std::collections::HashSet;
 
-use alloy::{primitives::B256, rpc::types::Transaction};
+use alloy::{
+    primitives::B256,
+    providers::{Provider, ProviderBuilder, WsConnect},
+    rpc::types::Transaction,
+};
+use futures_util::StreamExt;
 use serde_json::json;
+use tokio::sync::watch;
 
 use crate::rpc::{RpcClient, RpcError};
 
@@ -36,6 +45,32 @@ pub fn parse_pending(content: &serde_json::Value) -> Result<Vec<Transaction>, St
         out.extend(txs);
     }
     Ok(out)
+}
+
+/// Spawns the follower of `eth_subscribe("newPendingTransactions")` on `url`: the receiver's value counts the
+/// announcements (it changes when a transaction entered the pool). It runs until the receiver is dropped and
+/// reconnects with backoff.
+pub fn spawn_ws_pending(url: String) -> watch::Receiver<u64> {
+    let (tx, rx) = watch::channel(0u64);
+    tokio::spawn(async move {
+        let events = ("WsPendingEnded", "WsPendingFailed");
+        crate::head::keep_subscribed(&url, &tx, events, || follow_pending(&url, &tx), || ()).await
+    });
+    rx
+}
+
+async fn follow_pending(url: &str, tx: &watch::Sender<u64>) -> Result<(), String> {
+    let provider = ProviderBuilder::new().connect_ws(WsConnect::new(url)).await.map_err(|e| e.to_string())?;
+    let sub = provider.subscribe_pending_transactions().await.map_err(|e| e.to_string())?;
+    tracing::info!(event = "WsPendingSubscribed", url = %crate::rpc::redact(url), "following pending transactions over WebSocket");
+    let mut stream = sub.into_stream();
+    while stream.next().await.is_some() {
+        tx.send_modify(|n| *n += 1);
+        if tx.is_closed() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 /// The pending transactions handed out so far.

@@ -3,10 +3,16 @@
 //!
 //! [`NodeState`] is a revm database over a node: an account (balance, nonce and code in one JSON-RPC batch) and
 //! each storage slot are read at the head block once and kept for that head, so the next pending transaction at
-//! the same head reads them from memory. [`Simulator::simulate`] executes one transaction on an overlay of that
+//! the same head reads them from memory; what a transaction and the probes will touch is listed first with
+//! `eth_createAccessList` and read in one batch ([`NodeState::prefetch`]). [`Simulator::simulate`] executes one transaction on an overlay of that
 //! state with revm (with the callTracer when the detectors read traces), reads every probe on the state after
-//! it, and builds the bundle: the next block's number, the head as parent, a timestamp no earlier than now, the
-//! transaction and its receipt. Nothing is sent to the node but reads.
+//! it, and builds the bundle: the next block's number, the head as parent, the head's timestamp, the transaction
+//! and its receipt. Nothing is sent to the node but reads.
+//!
+//! The timestamp is the head's, not a guess of the next block's: a pause report's deadline is the bundle's
+//! timestamp plus its validity, and the Guardian refuses a deadline more than its maximum lifetime after the
+//! time it checks at (the block the pause lands in, or the pending block `eth_estimateGas` runs on, neither
+//! earlier than the head). Contract logic that reads the time sees the head's.
 //!
 //! revm reads its database synchronously: a read that misses the cache waits for the node on the runtime given
 //! to [`NodeState::new`]. Call [`Simulator::simulate`] from a blocking thread (`tokio::task::spawn_blocking`),
@@ -113,6 +119,65 @@ impl NodeState {
         (self.accounts.lock().expect("state lock").len(), self.slots.lock().expect("state lock").len())
     }
 
+    /// Reads in one batch what the `calls` (JSON call objects: `from`, `to`, `data`, …) touch, as
+    /// `eth_createAccessList` at the block reports it (one batch for all of them): each account's balance, nonce
+    /// and code, the callers' and callees' too (nodes leave them out of the list), and each slot. Two round trips
+    /// instead of one per account and slot. A call the node cannot list (it reverts, the method is missing)
+    /// prefetches only its caller and callee; what is missing is read one by one when revm asks.
+    pub fn prefetch(&self, calls: &[serde_json::Value]) -> Result<(), StateError> {
+        let lists: Vec<Call> =
+            calls.iter().map(|c| Call::new("eth_createAccessList", json!([c, self.tag()]))).collect();
+        let answers = self.runtime.block_on(self.client.batch(&lists, |_| Ok(())))?;
+        let mut accounts: BTreeSet<Address> = BTreeSet::new();
+        let mut slots: BTreeSet<(Address, B256)> = BTreeSet::new();
+        for (call, answer) in calls.iter().zip(answers) {
+            for key in ["from", "to"] {
+                if let Some(a) = call.get(key).and_then(|a| serde_json::from_value::<Address>(a.clone()).ok()) {
+                    accounts.insert(a);
+                }
+            }
+            let Ok(list) = decode::<alloy::rpc::types::AccessListResult>("eth_createAccessList", answer) else {
+                continue;
+            };
+            for item in list.access_list.0 {
+                accounts.insert(item.address);
+                slots.extend(item.storage_keys.into_iter().map(|k| (item.address, k)));
+            }
+        }
+        {
+            let known = self.accounts.lock().expect("state lock");
+            accounts.retain(|a| !known.contains_key(a));
+        }
+        {
+            let known = self.slots.lock().expect("state lock");
+            slots.retain(|(a, k)| !known.contains_key(&(*a, U256::from_be_bytes(k.0))));
+        }
+        let tag = self.tag();
+        let mut reads = Vec::with_capacity(accounts.len() * 3 + slots.len());
+        for a in &accounts {
+            reads.push(Call::new("eth_getBalance", json!([a, tag])));
+            reads.push(Call::new("eth_getTransactionCount", json!([a, tag])));
+            reads.push(Call::new("eth_getCode", json!([a, tag])));
+        }
+        for (a, k) in &slots {
+            reads.push(Call::new("eth_getStorageAt", json!([a, k, tag])));
+        }
+        let mut answers = self.runtime.block_on(self.client.batch(&reads, |_| Ok(())))?.into_iter();
+        let mut next = |method| answers.next().ok_or_else(|| StateError(format!("{method}: no answer")));
+        for a in accounts {
+            let balance: U256 = decode("eth_getBalance", next("eth_getBalance")?)?;
+            let nonce: alloy::primitives::U64 = decode("eth_getTransactionCount", next("eth_getTransactionCount")?)?;
+            let code = Bytecode::new_raw(decode("eth_getCode", next("eth_getCode")?)?);
+            let info = AccountInfo::new(balance, nonce.to(), code.hash_slow(), code);
+            self.accounts.lock().expect("state lock").insert(a, info);
+        }
+        for (a, k) in slots {
+            let value: U256 = decode("eth_getStorageAt", next("eth_getStorageAt")?)?;
+            self.slots.lock().expect("state lock").insert((a, U256::from_be_bytes(k.0)), value);
+        }
+        Ok(())
+    }
+
     fn tag(&self) -> serde_json::Value {
         json!({ "blockHash": self.block.hash })
     }
@@ -178,12 +243,13 @@ pub struct Simulator {
     head: BlockHeader,
     chain_id: u64,
     traces: bool,
+    probes_prefetched: std::sync::atomic::AtomicBool,
 }
 
 impl Simulator {
     /// A simulator on `head` (its state in `state`, read at `head.number`); `traces`: trace with the callTracer.
     pub fn new(state: NodeState, head: BlockHeader, chain_id: u64, traces: bool) -> Self {
-        Self { state, head, chain_id, traces }
+        Self { state, head, chain_id, traces, probes_prefetched: Default::default() }
     }
 
     /// The head simulated on.
@@ -197,12 +263,12 @@ impl Simulator {
     }
 
     /// The block `tx` would make alone as the next block, with `probes` read after it (see the module
-    /// documentation). `now` is the wall clock in unix seconds: the block's timestamp is no earlier.
-    pub fn simulate(&self, tx: &Transaction, probes: &BTreeSet<Probe>, now: u64) -> Result<Bundle, SimulateError> {
+    /// documentation).
+    pub fn simulate(&self, tx: &Transaction, probes: &BTreeSet<Probe>) -> Result<Bundle, SimulateError> {
         let hash = *tx.inner.tx_hash();
         let from = tx.inner.signer();
         let number = self.head.number + 1;
-        let timestamp = now.max(self.head.timestamp + 1);
+        let timestamp = self.head.timestamp;
         let basefee = self.head.base_fee_per_gas.unwrap_or_default();
         let block_env = BlockEnv {
             number: U256::from(number),
@@ -231,6 +297,14 @@ impl Simulator {
             .access_list(tx.access_list().cloned().unwrap_or_default())
             .build_fill();
         let state_error = |source| SimulateError::State { tx: hash, block: self.head.number, source };
+        let mut calls = vec![json!({
+            "from": from, "to": tx.to(), "data": tx.input(), "value": tx.value(), "gas": format!("{:#x}", tx.gas_limit()),
+        })];
+        if !self.probes_prefetched.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            // The probes read the same contracts at every pending transaction of this head: listed once.
+            calls.extend(probes.iter().map(|p| json!({ "to": p.to, "data": p.data })));
+        }
+        self.state.prefetch(&calls).map_err(state_error)?;
         let db = CacheDB::new(&self.state);
         let config = TracingInspectorConfig::from_geth_call_config(&CallConfig::default().with_log());
         let mut evm = Context::mainnet()

@@ -12,9 +12,15 @@
 //!    transaction enters the mempool the clock starts; it stops when the engine returns the signed front-running
 //!    pause: the screening of the transactions before it in the mempool (the demo screens them in arrival order),
 //!    then its own simulation and screening, the incident, and the 3-of-5 signing of the report.
+//! 3. **The whole node on anvil** ([`live`]): from the attack sent to anvil's mempool to Vigil's pause beside it
+//!    (needs anvil: `npm ci --prefix contracts`, which the test command does, or `VIGIL_ANVIL`).
 
+#[path = "screening/live.rs"]
+mod live;
 #[path = "common/stats.rs"]
 mod stats;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use stats::percentile;
 use std::time::Instant;
@@ -128,4 +134,5 @@ fn main() {
         seen_to_pause.last().copied().unwrap_or(f64::NAN),
         seen_to_pause.len()
     );
+    live::print();
 }

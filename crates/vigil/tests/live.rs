@@ -488,11 +488,11 @@ fn without_its_websocket_the_node_polls_and_misses_nothing() {
 
 /// A single-transaction attack (the flash-loan oracle manipulation) sent to anvil's mempool while blocks are
 /// mined by hand: the node reads it with `txpool_content`, simulates it with revm on the head's state read from
-/// anvil, its detectors flag the block it would make, and its pause, tipping more, is mined first in that same
-/// block (anvil orders by tip). The attack reverts on the Guardian's check and takes nothing.
+/// anvil, its detectors flag the block it would make, and its pause, outbidding the attack's tip and fee cap, is
+/// mined first in that same block. The attack reverts on the Guardian's check and takes nothing.
 #[test]
 fn a_single_transaction_attack_in_anvils_mempool_is_front_run_in_its_own_block() {
-    use alloy::{network::TransactionBuilder, providers::Provider, rpc::types::TransactionRequest};
+    use alloy::providers::Provider;
     let mut chain = start_chain();
     let dir = temp_dir("front-run");
     let attack = Attack::FlashLoanOracle;
@@ -513,27 +513,17 @@ fn a_single_transaction_attack_in_anvils_mempool_is_front_run_in_its_own_block()
 
     // Blocks are mined by hand from here: the attack waits in the mempool.
     let provider = chain.node.provider().clone();
-    chain.node.block_on(provider.anvil_set_auto_mine(false)).unwrap();
+    set_automine(&chain, false);
     let [exploit] = plan.execute.as_slice() else { panic!("one exploiting transaction: {:?}", plan.execute) };
     let gwei = 1_000_000_000u128;
-    let tx = TransactionRequest::default()
-        .with_from(exploit.req.from)
-        .with_to(exploit.req.to.unwrap())
-        .with_input(exploit.req.data.clone())
-        .with_gas_limit(5_000_000)
-        .with_max_priority_fee_per_gas(3 * gwei)
-        .with_max_fee_per_gas(50 * gwei);
-    let sent = chain.node.block_on(provider.send_transaction(tx)).expect("the attack enters the mempool");
-    let attack_hash = *sent.tx_hash();
+    let attack_hash = send_to_mempool(&chain, &exploit.req, 3 * gwei, 50 * gwei);
     let started = Instant::now();
     wait_until("the node's pause to join the attack in the mempool", Duration::from_secs(30), || {
-        let pool: serde_json::Value = chain.node.block_on(provider.raw_request("txpool_content".into(), ())).unwrap();
-        let senders = pool["pending"].as_object().cloned().unwrap_or_default();
-        senders.values().map(|by_nonce| by_nonce.as_object().map_or(0, |n| n.len())).sum::<usize>() == 2
+        pending_count(&chain) == 2
     });
     let seen_to_pause = started.elapsed();
-    chain.node.block_on(provider.evm_mine(None)).unwrap();
-    chain.node.block_on(provider.anvil_set_auto_mine(true)).unwrap();
+    mine_block(&chain);
+    set_automine(&chain, true);
 
     let block = chain
         .node

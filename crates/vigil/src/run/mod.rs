@@ -199,7 +199,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
     let mut screener = match (&config.screening, &oracle) {
         (Some(s), None) => {
             let poll = Duration::from_millis(s.mempool_poll_ms);
-            Some(Screener::new(client.clone(), chain_id, config.needs_traces(), poll))
+            Some(Screener::new(client.clone(), chain_id, config.needs_traces(), poll, source.ws.clone()))
         }
         (Some(_), Some(_)) => {
             tracing::warn!(

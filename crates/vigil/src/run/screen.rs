@@ -1,7 +1,8 @@
 //! Screening of the node's pending transactions between blocks (`[screening]`, docs/screening.md).
 //!
 //! While the node waits for the next head it reads the pending part of the node's `txpool_content` every
-//! `mempool_poll_ms`. Each pending transaction not seen before that calls a contract is simulated as the next
+//! `mempool_poll_ms`, and at once when the WebSocket endpoint announces a pending transaction
+//! (`newPendingTransactions`, when `[source] ws` is set). Each pending transaction not seen before that calls a contract is simulated as the next
 //! block on the head's state (`vigil_chain::simulate`, revm over state read from the node by the head's hash, on
 //! a blocking thread) and screened by the engine (`Engine::screen`). The caller sends a front-running pause at
 //! once, with its tip: it cannot wait for confirmations. A transaction that cannot execute on the head (a nonce
@@ -29,21 +30,37 @@ pub(super) struct Screener {
     traces: bool,
     pending: Pending,
     interval: tokio::time::Interval,
+    /// Announcements of pending transactions over WebSocket, when followed.
+    announced: Option<tokio::sync::watch::Receiver<u64>>,
     /// The simulator of the head last screened on (its state read so far is kept while the head stays).
     simulator: Option<Arc<Simulator>>,
 }
 
 impl Screener {
-    /// Screens through `client` every `poll`; `traces`: the detectors read call traces.
-    pub(super) fn new(client: RpcClient, chain_id: u64, traces: bool, poll: Duration) -> Self {
+    /// Screens through `client` every `poll`, and when `ws` (an endpoint) announces a pending transaction;
+    /// `traces`: the detectors read call traces.
+    pub(super) fn new(client: RpcClient, chain_id: u64, traces: bool, poll: Duration, ws: Option<String>) -> Self {
         let mut interval = tokio::time::interval(poll);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        Self { client, chain_id, traces, pending: Pending::default(), interval, simulator: None }
+        let announced = ws.map(mempool::spawn_ws_pending);
+        Self { client, chain_id, traces, pending: Pending::default(), interval, announced, simulator: None }
     }
 
-    /// Waits for the next poll.
+    /// Waits for the next poll, or for an announcement of a pending transaction.
     pub(super) async fn tick(&mut self) {
-        self.interval.tick().await;
+        match &mut self.announced {
+            Some(rx) => tokio::select! {
+                _ = self.interval.tick() => {}
+                changed = rx.changed() => {
+                    if changed.is_err() {
+                        self.announced = None;
+                    }
+                }
+            },
+            None => {
+                self.interval.tick().await;
+            }
+        }
     }
 
     /// Reads the pool and screens every fresh pending transaction on the engine's head: the outcomes that
@@ -68,7 +85,6 @@ impl Screener {
         }
         let simulator = self.simulator_on(head).await?;
         let probes = engine.probes().clone();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
         // revm reads the node synchronously: the simulations run on a blocking thread.
         let sim = simulator.clone();
         let simulated = tokio::task::spawn_blocking(move || {
@@ -79,7 +95,7 @@ impl Screener {
                     let max_fee = alloy::consensus::Transaction::max_fee_per_gas(&tx);
                     let tip = alloy::consensus::Transaction::max_priority_fee_per_gas(&tx).unwrap_or(max_fee);
                     let bid = Bid { tip, max_fee };
-                    (*tx.inner.tx_hash(), bid, sim.simulate(&tx, &probes, now), started)
+                    (*tx.inner.tx_hash(), bid, sim.simulate(&tx, &probes), started)
                 })
                 .collect::<Vec<_>>()
         })

@@ -263,3 +263,44 @@ pub fn borrow_fails(chain: &mut Chain, borrow: &PlannedTx) {
         .expect_err("the borrow must fail");
     assert!(err.decode::<GuardianProtected::ScopePaused>().is_some(), "not ScopePaused: {err}");
 }
+
+/// Sends `req` to anvil's mempool without waiting for it to be mined (automine off), tipping `tip` with fee cap
+/// `max_fee` (wei per gas); returns its hash.
+pub fn send_to_mempool(
+    chain: &Chain,
+    req: &vigil_sim::chain::TxRequest,
+    tip: u128,
+    max_fee: u128,
+) -> alloy::primitives::B256 {
+    use alloy::{network::TransactionBuilder, rpc::types::TransactionRequest};
+    let tx = TransactionRequest::default()
+        .with_from(req.from)
+        .with_to(req.to.expect("a call"))
+        .with_input(req.data.clone())
+        .with_value(req.value)
+        .with_gas_limit(5_000_000)
+        .with_max_priority_fee_per_gas(tip)
+        .with_max_fee_per_gas(max_fee);
+    let provider = chain.node.provider().clone();
+    *chain.node.block_on(provider.send_transaction(tx)).expect("the transaction enters the mempool").tx_hash()
+}
+
+/// Transactions pending in anvil's mempool (`txpool_content`).
+pub fn pending_count(chain: &Chain) -> usize {
+    let provider = chain.node.provider().clone();
+    let pool: serde_json::Value = chain.node.block_on(provider.raw_request("txpool_content".into(), ())).unwrap();
+    let senders = pool["pending"].as_object().cloned().unwrap_or_default();
+    senders.values().map(|by_nonce| by_nonce.as_object().map_or(0, |n| n.len())).sum()
+}
+
+/// Turns anvil's automine on or off (off: transactions wait in the mempool until `evm_mine`).
+pub fn set_automine(chain: &Chain, on: bool) {
+    let provider = chain.node.provider().clone();
+    chain.node.block_on(provider.anvil_set_auto_mine(on)).unwrap();
+}
+
+/// Mines one block with what the mempool holds (`evm_mine`).
+pub fn mine_block(chain: &Chain) {
+    let provider = chain.node.provider().clone();
+    chain.node.block_on(provider.evm_mine(None)).unwrap();
+}
