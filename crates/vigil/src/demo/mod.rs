@@ -136,6 +136,9 @@ pub struct DemoRow {
     pub lost_hbtc: (f64, f64),
     /// Alerts on benign blocks (with Vigil).
     pub benign_alerts: u64,
+    /// What the first pause was: `mempool` (it front-ran a pending transaction in its own block) or `block` (it
+    /// came after a block's findings).
+    pub defense: Option<String>,
     /// With an oracle network: nodes that signed the pause, and milliseconds from block to quorum.
     pub network: Option<network::NetworkFigures>,
 }
@@ -384,6 +387,9 @@ pub fn run_demo(
             lost_without_vigil_usd: without.lost_usd,
             lost_hbtc: (with.lost_hbtc, without.lost_hbtc),
             benign_alerts: with.benign_alerts,
+            defense: with
+                .pause_block
+                .map(|b| if with.front_runs_landed.contains(&b) { "mempool" } else { "block" }.to_string()),
             network: with.network.clone(),
         });
         runs.push(with);
@@ -399,7 +405,16 @@ fn opt(b: Option<u64>) -> String {
 
 /// The headers of the result table: with an oracle network, two more (nodes that signed, block to quorum).
 fn headers(result: &DemoResult) -> Vec<&'static str> {
-    let mut h = vec!["attack", "first bad", "detected", "paused", "lost with Vigil", "lost without", "benign alerts"];
+    let mut h = vec![
+        "attack",
+        "first bad",
+        "detected",
+        "paused",
+        "defense",
+        "lost with Vigil",
+        "lost without",
+        "benign alerts",
+    ];
     if result.nodes > 1 {
         h.extend(["signed", "quorum ms"]);
     }
@@ -425,6 +440,7 @@ fn cells(result: &DemoResult) -> Vec<Vec<String>> {
             opt(r.first_malicious_block),
             opt(r.detection_block),
             opt(r.pause_block),
+            r.defense.clone().unwrap_or_else(dash),
             format!("${:.0}", r.lost_with_vigil_usd),
             format!("${:.0}", r.lost_without_vigil_usd),
             r.benign_alerts.to_string(),
@@ -440,6 +456,7 @@ fn cells(result: &DemoResult) -> Vec<Vec<String>> {
         opt(b.pause_block),
         dash(),
         dash(),
+        dash(),
         b.benign_alerts.to_string(),
     ];
     row.extend(network(&b.network));
@@ -449,7 +466,7 @@ fn cells(result: &DemoResult) -> Vec<Vec<String>> {
 
 /// The table, as text.
 pub fn table(result: &DemoResult) -> String {
-    const WIDTHS: [usize; 9] = [24, 10, 10, 8, 16, 16, 8, 8, 10];
+    const WIDTHS: [usize; 10] = [24, 10, 10, 8, 8, 16, 16, 8, 8, 10];
     let line = |c: &[&str]| {
         let mut l = String::new();
         for (i, cell) in c.iter().enumerate() {
@@ -487,7 +504,7 @@ pub fn write_report(result: &DemoResult, markdown: &std::path::Path, chart: &std
             let mut c = ChartBuilder::on(panel)
                 .caption(format!("{name}: venue liquidity ($M at feed prices)"), ("sans-serif", 16))
                 .margin(8)
-                .x_label_area_size(24)
+                .x_label_area_size(36)
                 .y_label_area_size(56)
                 .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))?;
             c.configure_mesh().x_desc("block").light_line_style(WHITE).draw()?;
@@ -511,13 +528,15 @@ pub fn write_report(result: &DemoResult, markdown: &std::path::Path, chart: &std
     md.push_str(&format!(
         "Seed {}. The reference venue on the in-process chain, seeded traffic on a synthetic price path, one attack \
          per run. Each attack ran twice with the same seed: with Vigil's pauses sent, and with the response off. \
-         Losses are what the attacker's account gained, read from chain state.\n\n",
+         Losses are what the attacker's account gained, read from chain state. *defense*: `mempool` when the pause \
+         front-ran a pending transaction of the attack in its own block (screening), `block` when it came after \
+         a block's findings.\n\n",
         result.seed
     ));
     let mut header = String::from(
-        "| attack | first malicious block | detection block | pause block | lost with Vigil | lost without Vigil | alerts on benign blocks |",
+        "| attack | first malicious block | detection block | pause block | defense | lost with Vigil | lost without Vigil | alerts on benign blocks |",
     );
-    let mut rule = String::from("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut rule = String::from("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
     if result.nodes > 1 {
         md.push_str(&format!(
             "{} oracle nodes, each with its own key, engine and store, exchanging shares over HTTP on 127.0.0.1; \
