@@ -114,13 +114,17 @@ fn check_accepts_the_demo_config_and_names_errors_in_a_bad_one() {
     std::fs::create_dir_all(&dir).unwrap();
     let bad = dir.join("bad.toml");
     let text = std::fs::read_to_string(demo).unwrap().replace("max_deviation_bps = 1000", "max_deviaton_bps = 1000");
+    // The error names the line of the misspelt key, wherever the demo's file has it.
+    let line = 1 + text.lines().position(|l| l.starts_with("max_deviaton_bps")).expect("the misspelt key");
     std::fs::write(&bad, text).unwrap();
     let out = vigil().arg("check").arg(&bad).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("error: "), "{err}");
     assert!(
-        err.contains("bad.toml: line 25: detector \"spot-market-oracle\": max_deviaton_bps: unknown field"),
+        err.contains(&format!(
+            "bad.toml: line {line}: detector \"spot-market-oracle\": max_deviaton_bps: unknown field"
+        )),
         "{err}"
     );
     assert!(err.contains("(did you mean `max_deviation_bps`?)"), "{err}");

@@ -6,8 +6,9 @@
 //! block on the head's state (`vigil_chain::simulate`, revm over state read from the node by the head's hash, on
 //! a blocking thread) and screened by the engine (`Engine::screen`). The caller sends a front-running pause at
 //! once, with its tip: it cannot wait for confirmations. A transaction that cannot execute on the head (a nonce
-//! gap, a fee below the base fee) is counted and left to the block it lands in; a failed state read is logged
-//! and the transaction is not screened again (its block is still processed as any other).
+//! gap, a fee below the base fee) is counted and left to the block it lands in; a failed state read or a
+//! detector failing on the simulated block is logged and the transaction is not screened again (its block is
+//! still processed, and retried, as any other). Only a store failure stops the node, as after a block.
 
 use std::{sync::Arc, time::Duration};
 
@@ -117,7 +118,18 @@ impl Screener {
                 }
             };
             let number = bundle.block_ref().number;
-            let outcome = engine.screen(&bundle, bid)?;
+            let outcome = match engine.screen(&bundle, bid) {
+                Ok(o) => o,
+                // The store must be resumed from before going on, as after a block.
+                Err(e @ crate::engine::EngineError::Store(_)) => return Err(e.into()),
+                // A detector that fails on a simulated block leaves that transaction to its block, which is
+                // processed (and retried) as any other.
+                Err(e) => {
+                    metrics.screened("failed", None);
+                    tracing::warn!(event = "ScreeningFailed", tx = %hash, block = number, "{e}");
+                    continue;
+                }
+            };
             let seconds = started.elapsed().as_secs_f64();
             if outcome.actions.is_empty() {
                 metrics.screened("clean", Some(seconds));
