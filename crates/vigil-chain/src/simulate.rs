@@ -155,32 +155,54 @@ impl NodeState {
         let tag = self.tag();
         let mut reads = Vec::with_capacity(accounts.len() * 3 + slots.len());
         for a in &accounts {
-            reads.push(Call::new("eth_getBalance", json!([a, tag])));
-            reads.push(Call::new("eth_getTransactionCount", json!([a, tag])));
-            reads.push(Call::new("eth_getCode", json!([a, tag])));
+            reads.extend(self.account_calls(*a));
         }
         for (a, k) in &slots {
             reads.push(Call::new("eth_getStorageAt", json!([a, k, tag])));
         }
         let mut answers = self.runtime.block_on(self.client.batch(&reads, |_| Ok(())))?.into_iter();
-        let mut next = |method| answers.next().ok_or_else(|| StateError(format!("{method}: no answer")));
         for a in accounts {
-            let balance: U256 = decode("eth_getBalance", next("eth_getBalance")?)?;
-            let nonce: alloy::primitives::U64 = decode("eth_getTransactionCount", next("eth_getTransactionCount")?)?;
-            let code = Bytecode::new_raw(decode("eth_getCode", next("eth_getCode")?)?);
-            let info = AccountInfo::new(balance, nonce.to(), code.hash_slow(), code);
+            let info = account_from(&mut answers)?;
             self.accounts.lock().expect("state lock").insert(a, info);
         }
         for (a, k) in slots {
-            let value: U256 = decode("eth_getStorageAt", next("eth_getStorageAt")?)?;
+            let value: U256 = decode("eth_getStorageAt", next_answer(&mut answers, "eth_getStorageAt")?)?;
             self.slots.lock().expect("state lock").insert((a, U256::from_be_bytes(k.0)), value);
         }
         Ok(())
     }
 
+    /// The batch that reads an account: balance, nonce and code ([`account_from`] decodes its answers).
+    fn account_calls(&self, address: Address) -> [Call; 3] {
+        let tag = self.tag();
+        [
+            Call::new("eth_getBalance", json!([address, tag])),
+            Call::new("eth_getTransactionCount", json!([address, tag])),
+            Call::new("eth_getCode", json!([address, tag])),
+        ]
+    }
+
     fn tag(&self) -> serde_json::Value {
         json!({ "blockHash": self.block.hash })
     }
+}
+
+/// The next answer of a batch, for `method`.
+fn next_answer(
+    answers: &mut impl Iterator<Item = crate::rpc::Answer>,
+    method: &str,
+) -> Result<crate::rpc::Answer, StateError> {
+    answers.next().ok_or_else(|| StateError(format!("{method}: no answer")))
+}
+
+/// An account from the answers of [`NodeState::account_calls`], taken from `answers`.
+fn account_from(answers: &mut impl Iterator<Item = crate::rpc::Answer>) -> Result<AccountInfo, StateError> {
+    let balance: U256 = decode("eth_getBalance", next_answer(answers, "eth_getBalance")?)?;
+    let nonce: alloy::primitives::U64 =
+        decode("eth_getTransactionCount", next_answer(answers, "eth_getTransactionCount")?)?;
+    let code: Bytes = decode("eth_getCode", next_answer(answers, "eth_getCode")?)?;
+    let code = Bytecode::new_raw(code);
+    Ok(AccountInfo::new(balance, nonce.to(), code.hash_slow(), code))
 }
 
 impl DatabaseRef for NodeState {
@@ -190,20 +212,8 @@ impl DatabaseRef for NodeState {
         if let Some(info) = self.accounts.lock().expect("state lock").get(&address) {
             return Ok(Some(info.clone()));
         }
-        let tag = self.tag();
-        let calls = [
-            Call::new("eth_getBalance", json!([address, tag])),
-            Call::new("eth_getTransactionCount", json!([address, tag])),
-            Call::new("eth_getCode", json!([address, tag])),
-        ];
-        let answers = self.runtime.block_on(self.client.batch(&calls, |_| Ok(())))?;
-        let mut answers = answers.into_iter();
-        let mut next = |method| answers.next().ok_or_else(|| StateError(format!("{method}: no answer")));
-        let balance: U256 = decode("eth_getBalance", next("eth_getBalance")?)?;
-        let nonce: alloy::primitives::U64 = decode("eth_getTransactionCount", next("eth_getTransactionCount")?)?;
-        let code: Bytes = decode("eth_getCode", next("eth_getCode")?)?;
-        let code = Bytecode::new_raw(code);
-        let info = AccountInfo::new(balance, nonce.to(), code.hash_slow(), code);
+        let answers = self.runtime.block_on(self.client.batch(&self.account_calls(address), |_| Ok(())))?;
+        let info = account_from(&mut answers.into_iter())?;
         self.accounts.lock().expect("state lock").insert(address, info.clone());
         Ok(Some(info))
     }

@@ -86,6 +86,15 @@ impl PolicyRule {
 }
 
 impl Policy {
+    /// For `f`: whether it is notified, and whether it calls for a pause of its scope (an exploit or suspicious
+    /// finding at or above the severity from which it pauses).
+    pub fn wants(&self, f: &Finding) -> (bool, bool) {
+        let (notify_at, pause_at) = self.thresholds(f);
+        let pause = pause_at.is_some_and(|at| f.severity >= at)
+            && matches!(f.kind, FindingKind::Exploit | FindingKind::Suspicious);
+        (f.severity >= notify_at, pause)
+    }
+
     /// For `f`: the severity from which it is notified, and the one from which it pauses (`None`: never).
     pub fn thresholds(&self, f: &Finding) -> (Severity, Option<Severity>) {
         match self.rules.iter().find(|r| r.matches(f)) {
@@ -206,10 +215,7 @@ impl IncidentBook {
             incident.last_finding = f.block.number;
             let evidence_hash = evidence_hash(&f);
             let block = f.block;
-            let (notify_at, pause_at) = self.policy.thresholds(&f);
-            let wants_pause = pause_at.is_some_and(|at| f.severity >= at)
-                && matches!(f.kind, FindingKind::Exploit | FindingKind::Suspicious);
-            let wants_notify = f.severity >= notify_at;
+            let (wants_notify, wants_pause) = self.policy.wants(&f);
             let keep_from = block.number.saturating_sub(self.reorg_depth);
             let old = incident.findings.iter().take_while(|(g, _)| g.block.number < keep_from).count();
             incident.findings.drain(..old);

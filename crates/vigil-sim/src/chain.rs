@@ -325,15 +325,7 @@ impl SimChain {
         probes: &std::collections::BTreeSet<vigil_core::Probe>,
     ) -> (SimBlock, vigil_core::Bundle) {
         let Executed { db, header, block, .. } = self.execute(CacheDB::new(&self.db), order_by_fee(txs));
-        let probes = probes
-            .iter()
-            .map(|p| {
-                let value = self
-                    .call_on(&db, &header, p.to, p.data.clone())
-                    .map_err(|e| e.revert_data().cloned().unwrap_or_default());
-                (p.clone(), value)
-            })
-            .collect();
+        let probes = probe_values(probes, |to, data| self.call_on(&db, &header, to, data));
         let bundle =
             vigil_core::Bundle::from_alloy(block.block.clone(), block.receipts.clone(), block.traces.clone(), probes);
         (block, bundle)
@@ -601,15 +593,7 @@ impl SimChain {
         probes: &std::collections::BTreeSet<vigil_core::Probe>,
     ) -> vigil_core::Bundle {
         let number = block.number();
-        let probes = probes
-            .iter()
-            .map(|p| {
-                let value = self
-                    .call_at(number, p.to, p.data.clone())
-                    .map_err(|e| e.revert_data().cloned().unwrap_or_default());
-                (p.clone(), value)
-            })
-            .collect();
+        let probes = probe_values(probes, |to, data| self.call_at(number, to, data));
         vigil_core::Bundle::from_alloy(block.block.clone(), block.receipts.clone(), block.traces.clone(), probes)
     }
 
@@ -665,6 +649,17 @@ impl SimChain {
     pub fn view<C: SolCall>(&self, to: Address, call: C) -> Result<C::Return, ExecError> {
         self.view_at(self.head().number, to, call)
     }
+}
+
+/// The value of each probe as `call` reads it: return data, or the revert data.
+fn probe_values(
+    probes: &std::collections::BTreeSet<vigil_core::Probe>,
+    call: impl Fn(Address, Bytes) -> Result<Bytes, ExecError>,
+) -> std::collections::BTreeMap<vigil_core::Probe, Result<Bytes, Bytes>> {
+    probes
+        .iter()
+        .map(|p| (p.clone(), call(p.to, p.data.clone()).map_err(|e| e.revert_data().cloned().unwrap_or_default())))
+        .collect()
 }
 
 /// The block's `mixHash` (prevrandao): a function of the seed and the number.

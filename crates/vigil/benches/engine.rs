@@ -25,14 +25,13 @@ use std::time::Instant;
 use alloy::primitives::B256;
 use vigil::{
     config::Config,
-    demo::{demo_engine, DEMO_ATTACKS, DEMO_CONFIG},
+    demo::{demo_engine, pause_tx, DEMO_ATTACKS, DEMO_CONFIG},
 };
 use vigil_core::Scope;
 use vigil_core::{Action, ActionKind, BlockRef};
 use vigil_respond::GuardianResponder;
 use vigil_sim::{
     actors::ORACLE_THRESHOLD,
-    chain::TxRequest,
     evm::CHAIN_ID,
     scenario::{find, RunOptions, ScenarioRun},
 };
@@ -61,7 +60,7 @@ fn main() {
             blocks += 1;
             for out in outcome.outgoing {
                 real_pauses.push(arrived.elapsed().as_secs_f64() * 1e3);
-                next.push(TxRequest::pause(out.from, out.to, out.data, out.priority_fee));
+                next.push(pause_tx(out));
             }
             // What a pause would have cost at this block: the same path plus signing a report.
             let scope = Scope::segment(run.venue.pool, 2);

@@ -27,7 +27,7 @@ use std::time::Instant;
 
 use vigil::{
     config::Config,
-    demo::{demo_engine, DEMO_CONFIG},
+    demo::{demo_engine, pause_tx, DEMO_CONFIG},
 };
 use vigil_sim::scenario::{find, RunOptions, ScenarioRun};
 
@@ -108,22 +108,12 @@ fn main() {
                 if !outcome.outgoing.is_empty() && attack_pending {
                     seen_to_pause.push(seen.elapsed().as_secs_f64() * 1e3);
                 }
-                next.extend(
-                    outcome
-                        .outgoing
-                        .into_iter()
-                        .map(|o| vigil_sim::chain::TxRequest::pause(o.from, o.to, o.data, o.priority_fee)),
-                );
+                next.extend(outcome.outgoing.into_iter().map(pause_tx));
             }
             let Some(block) = run.next_block(std::mem::take(&mut next)).unwrap() else { break };
             let bundle = run.chain.bundle(&block, engine.probes());
             let outcome = engine.process(&bundle).unwrap();
-            next.extend(
-                outcome
-                    .outgoing
-                    .into_iter()
-                    .map(|o| vigil_sim::chain::TxRequest::pause(o.from, o.to, o.data, o.priority_fee)),
-            );
+            next.extend(outcome.outgoing.into_iter().map(pause_tx));
         }
     }
     seen_to_pause.sort_by(f64::total_cmp);

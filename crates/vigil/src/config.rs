@@ -36,6 +36,8 @@ use vigil_detect::{
 };
 use vigil_respond::Policy;
 
+use crate::engine::{PauseFees, GWEI};
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -295,18 +297,18 @@ pub struct ScreeningConfig {
     pub mempool_poll_ms: u64,
 }
 
+// The fee defaults are the engine's own (`PauseFees::default`), in gwei.
 vigil_core::defaults! {
-    default_pause_tip_gwei: u64 = 5;
-    default_outbid_gwei: u64 = 2;
-    default_max_tip_gwei: u64 = 500;
+    default_pause_tip_gwei: u64 = (PauseFees::default().priority_fee / GWEI) as u64;
+    default_outbid_gwei: u64 = (PauseFees::default().outbid / GWEI) as u64;
+    default_max_tip_gwei: u64 = (PauseFees::default().max_priority_fee / GWEI) as u64;
     default_mempool_poll_ms: u64 = 200;
 }
 
 impl ScreeningConfig {
     /// The tips the engine's pauses pay.
-    pub fn fees(&self) -> crate::engine::PauseFees {
-        const GWEI: u128 = 1_000_000_000;
-        crate::engine::PauseFees {
+    pub fn fees(&self) -> PauseFees {
+        PauseFees {
             priority_fee: self.pause_priority_fee_gwei as u128 * GWEI,
             outbid: self.outbid_gwei as u128 * GWEI,
             max_priority_fee: self.max_priority_fee_gwei as u128 * GWEI,
@@ -503,7 +505,7 @@ impl Config {
     }
 
     /// The tips of the engine's pause transactions: `[screening]`'s, or the defaults.
-    pub fn pause_fees(&self) -> crate::engine::PauseFees {
+    pub fn pause_fees(&self) -> PauseFees {
         self.screening.as_ref().map(ScreeningConfig::fees).unwrap_or_default()
     }
 

@@ -74,9 +74,11 @@ pub struct PauseFees {
     pub max_priority_fee: u128,
 }
 
+/// One gwei in wei.
+pub const GWEI: u128 = 1_000_000_000;
+
 impl Default for PauseFees {
     fn default() -> Self {
-        const GWEI: u128 = 1_000_000_000;
         Self { priority_fee: 5 * GWEI, outbid: 2 * GWEI, max_priority_fee: 500 * GWEI }
     }
 }
@@ -402,10 +404,7 @@ impl Engine {
         let pending = bundle.transactions.first().map(|t| t.hash).unwrap_or_default();
         let decisive: Vec<Finding> = findings
             .into_iter()
-            .filter(|f| {
-                policy.thresholds(f).1.is_some_and(|at| f.severity >= at)
-                    && matches!(f.kind, vigil_core::FindingKind::Exploit | vigil_core::FindingKind::Suspicious)
-            })
+            .filter(|f| policy.wants(f).1)
             .map(|mut f| {
                 f.labels.insert(LABEL_SCREENED.to_string(), pending.to_string());
                 f

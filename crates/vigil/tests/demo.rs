@@ -147,11 +147,7 @@ fn screening_leaves_the_detectors_windows_as_they_were() {
     let mut plain = vigil::demo::demo_engine(&run, &c, true);
     let (mut screened, mut findings) = (0, 0);
     loop {
-        let pending: Vec<_> = run.pending().unwrap().to_vec();
-        for tx in pending {
-            let bid = vigil::engine::Bid { tip: tx.priority_fee, max_fee: tx.max_fee() };
-            let (_, bundle) = run.chain.simulate(vec![tx], screening.probes());
-            let outcome = screening.screen(&bundle, bid).unwrap();
+        for outcome in vigil::demo::screen_pending(&mut run, &mut screening).unwrap() {
             assert!(outcome.outgoing.is_empty(), "no pause on benign traffic");
             screened += 1;
         }

@@ -34,23 +34,12 @@ fn an_attack_on_anvil_is_paused_through_the_rpc_path() {
     let dir = temp_dir("attack");
     let attack = Attack::SpotPump;
     let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
-    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
-    // The pause is sent by the first key: it needs gas money.
-    chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
-    let keys = RESPONDER_KEYS;
     let (hook_url, hook) = webhook_receiver();
     let notifier =
         format!("\n[[notifier]]\ntype = \"webhook\"\nurl = \"{hook_url}\"\nsecret_env = \"VIGIL_TEST_HOOK_SECRET\"\n");
-    let config = write_config(&dir, &chain, &format!("\n{keys}{notifier}"));
-    let port = free_port();
-    let log = dir.join("vigil.log");
     let secret = [("VIGIL_TEST_HOOK_SECRET", "hook-secret")];
-    let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut vigil = spawn_vigil_with(&config, &args, &oracles, &log, &secret);
-    wait_until("/health to answer 200", Duration::from_secs(60), || {
-        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
-    });
+    let (mut vigil, port) = spawn_responding_node(&mut chain, &dir, &notifier, &secret);
+    let log = dir.join("vigil.log");
 
     let (target, scope) = attack.target(&chain.venue);
     assert_eq!((target, scope), (chain.venue.pool, MARKET_WETH_SPOT));
@@ -497,18 +486,10 @@ fn a_single_transaction_attack_in_anvils_mempool_is_front_run_in_its_own_block()
     let dir = temp_dir("front-run");
     let attack = Attack::FlashLoanOracle;
     let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
-    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
-    chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
-    let config = write_config(&dir, &chain, &format!("\n{RESPONDER_KEYS}"));
-    assert!(std::fs::read_to_string(&config).unwrap().contains("[screening]"), "the demo's detectors screen");
-    let port = free_port();
+    let (vigil, port) = spawn_responding_node(&mut chain, &dir, "", &[]);
+    let config = std::fs::read_to_string(dir.join("vigil.toml")).unwrap();
+    assert!(config.contains("[screening]"), "the demo's detectors screen");
     let log = dir.join("vigil.log");
-    let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let vigil = spawn_vigil(&config, &args, &oracles, &log);
-    wait_until("/health to answer 200", Duration::from_secs(60), || {
-        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
-    });
     catch_up(&chain, &dir);
 
     // Blocks are mined by hand from here: the attack waits in the mempool.

@@ -80,8 +80,7 @@ fn run_with_crash(crash: Option<Crash>, name: &str) -> (usize, U256, Vec<(u64, u
         }
         let bundle = run.chain.bundle(&block, engine.probes());
         let outcome = engine.process(&bundle).unwrap();
-        let mut to_send: Vec<TxRequest> =
-            outcome.outgoing.into_iter().map(|o| TxRequest::pause(o.from, o.to, o.data, o.priority_fee)).collect();
+        let mut to_send: Vec<TxRequest> = outcome.outgoing.into_iter().map(vigil::demo::pause_tx).collect();
         if !crashed && matches!(crash, Some(Crash::BeforeSending)) && !to_send.is_empty() {
             // Committed, then died before sending.
             held_back.append(&mut to_send);

@@ -12,8 +12,8 @@
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use alloy::{primitives::U256, providers::Provider, signers::local::PrivateKeySigner};
-use vigil_sim::{attacks::Attack, Backend};
+use alloy::providers::Provider;
+use vigil_sim::attacks::Attack;
 
 /// Runs by default (`VIGIL_BENCH_RUNS` for more).
 const RUNS: usize = 5;
@@ -24,16 +24,7 @@ fn run(i: usize) -> (Duration, f64) {
     let dir = temp_dir(&format!("bench-screening-{i}"));
     let attack = Attack::FlashLoanOracle;
     let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
-    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
-    chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
-    let config = write_config(&dir, &chain, &format!("\n{RESPONDER_KEYS}"));
-    let port = free_port();
-    let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let vigil = spawn_vigil(&config, &args, &oracles, &dir.join("vigil.log"));
-    wait_until("/health to answer 200", Duration::from_secs(60), || {
-        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
-    });
+    let (vigil, port) = spawn_responding_node(&mut chain, &dir, "", &[]);
     catch_up(&chain, &dir);
     set_automine(&chain, false);
     let gwei = 1_000_000_000u128;

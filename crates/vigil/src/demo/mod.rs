@@ -213,15 +213,9 @@ pub fn run_scenario(
     loop {
         if screening {
             let number = run.chain.head().number + 1;
-            let pending: Vec<TxRequest> = run.pending()?.iter().filter(|t| t.to.is_some()).cloned().collect();
-            for tx in pending {
-                let bid = crate::engine::Bid { tip: tx.priority_fee, max_fee: tx.max_fee() };
-                let (_, bundle) = run.chain.simulate(vec![tx], engine.probes());
-                let outcome = engine.screen(&bundle, bid)?;
+            for outcome in screen_pending(&mut run, &mut engine)? {
                 alerts.extend(alerts_of(&engine, &outcome, number, notify_at));
-                next_first.extend(
-                    outcome.outgoing.into_iter().map(|o| TxRequest::pause(o.from, o.to, o.data, o.priority_fee)),
-                );
+                next_first.extend(outcome.outgoing.into_iter().map(pause_tx));
             }
         }
         let Some(block) = run.next_block(std::mem::take(&mut next_first))? else { break };
@@ -241,9 +235,7 @@ pub fn run_scenario(
         };
         next_first.extend(submitted);
         alerts.extend(alerts_of(&engine, &outcome, number, notify_at));
-        for out in outcome.outgoing {
-            next_first.push(TxRequest::pause(out.from, out.to, out.data, out.priority_fee));
-        }
+        next_first.extend(outcome.outgoing.into_iter().map(pause_tx));
         let state = VenueState::read(&mut run.chain, &run.venue)?;
         liquidity.push((number, state.total_value_usd().to::<u128>() as f64 / 1e6));
         progress(run.produced(), total);
@@ -330,6 +322,27 @@ pub fn run_scenario(
         attacks,
         network: oracle_network.map(|n| n.figures()),
     })
+}
+
+/// Screens every pending transaction of `run` that calls a contract, in the order it came: simulated alone as
+/// the next block on the head's state, then screened by `engine` (`Engine::screen`). One outcome per transaction.
+pub fn screen_pending(
+    run: &mut ScenarioRun,
+    engine: &mut Engine,
+) -> Result<Vec<crate::engine::BlockOutcome>, DemoError> {
+    let pending: Vec<TxRequest> = run.pending()?.iter().filter(|t| t.to.is_some()).cloned().collect();
+    let mut outcomes = Vec::with_capacity(pending.len());
+    for tx in pending {
+        let bid = crate::engine::Bid { tip: tx.priority_fee, max_fee: tx.max_fee() };
+        let (_, bundle) = run.chain.simulate(vec![tx], engine.probes());
+        outcomes.push(engine.screen(&bundle, bid)?);
+    }
+    Ok(outcomes)
+}
+
+/// A pause the engine wants sent, as a transaction of the in-process chain with its tip.
+pub fn pause_tx(out: crate::engine::Outgoing) -> TxRequest {
+    TxRequest::pause(out.from, out.to, out.data, out.priority_fee)
 }
 
 /// The alerts of `outcome` (one per action: its first finding at or above `notify_at` on the incident's scope),

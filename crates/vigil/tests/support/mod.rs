@@ -304,3 +304,20 @@ pub fn mine_block(chain: &Chain) {
     let provider = chain.node.provider().clone();
     chain.node.block_on(provider.evm_mine(None)).unwrap();
 }
+
+/// A `vigil run` holding the 3-of-5 oracle keys of `chain` (the first funded for its pauses' gas), configured as
+/// [`write_config`] does with [`RESPONDER_KEYS`] and `extra`, with `env`, its log in `dir/vigil.log`, serving
+/// `/metrics` on a free port: returned with that port once `/health` answers 200.
+pub fn spawn_responding_node(chain: &mut Chain, dir: &Path, extra: &str, env: &[(&str, &str)]) -> (Child, u16) {
+    let oracles: Vec<PrivateKeySigner> = chain.actors.oracles.iter().take(3).cloned().collect();
+    chain.node.set_balance(oracles[0].address(), U256::from(10u64).pow(U256::from(19))).unwrap();
+    let config = write_config(dir, chain, &format!("\n{RESPONDER_KEYS}{extra}"));
+    let port = free_port();
+    let args = ["--metrics".to_string(), format!("127.0.0.1:{port}")];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let vigil = spawn_vigil_with(&config, &args, &oracles, &dir.join("vigil.log"), env);
+    wait_until("/health to answer 200", Duration::from_secs(60), || {
+        http_get(port, "/health").is_some_and(|(s, _)| s == 200)
+    });
+    (vigil, port)
+}
