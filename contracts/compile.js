@@ -48,8 +48,10 @@ function findImports(importPath) {
 
 const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
 const errors = (output.errors || []).filter((e) => e.severity === "error");
+// The transient-storage warning is solc's general advice; SecurityGate keeps an attestation for the whole
+// transaction on purpose (docs/screening.md).
 for (const e of output.errors || []) {
-  if (e.severity !== "error" && !/SPDX|code size/.test(e.message)) process.stderr.write(e.formattedMessage + "\n");
+  if (e.severity !== "error" && !/SPDX|code size|Transient storage as defined by EIP-1153/.test(e.message)) process.stderr.write(e.formattedMessage + "\n");
 }
 if (errors.length) {
   for (const e of errors) process.stderr.write(e.formattedMessage + "\n");

@@ -123,6 +123,8 @@ contract Guardian is EIP712, TwoStepGovernance {
     mapping(address => bool) public isSigner;
     uint256 public threshold;
     uint256 public configVersion;
+    /// @notice The SecurityGate protected contracts consult for risky calls (docs/screening.md); zero: none.
+    address public gate;
     Bounds private _bounds;
 
     mapping(address => mapping(uint256 => Mandate)) private _mandates;
@@ -135,6 +137,7 @@ contract Guardian is EIP712, TwoStepGovernance {
     ScopeNonce[] private _mandated;
     mapping(address => mapping(uint256 => bool)) private _isMandated;
 
+    event GateSet(address indexed gate);
     event OracleSetUpdated(uint256 indexed configVersion, address[] signers, uint256 threshold);
     event BoundsUpdated(
         uint64 minCooldownSeconds, uint64 maxPauseLength, uint64 maxMandateHorizon, uint64 maxReportLifetime
@@ -189,6 +192,12 @@ contract Guardian is EIP712, TwoStepGovernance {
     /// is rejected.
     function setOracleSet(address[] calldata signers_, uint256 threshold_) external onlyGovernance {
         _setOracleSet(signers_, threshold_);
+    }
+
+    /// @notice Sets the SecurityGate that protected contracts ask about risky calls (`address(0)`: none).
+    function setGate(address gate_) external onlyGovernance {
+        gate = gate_;
+        emit GateSet(gate_);
     }
 
     /// @notice Sets the bounds every later mandate and report must respect. Pauses already granted are cut to
@@ -342,6 +351,12 @@ contract Guardian is EIP712, TwoStepGovernance {
                 _targetCooldownUntil[target]
             );
         }
+    }
+
+    /// @notice Checks that `signatures` over `digest` are from at least `threshold` distinct signers of the current
+    /// oracle set, sorted by signer address; returns the signers. The SecurityGate checks attestations with it.
+    function checkQuorum(bytes32 digest, bytes[] calldata signatures) external view returns (address[] memory) {
+        return _checkSignatures(digest, signatures);
     }
 
     function hashReport(PauseReport calldata r) public view returns (bytes32) {

@@ -37,6 +37,7 @@ contract FlashLender is IERC3156FlashLender, ReentrancyGuard, GuardianProtected 
         override
         nonReentrant
         whenNotPaused(0)
+        gated(amount)
         returns (bool)
     {
         uint256 available = maxFlashLoan(token);

@@ -67,7 +67,7 @@ contract LegacyMarket is GuardianProtected {
         emit Deposit(msg.sender, amount);
     }
 
-    function withdraw(uint256 amount) external whenNotPaused(0) {
+    function withdraw(uint256 amount) external whenNotPaused(0) gated(amount) {
         eBalance[msg.sender] -= amount;
         totalDeposits -= amount;
         _requireHealthy(msg.sender);
@@ -82,7 +82,7 @@ contract LegacyMarket is GuardianProtected {
         emit CollateralDeposited(msg.sender, amount);
     }
 
-    function withdrawCollateral(uint256 amount) external whenNotPaused(0) {
+    function withdrawCollateral(uint256 amount) external whenNotPaused(0) gated(amount) {
         collateralOf[msg.sender] -= amount;
         _requireHealthy(msg.sender);
         collateralToken.safeTransfer(msg.sender, amount);
@@ -90,7 +90,7 @@ contract LegacyMarket is GuardianProtected {
     }
 
     /// @notice FLAWED: checks `amount` against the whole borrowing power, ignoring debt already taken.
-    function borrow(uint256 amount) external whenNotPaused(0) {
+    function borrow(uint256 amount) external whenNotPaused(0) gated(amount) {
         if (amount > MAX_BORROW_PER_TX) revert TooLarge(amount, MAX_BORROW_PER_TX);
         uint256 power = borrowingPower(msg.sender);
         if (amount > power) revert TooLarge(amount, power);

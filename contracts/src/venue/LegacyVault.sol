@@ -25,7 +25,7 @@ contract LegacyVault is GuardianProtected {
         token = IERC20(token_);
     }
 
-    function deposit(uint256 amount) external whenNotPaused(0) {
+    function deposit(uint256 amount) external whenNotPaused(0) gated(amount) {
         if (!token.transferFrom(msg.sender, address(this), amount)) revert TransferFailed();
         balanceOf[msg.sender] += amount;
         totalDeposits += amount;
@@ -33,7 +33,7 @@ contract LegacyVault is GuardianProtected {
     }
 
     /// @notice FLAWED: interaction before effects.
-    function withdrawAll() external whenNotPaused(0) {
+    function withdrawAll() external whenNotPaused(0) gated(balanceOf[msg.sender]) {
         uint256 amount = balanceOf[msg.sender];
         if (amount == 0) revert NothingToWithdraw();
         if (!token.transfer(msg.sender, amount)) revert TransferFailed();

@@ -136,6 +136,7 @@ contract MarginPool is Ownable, ReentrancyGuard, GuardianProtected {
         external
         nonReentrant
         whenNotPaused(id)
+        gated(shares)
         returns (uint256 assets)
     {
         if (shares == 0) revert ZeroAmount();
@@ -162,7 +163,12 @@ contract MarginPool is Ownable, ReentrancyGuard, GuardianProtected {
         emit SupplyCollateral(id, msg.sender, onBehalf, assets);
     }
 
-    function withdrawCollateral(uint256 id, uint256 assets, address receiver) external nonReentrant whenNotPaused(id) {
+    function withdrawCollateral(uint256 id, uint256 assets, address receiver)
+        external
+        nonReentrant
+        whenNotPaused(id)
+        gated(assets)
+    {
         if (assets == 0) revert ZeroAmount();
         Market storage m = _market(id);
         Position storage p = _positions[id][msg.sender];
@@ -173,7 +179,12 @@ contract MarginPool is Ownable, ReentrancyGuard, GuardianProtected {
         emit WithdrawCollateral(id, msg.sender, receiver, assets);
     }
 
-    function borrow(uint256 id, uint256 assets, address receiver) external nonReentrant whenNotPaused(id) {
+    function borrow(uint256 id, uint256 assets, address receiver)
+        external
+        nonReentrant
+        whenNotPaused(id)
+        gated(assets)
+    {
         if (assets == 0) revert ZeroAmount();
         Market storage m = _market(id);
         uint256 available = m.totalSupplyAssets - m.totalBorrows;

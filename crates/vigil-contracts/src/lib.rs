@@ -10,6 +10,9 @@
 //! bonds), the reference venue (tokens, AMM, price feed, lending markets, option vault, flash lender, governance,
 //! reserve vault, and the deliberately flawed legacy contracts), and one attack contract per attack scenario.
 //!
+//! `vigil_core::Attestation` converts into `SecurityGate::Attestation` (whose ABI encoding is the first argument
+//! of every protected contract's `attestedCall`).
+//!
 //! `vigil_core::PauseReport`, the report the oracle nodes sign, converts both ways with the binding's
 //! `Guardian::PauseReport` (a `pauseWithQuorum` or `hashReport` call) and `IReportHasher::PauseReport` (the
 //! evidence of an `OperatorRegistry.slash`) (`From`); they hash to the same EIP-712 digest, so a signature made on
@@ -38,6 +41,7 @@ artifacts!(
     // The Guardian and the operators' bonds
     Guardian,
     GuardianProtected,
+    SecurityGate,
     OperatorRegistry,
     // The reference venue
     StableToken,
@@ -112,6 +116,23 @@ macro_rules! report_conversions {
 
 // The Guardian's, and the registry's view of it (the evidence of a slash).
 report_conversions!(Guardian::PauseReport, IReportHasher::PauseReport);
+
+/// Conversions from core's attestation to a binding's struct of the same fields.
+macro_rules! attestation_conversions {
+    ($($binding:path),* $(,)?) => {
+        $(
+            impl From<vigil_core::Attestation> for $binding {
+                fn from(a: vigil_core::Attestation) -> Self {
+                    let vigil_core::Attestation { origin, deadline, configVersion, executionHashes } = a;
+                    Self { origin, deadline, configVersion, executionHashes }
+                }
+            }
+        )*
+    };
+}
+
+// The gate's (a protected contract's `attestedCall` takes it ABI-encoded).
+attestation_conversions!(SecurityGate::Attestation);
 
 /// Tries each contract's custom errors in turn; the first that decodes is returned.
 macro_rules! describe_with {

@@ -2,6 +2,7 @@
 //!
 //! - [`scope`]: which part of a protected contract a pause covers;
 //! - [`quorum`]: the EIP-712 pause report that a quorum of independent Vigil nodes signs;
+//! - [`attestation`]: the EIP-712 attestation that a screened transaction is safe, for the SecurityGate;
 //! - [`bundle`]: chain events and block bundles (block, receipts, traces, probe values);
 //! - [`finding`]: findings, severities and kinds;
 //! - [`incident`]: incidents and the actions they take (notify, pause);
@@ -10,6 +11,7 @@
 //! - [`suggest`]: "did you mean" for mistyped names;
 //! - [`defaults!`]: serde's default functions, a line each.
 
+pub mod attestation;
 pub mod bundle;
 pub mod detector;
 pub mod finding;
@@ -19,11 +21,14 @@ pub mod scope;
 pub mod store;
 pub mod suggest;
 
+pub use attestation::{execution_hash, gate_domain, sign_attestation, Attestation};
 pub use bundle::{BlockHeader, BlockPart, Bundle, ChainEvent, Probe, Receipt, ReceiptsPart, Tx};
 pub use detector::{Detector, DetectorCause, DetectorError};
 pub use finding::{BlockRef, Finding, FindingKind, Severity};
 pub use incident::{Action, ActionKind, Incident, IncidentState, Refusal, Resolution};
-pub use quorum::{evidence_hash, guardian_domain, incident_id, report_digest, sign_report, PauseReport, QuorumError};
+pub use quorum::{
+    evidence_hash, guardian_domain, incident_id, report_digest, sign_ordered, sign_report, PauseReport, QuorumError,
+};
 pub use scope::Scope;
 pub use store::{Store, StoreError, StoredAction};
 

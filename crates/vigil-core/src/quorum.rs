@@ -134,6 +134,12 @@ pub fn sign_report(
     domain: &Eip712Domain,
     signers: &[&PrivateKeySigner],
 ) -> Result<Vec<Bytes>, QuorumError> {
+    sign_ordered(report_digest(report, domain), signers)
+}
+
+/// Signs `digest` with each key and returns the 65-byte signatures ordered by signer address, ascending (the
+/// order the Guardian and the SecurityGate require, so that no signer counts twice).
+pub fn sign_ordered(digest: B256, signers: &[&PrivateKeySigner]) -> Result<Vec<Bytes>, QuorumError> {
     let mut ordered: Vec<&PrivateKeySigner> = signers.to_vec();
     ordered.sort_by_key(|s| s.address());
     for pair in ordered.windows(2) {
@@ -141,7 +147,6 @@ pub fn sign_report(
             return Err(QuorumError::DuplicateSigner(pair[0].address()));
         }
     }
-    let digest = report_digest(report, domain);
     ordered
         .iter()
         .map(|s| {

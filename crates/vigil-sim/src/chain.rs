@@ -324,7 +324,24 @@ impl SimChain {
         txs: Vec<TxRequest>,
         probes: &std::collections::BTreeSet<vigil_core::Probe>,
     ) -> (SimBlock, vigil_core::Bundle) {
-        let Executed { db, header, block, .. } = self.execute(CacheDB::new(&self.db), order_by_fee(txs));
+        self.simulate_with(txs, probes, &[])
+    }
+
+    /// [`Self::simulate`] with storage `overrides` (contract, slot, value) applied to the head's state first, as
+    /// `eth_call`'s state override does: how a node simulates in the SecurityGate's simulation mode.
+    pub fn simulate_with(
+        &self,
+        txs: Vec<TxRequest>,
+        probes: &std::collections::BTreeSet<vigil_core::Probe>,
+        overrides: &[(Address, U256, U256)],
+    ) -> (SimBlock, vigil_core::Bundle) {
+        let mut overlay = CacheDB::new(&self.db);
+        for (address, slot, value) in overrides {
+            overlay
+                .insert_account_storage(*address, *slot, *value)
+                .expect("the in-process state reads without failing");
+        }
+        let Executed { db, header, block, .. } = self.execute(overlay, order_by_fee(txs));
         let probes = probe_values(probes, |to, data| self.call_on(&db, &header, to, data));
         let bundle =
             vigil_core::Bundle::from_alloy(block.block.clone(), block.receipts.clone(), block.traces.clone(), probes);

@@ -6,6 +6,7 @@
 //! - [`actors`]: the named actors and their (public, test-only) keys;
 //! - [`venue`]: deployment of the Guardian and the reference venue, with its addresses;
 //! - [`attacks`]: one script per attack, run against the venue, reporting what was taken;
+//! - [`gate`]: attestation-gated entry (the SecurityGate's simulation mode and `attestedCall`);
 //! - [`state`]: a snapshot of the venue's balances and prices read from chain state.
 //!
 //! The trade-off: the in-process EVM is fast and deterministic but is not a node; everything that matters is
@@ -16,6 +17,7 @@ pub mod attacks;
 pub mod backend;
 pub mod chain;
 pub mod evm;
+pub mod gate;
 pub mod jsonl;
 pub mod node;
 pub mod pause;

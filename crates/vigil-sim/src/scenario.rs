@@ -225,6 +225,10 @@ pub struct RunOptions {
     /// The attacker sends through private order flow (a private relay to the builder): its transactions are in
     /// the blocks, never in [`ScenarioRun::pending`].
     pub private_attack: bool,
+    /// Attestation-gated entry is on ([`crate::venue::VenueConfig::gate`]): risky calls need an attestation of the
+    /// oracle set; [`ScenarioRun::gate_requests`] lists the pending transactions that do, and
+    /// [`ScenarioRun::attach_attestation`] sends one through `attestedCall`.
+    pub gate: bool,
 }
 
 impl Default for RunOptions {
@@ -237,6 +241,7 @@ impl Default for RunOptions {
             tracing: true,
             without_attack: false,
             private_attack: false,
+            gate: false,
         }
     }
 }
@@ -247,6 +252,22 @@ struct Mempool {
     public: Vec<TxRequest>,
     /// The attacker's, sent through private order flow.
     private: Vec<TxRequest>,
+}
+
+/// A transaction waiting for the next block that makes risky calls the SecurityGate screens: what its sender
+/// asks a Vigil node to attest (public and private order flow alike: without an attestation it reverts).
+#[derive(Debug, Clone)]
+pub struct GateRequest {
+    /// Its place among the next block's transactions (public ones, then private ones), for
+    /// [`ScenarioRun::attach_attestation`].
+    pub index: usize,
+    /// The transaction.
+    pub tx: TxRequest,
+    /// The execution hashes of its risky calls, in order, from its simulation in the gate's simulation mode.
+    pub execution_hashes: Vec<alloy::primitives::B256>,
+    /// The simulated next block up to and including it (the transactions ahead of it in the mempool, then it),
+    /// with the probes read after it: what a node judges.
+    pub bundle: vigil_core::Bundle,
 }
 
 /// Where an execution of the attack is in the chain, as produced.
@@ -353,6 +374,12 @@ struct Counts {
     bad_debt: U256,
 }
 
+/// Where `tx` is in `block`: the first transaction with its sender and calldata.
+fn position_in(block: &SimBlock, tx: &TxRequest) -> Option<usize> {
+    use alloy::consensus::Transaction as _;
+    block.block.transactions.txns().position(|t| t.inner.signer() == tx.from && t.input() == &tx.data)
+}
+
 /// The sum of per-execution gains (dollars, hBTC), as [`ScenarioRun::attack_gains`] returns them.
 pub fn total_gain(gains: &[(U256, U256)]) -> (U256, U256) {
     gains.iter().fold((U256::ZERO, U256::ZERO), |(u, h), (du, dh)| (u + du, h + dh))
@@ -383,7 +410,7 @@ impl ScenarioRun {
         let defaults = VenueConfig::default();
         let eth_price = price.at(0).round().max(1.0) as u64;
         let pair_weth = (defaults.pair_weth * defaults.eth_price / eth_price).max(1);
-        let mut cfg = VenueConfig { eth_price, pair_weth, ..defaults };
+        let mut cfg = VenueConfig { eth_price, pair_weth, gate: opts.gate, ..defaults };
         if let Some(r) = spec.repeat {
             cfg.security_council = Some(actors.council.address());
             cfg.min_cooldown_seconds = Some(r.cooldown_seconds);
@@ -484,6 +511,59 @@ impl ScenarioRun {
     pub fn pending(&mut self) -> Result<&[TxRequest], ScenarioError> {
         self.fill_mempool()?;
         Ok(self.mempool.as_ref().map_or(&[], |m| m.public.as_slice()))
+    }
+
+    /// The next block's transactions (public, then private) that need an attestation of the SecurityGate: each
+    /// simulated, in the gate's simulation mode, after those ahead of it, with `probes` read after it. Empty when
+    /// the gate is off.
+    pub fn gate_requests(
+        &mut self,
+        probes: &std::collections::BTreeSet<vigil_core::Probe>,
+    ) -> Result<Vec<GateRequest>, ScenarioError> {
+        self.fill_mempool()?;
+        let Some(pool) = self.mempool.as_ref().filter(|_| self.opts.gate) else { return Ok(Vec::new()) };
+        let txs: Vec<TxRequest> = pool.public.iter().chain(&pool.private).cloned().collect();
+        let gate = self.venue.gate;
+        let overrides = [crate::gate::simulation_override(gate)];
+        let none = std::collections::BTreeSet::new();
+        let (all, _) = self.chain.simulate_with(txs.clone(), &none, &overrides);
+        let mut requests = Vec::new();
+        for (index, tx) in txs.iter().enumerate() {
+            let needs = position_in(&all, tx)
+                .is_some_and(|k| !crate::gate::unattested_checkpoints(&all.receipts[k], gate).is_empty());
+            if !needs {
+                continue;
+            }
+            let (block, bundle) = self.chain.simulate_with(txs[..=index].to_vec(), probes, &overrides);
+            let Some(k) = position_in(&block, tx) else { continue };
+            let execution_hashes = crate::gate::unattested_checkpoints(&block.receipts[k], gate);
+            if !execution_hashes.is_empty() {
+                requests.push(GateRequest { index, tx: tx.clone(), execution_hashes, bundle });
+            }
+        }
+        Ok(requests)
+    }
+
+    /// Sends the next block's transaction at `index` ([`GateRequest::index`]) through its callee's `attestedCall`
+    /// with `attestation` and its `signatures`. False (nothing changed) for an index out of range or a contract
+    /// creation.
+    pub fn attach_attestation(
+        &mut self,
+        index: usize,
+        attestation: &vigil_core::Attestation,
+        signatures: Vec<alloy::primitives::Bytes>,
+    ) -> bool {
+        let Some(pool) = self.mempool.as_mut() else { return false };
+        let public = pool.public.len();
+        let slot = if index < public { pool.public.get_mut(index) } else { pool.private.get_mut(index - public) };
+        let Some(tx) = slot else { return false };
+        match crate::gate::attested_call(tx, attestation, signatures) {
+            Some(wrapped) => {
+                *tx = wrapped;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Makes the next block's transactions, once: the traffic's for the head's state and the attacker's

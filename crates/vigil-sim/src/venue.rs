@@ -21,8 +21,8 @@ use alloy::{
 };
 use vigil_contracts::{
     FlashLender, GovToken, Guardian, HookToken, LegacyGovernance, LegacyMarket, LegacyVault, MarginPool, OptionVault,
-    PriceFeed, ReserveVault, ReserveVaultProxy, StableToken, VenueGovernor, VenuePair, VenueRouter, VenueTimelock,
-    WrappedEther, IERC20,
+    PriceFeed, ReserveVault, ReserveVaultProxy, SecurityGate, StableToken, VenueGovernor, VenuePair, VenueRouter,
+    VenueTimelock, WrappedEther, IERC20,
 };
 
 use crate::actors::{Actors, ORACLE_THRESHOLD};
@@ -101,6 +101,10 @@ pub struct VenueConfig {
     /// The Guardian's bound on mandate cooldowns (`minCooldownSeconds`), set at bootstrap; `None` keeps the
     /// Guardian's default (1 hour). `cooldown_seconds` must not be below it.
     pub min_cooldown_seconds: Option<u64>,
+    /// Attestation-gated entry: the SecurityGate's rules ([`gate_rules`]) are active, so risky calls to the flash
+    /// lender, the margin pool and the legacy market and vault need an attestation of the oracle set. Off by
+    /// default: the gate is deployed and linked, and every call passes.
+    pub gate: bool,
 }
 
 impl Default for VenueConfig {
@@ -126,6 +130,7 @@ impl Default for VenueConfig {
             timelock_delay: 2 * 24 * 3600,
             security_council: None,
             min_cooldown_seconds: None,
+            gate: false,
         }
     }
 }
@@ -171,6 +176,8 @@ pub struct Venue {
     pub governor: Address,
     /// Legacy governance module (flawed).
     pub legacy_governance: Address,
+    /// The SecurityGate (attestation-gated entry), deployed last so that no other address moved.
+    pub gate: Address,
 }
 
 impl Venue {
@@ -212,8 +219,34 @@ impl Venue {
             ("timelock", self.timelock),
             ("governor", self.governor),
             ("legacy governance", self.legacy_governance),
+            ("security gate", self.gate),
         ]
     }
+}
+
+/// Blocks during which the gate treats a caller it first saw as young.
+pub const GATE_YOUNG_BLOCKS: u32 = 50;
+/// Amount above which a call to the margin pool or the legacy market is risky: $250,000 (6 decimals).
+pub const GATE_AMOUNT_USD: u64 = 250_000;
+
+/// The SecurityGate's risk rule for each protected contract it screens (inactive as returned; `deploy_venue` sets
+/// `active` from [`VenueConfig::gate`]): flash loans are always risky (their borrower is a contract); the margin
+/// pool and the legacy market when the amount is above [`GATE_AMOUNT_USD`], the caller a contract, or the caller
+/// first seen fewer than [`GATE_YOUNG_BLOCKS`] blocks ago; the legacy vault when the caller is a contract or the
+/// amount above 5 hBTC.
+pub fn gate_rules(v: &Venue) -> Vec<(Address, SecurityGate::Rule)> {
+    let rule = |amount_above: U256, young_blocks: u32| SecurityGate::Rule {
+        amountAbove: amount_above.to::<u128>(),
+        youngBlocks: young_blocks,
+        contractCallers: true,
+        active: false,
+    };
+    vec![
+        (v.flash_lender, rule(U256::from(u128::MAX), 0)),
+        (v.pool, rule(usd(GATE_AMOUNT_USD), GATE_YOUNG_BLOCKS)),
+        (v.legacy_market, rule(usd(GATE_AMOUNT_USD), GATE_YOUNG_BLOCKS)),
+        (v.legacy_vault, rule(units18(5), 0)),
+    ]
 }
 
 /// Creation code followed by the encoded constructor arguments.
@@ -366,6 +399,10 @@ pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfi
         d,
         initcode(&LegacyGovernance::BYTECODE, LegacyGovernance::constructorCall { guardian_: guardian, token_: gov }),
     )?;
+    let gate = chain.deploy(
+        d,
+        initcode(&SecurityGate::BYTECODE, SecurityGate::constructorCall { governance_: d, oracles_: guardian }),
+    )?;
 
     let venue = Venue {
         guardian,
@@ -387,10 +424,17 @@ pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfi
         timelock,
         governor,
         legacy_governance,
+        gate,
     };
 
+    chain.exec(d, guardian, Guardian::setGateCall { gate_: gate })?;
     create_markets(chain, actors, &venue)?;
     seed_liquidity(chain, actors, &venue, cfg)?;
+    // The rules go live after the seeding, whose deposits are above them.
+    for (target, mut rule) in gate_rules(&venue) {
+        rule.active = cfg.gate;
+        chain.exec(d, gate, SecurityGate::setRuleCall { target, rule })?;
+    }
     hand_over_governance(chain, actors, &venue, cfg)?;
     Ok(venue)
 }
@@ -563,8 +607,10 @@ fn hand_over_governance<B: Backend>(
     }
     let guardian_governance = cfg.security_council.unwrap_or(v.timelock);
     chain.exec(d, v.guardian, Guardian::transferGovernanceCall { newGovernance: guardian_governance })?;
+    chain.exec(d, v.gate, SecurityGate::transferGovernanceCall { newGovernance: guardian_governance })?;
     if let Some(council) = cfg.security_council {
         chain.exec(council, v.guardian, Guardian::acceptGovernanceCall {})?;
+        chain.exec(council, v.gate, SecurityGate::acceptGovernanceCall {})?;
     }
     chain.exec(d, v.pool, MarginPool::transferOwnershipCall { newOwner: v.timelock })?;
 
@@ -576,8 +622,9 @@ fn hand_over_governance<B: Backend>(
     let mut payloads: Vec<Bytes> =
         vec![VenueTimelock::updateDelayCall { newDelay: U256::from(cfg.timelock_delay) }.abi_encode().into()];
     if cfg.security_council.is_none() {
-        targets.insert(0, v.guardian);
-        payloads.insert(0, Guardian::acceptGovernanceCall {}.abi_encode().into());
+        targets.splice(0..0, [v.guardian, v.gate]);
+        let accept: Bytes = Guardian::acceptGovernanceCall {}.abi_encode().into();
+        payloads.splice(0..0, [accept.clone(), accept]);
     }
     let values = vec![U256::ZERO; targets.len()];
     let salt = B256::ZERO;

@@ -372,9 +372,50 @@ impl Engine {
     /// or for a bundle that is not the next block, nothing is screened.
     pub fn screen(&mut self, bundle: &Bundle, bid: Bid) -> Result<BlockOutcome, EngineError> {
         let block = bundle.block_ref();
-        let Some(head) = self.last else { return Ok(BlockOutcome::default()) };
-        if block.number != head.number + 1 || bundle.parent_hash() != head.hash {
+        if self.last.is_none() {
             return Ok(BlockOutcome::default());
+        }
+        let Some(decisive) = self.judge(bundle)? else { return Ok(BlockOutcome::default()) };
+        let pending = bundle.transactions.first().map(|t| t.hash).unwrap_or_default();
+        let decisive: Vec<Finding> = decisive
+            .into_iter()
+            .map(|mut f| {
+                f.labels.insert(LABEL_SCREENED.to_string(), pending.to_string());
+                f
+            })
+            .collect();
+        if decisive.is_empty() {
+            return Ok(BlockOutcome::default());
+        }
+        let mut actions = self.incidents.ingest(decisive.clone());
+        let first_new = self.pauses.len();
+        let mut outgoing = self.prepare_pauses(&mut actions, bundle)?;
+        let offer = self.fees.front_run(bid);
+        for out in &mut outgoing {
+            out.priority_fee = offer.tip;
+            out.min_max_fee = Some(offer.max_fee);
+        }
+        for p in &mut self.pauses[first_new..] {
+            p.front_runs = Some(pending);
+        }
+        tracing::warn!(event = "PendingTransactionScreened", block = block.number, tx = %pending, findings = decisive.len(), pauses = outgoing.len(), "a pending transaction would trigger a pause: front-running it");
+        self.commit(None, &decisive, &actions, &outgoing)?;
+        Ok(BlockOutcome { findings: decisive, actions, outgoing, races_lost: Vec::new() })
+    }
+
+    /// Judges a simulated next block without keeping anything: every detector runs on `bundle` and is unwound to
+    /// the head, and the findings at the pause level are returned (empty: nothing the policy would pause for).
+    /// `None` for a bundle that is not the block after the last one processed (before the first block, any
+    /// bundle is judged on its parent).
+    /// [`Self::screen`] acts on these findings; a node's attestation service (`crate::attest`) refuses a
+    /// transaction that has any.
+    pub fn judge(&mut self, bundle: &Bundle) -> Result<Option<Vec<Finding>>, EngineError> {
+        let block = bundle.block_ref();
+        // Before the first block processed, the simulated block's parent is the head to unwind to.
+        let parent = BlockRef { number: block.number.saturating_sub(1), hash: bundle.parent_hash() };
+        let head = self.last.unwrap_or(parent);
+        if head != parent {
+            return Ok(None);
         }
         let mut findings = Vec::new();
         let mut failed = None;
@@ -401,32 +442,7 @@ impl Engine {
             return Err(e.into());
         }
         let policy = self.incidents.policy();
-        let pending = bundle.transactions.first().map(|t| t.hash).unwrap_or_default();
-        let decisive: Vec<Finding> = findings
-            .into_iter()
-            .filter(|f| policy.wants(f).1)
-            .map(|mut f| {
-                f.labels.insert(LABEL_SCREENED.to_string(), pending.to_string());
-                f
-            })
-            .collect();
-        if decisive.is_empty() {
-            return Ok(BlockOutcome::default());
-        }
-        let mut actions = self.incidents.ingest(decisive.clone());
-        let first_new = self.pauses.len();
-        let mut outgoing = self.prepare_pauses(&mut actions, bundle)?;
-        let offer = self.fees.front_run(bid);
-        for out in &mut outgoing {
-            out.priority_fee = offer.tip;
-            out.min_max_fee = Some(offer.max_fee);
-        }
-        for p in &mut self.pauses[first_new..] {
-            p.front_runs = Some(pending);
-        }
-        tracing::warn!(event = "PendingTransactionScreened", block = block.number, tx = %pending, findings = decisive.len(), pauses = outgoing.len(), "a pending transaction would trigger a pause: front-running it");
-        self.commit(None, &decisive, &actions, &outgoing)?;
-        Ok(BlockOutcome { findings: decisive, actions, outgoing, races_lost: Vec::new() })
+        Ok(Some(findings.into_iter().filter(|f| policy.wants(f).1).collect()))
     }
 
     /// The pause `incident` decided is stalled for `refusal` outside the Guardian's rules (the oracle network

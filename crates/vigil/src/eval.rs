@@ -65,6 +65,8 @@ pub struct EvalOptions {
     pub threads: usize,
     /// The attacker sends through private order flow (never in the public mempool).
     pub private_attack: bool,
+    /// Attestation-gated entry on (in the runs with Vigil and the benign runs).
+    pub gate: bool,
 }
 
 impl Default for EvalOptions {
@@ -78,6 +80,7 @@ impl Default for EvalOptions {
             attacks: attack_scenarios(),
             threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             private_attack: false,
+            gate: false,
         }
     }
 }
@@ -126,6 +129,8 @@ pub struct SeedResult {
     pub false_pauses: u64,
     /// Titles of the false alerts.
     pub false_alert_titles: Vec<String>,
+    /// With attestation-gated entry on: what the gate and the node's attestation service did.
+    pub gate: Option<crate::demo::GateFigures>,
 }
 
 /// One execution of the attack in one seed: as it went with Vigil responding and with the response off (where
@@ -211,6 +216,8 @@ pub struct ScenarioEval {
     pub false_alerts_per_1000: f64,
     /// False pauses.
     pub false_pauses: u64,
+    /// With attestation-gated entry on: the gate's figures summed over the seeds.
+    pub gate: Option<crate::demo::GateFigures>,
     /// Per seed.
     pub seeds: Vec<SeedResult>,
 }
@@ -291,7 +298,13 @@ pub fn evaluate(
         vigil_sim::scenario::find(name)?;
         for seed in opts.first_seed..opts.first_seed + opts.seeds {
             for respond in [true, false] {
-                let run = RunOptions { seed, tracing, private_attack: opts.private_attack, ..Default::default() };
+                let run = RunOptions {
+                    seed,
+                    tracing,
+                    private_attack: opts.private_attack,
+                    gate: opts.gate,
+                    ..Default::default()
+                };
                 jobs.push(Job { scenario: name.clone(), seed, respond, opts: run });
             }
         }
@@ -303,6 +316,7 @@ pub fn evaluate(
             blocks: Some(opts.benign_blocks),
             price_csv: opts.price_csv.clone(),
             price_speed: opts.price_speed,
+            gate: opts.gate,
             ..Default::default()
         };
         jobs.push(Job { scenario: BENIGN_SCENARIO.to_string(), seed, respond: true, opts: run });
@@ -440,7 +454,13 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
         }
         _ => None,
     };
-    let defense = stopping.map(|b| if with.front_runs_landed.contains(&b) { "mempool" } else { "block" }.to_string());
+    // The gate acted when it refused an attestation to the attack; a pause may have acted too.
+    let gate = with.gate.as_ref().filter(|g| g.refused_malicious > 0).map(|_| "gate");
+    let pause = stopping.map(|b| if with.front_runs_landed.contains(&b) { "mempool" } else { "block" });
+    let defense = match (gate, pause) {
+        (Some(g), Some(p)) => Some(format!("{g}+{p}")),
+        (g, p) => g.or(p).map(str::to_string),
+    };
     SeedResult {
         seed,
         first_malicious_block: first,
@@ -459,6 +479,7 @@ fn seed_result(seed: u64, with: &RunResult, without: Option<&RunResult>) -> Seed
         false_alerts: with.false_alerts,
         false_pauses,
         false_alert_titles: with.benign_alert_titles.clone(),
+        gate: with.gate.clone(),
     }
 }
 
@@ -522,6 +543,10 @@ fn summarise(name: &str, class: &str, seeds: Vec<SeedResult>) -> ScenarioEval {
         false_alerts,
         false_alerts_per_1000: per_1000(false_alerts, benign_blocks),
         false_pauses: seeds.iter().map(|s| s.false_pauses).sum(),
+        gate: seeds
+            .iter()
+            .filter_map(|s| s.gate.as_ref())
+            .fold(None, |sum, g| Some(crate::demo::GateFigures::sum(sum, g))),
         seeds,
     }
 }
@@ -609,6 +634,20 @@ pub fn table(r: &EvalReport) -> String {
         t.false_alerts_per_1000,
         t.false_pauses
     ));
+    let gated: Vec<(&str, &crate::demo::GateFigures)> =
+        r.scenarios.iter().filter_map(|e| Some((e.scenario.as_str(), e.gate.as_ref()?))).collect();
+    if !gated.is_empty() {
+        s.push_str("\nattestation-gated entry (requests: transactions that needed an attestation):\n");
+        for (name, g) in gated {
+            s.push_str(&format!(
+                "  {name:<24} requests {}, benign attested {} refused {}, attacks refused {} attested {}\n",
+                g.requests, g.attested_benign, g.refused_benign, g.refused_malicious, g.attested_malicious
+            ));
+            for title in g.refused_benign_titles.iter().take(3) {
+                s.push_str(&format!("    false refusal: {title}\n"));
+            }
+        }
+    }
     s.push_str("\nfirst alert raised by:\n");
     s.push_str(&first_alerts.concat());
     let repeated: Vec<&ScenarioEval> = r.scenarios.iter().filter(|e| e.attacks.len() > 1).collect();

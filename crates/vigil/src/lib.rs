@@ -1,5 +1,6 @@
 //! Vigil's engine and its front ends (the `vigil` binary is a thin command line over this library).
 //!
+//! - [`attest`]: the node's attestation service for attestation-gated entry (the SecurityGate);
 //! - [`config`]: the TOML configuration and its validation;
 //! - [`engine`]: bundles → detectors → findings → incidents → pause transactions;
 //! - [`keys`]: signing keys from an environment variable, a file or an encrypted keystore;
@@ -15,6 +16,7 @@
 //! venue, the attack scenarios) and what is built on it; `--no-default-features` builds the production node
 //! without it.
 
+pub mod attest;
 pub mod config;
 #[cfg(feature = "sim")]
 pub mod demo;

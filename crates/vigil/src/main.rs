@@ -82,6 +82,10 @@ enum Command {
         /// The attacker sends through private order flow: its transactions never show in the public mempool.
         #[arg(long)]
         private_attack: bool,
+        /// Attestation-gated entry on: risky calls to the venue need an attestation of the oracle set, which
+        /// the node signs for transactions it simulates and finds safe (the runs without Vigil have no gate).
+        #[arg(long)]
+        gate: bool,
     },
     /// Validate a configuration file without running anything.
     Check {
@@ -119,6 +123,9 @@ enum Command {
         /// The attacker sends through private order flow (never in the public mempool).
         #[arg(long)]
         private_attack: bool,
+        /// Activate the SecurityGate's rules (with no node attesting, risky calls revert).
+        #[arg(long)]
+        gate: bool,
         /// Where to write the JSON Lines.
         #[arg(long, required_unless_present = "list")]
         out: Option<PathBuf>,
@@ -209,6 +216,7 @@ fn run(cli: Cli) -> Result<()> {
             json,
             threads,
             private_attack,
+            gate,
         } => {
             let (config, name) = match &config {
                 Some(path) => (Config::load(path)?, path.display().to_string()),
@@ -224,6 +232,7 @@ fn run(cli: Cli) -> Result<()> {
                 attacks: if attacks.is_empty() { defaults.attacks } else { attacks },
                 threads: threads.unwrap_or(defaults.threads),
                 private_attack,
+                gate,
             };
             proving::run_eval(&config, &name, &opts, json.as_deref())
         }
@@ -248,6 +257,7 @@ fn run(cli: Cli) -> Result<()> {
             no_traces,
             without_attack,
             private_attack,
+            gate,
             out,
         } => {
             if list {
@@ -265,6 +275,7 @@ fn run(cli: Cli) -> Result<()> {
                 tracing: !no_traces,
                 without_attack,
                 private_attack,
+                gate,
             };
             proving::run_sim(&name, opts, &out)
         }

@@ -25,7 +25,8 @@ fn venue_json_names_every_contract() {
     assert!(out.status.success());
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
     let addresses = v["addresses"].as_object().expect("addresses");
-    assert_eq!(addresses.len(), 18);
+    assert_eq!(addresses.len(), 19);
+    assert!(addresses.contains_key("security gate"), "{addresses:?}");
     assert_eq!(v["threshold"], "3");
     assert_eq!(v["oracle_signers"].as_array().unwrap().len(), 5);
 }

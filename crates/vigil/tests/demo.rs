@@ -161,3 +161,39 @@ fn screening_leaves_the_detectors_windows_as_they_were() {
     assert!(screened > 500, "screened {screened} pending transactions");
     assert!(findings > 0, "the crash makes findings to compare");
 }
+
+#[test]
+fn with_the_gate_on_attacks_through_private_order_flow_are_refused_and_honest_users_attested() {
+    let c = config();
+    for name in ["flash-loan-oracle", "reentrancy", "euler-donation", "predeployed-flash-loan"] {
+        let opts = vigil_sim::scenario::RunOptions { private_attack: true, gate: true, ..opts() };
+        let with = run_scenario(name, opts.clone(), true, &c, 1, |_, _| {}).unwrap();
+        let without = run_scenario(name, opts, false, &c, 1, |_, _| {}).unwrap();
+        let gate = with.gate.clone().expect("the gate's figures");
+        assert!(without.lost_usd > 100_000.0 || without.lost_hbtc > 1.0, "{name}: undefended, the attack takes funds");
+        assert_eq!((with.lost_usd, with.lost_hbtc), (0.0, 0.0), "{name}: {gate:?}");
+        assert!(gate.refused_malicious >= 1 && gate.attested_malicious == 0, "{name}: {gate:?}");
+        assert!(with.attack_txs_reverted >= 1, "{name}: the refused attack was sent anyway and reverted at the gate");
+        assert!(with.pause_block.is_none(), "{name}: private order flow, nothing to front-run: the gate alone acted");
+        assert_eq!(gate.refused_benign, 0, "{name}: {:?}", gate.refused_benign_titles);
+        assert!(gate.attested_benign > 0, "{name}: young borrowers needed attestations and got them");
+        assert!(without.gate.is_none(), "no Vigil, no gate");
+    }
+}
+
+#[test]
+fn gated_benign_traffic_gets_its_attestations_and_fares_as_without_the_gate() {
+    let c = config();
+    let opts = vigil_sim::scenario::RunOptions { blocks: Some(300), ..opts() };
+    let open = run_scenario("benign-crash", opts.clone(), true, &c, 1, |_, _| {}).unwrap();
+    let gated =
+        run_scenario("benign-crash", vigil_sim::scenario::RunOptions { gate: true, ..opts }, true, &c, 1, |_, _| {})
+            .unwrap();
+    let gate = gated.gate.clone().unwrap();
+    assert!(gate.attested_benign >= 10, "{gate:?}");
+    assert_eq!((gate.refused_benign, gate.stale), (0, 0), "{gate:?}");
+    // Every attested transaction did what it would have done without the gate.
+    assert_eq!(gated.benign_txs_reverted, open.benign_txs_reverted);
+    assert_eq!(gated.liquidity, open.liquidity);
+    assert!(gated.pauses_landed.is_empty());
+}

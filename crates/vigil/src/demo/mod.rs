@@ -52,6 +52,43 @@ pub enum DemoError {
     /// The oracle network could not be set up (runtime, inboxes, the Guardian's state).
     #[error("the demo's oracle network: {0}")]
     Network(String),
+    /// The attestation service failed.
+    #[error(transparent)]
+    Attest(#[from] crate::attest::AttestError),
+}
+
+/// What attestation-gated entry did in a run (`RunOptions::gate`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct GateFigures {
+    /// Transactions that asked the node for an attestation.
+    pub requests: u64,
+    /// Benign ones attested (sent through `attestedCall`).
+    pub attested_benign: u64,
+    /// Malicious ones attested (the gate let them in).
+    pub attested_malicious: u64,
+    /// Benign ones refused (each a false refusal).
+    pub refused_benign: u64,
+    /// Malicious ones refused.
+    pub refused_malicious: u64,
+    /// Requests not judged (the simulated block was not the head's next).
+    pub stale: u64,
+    /// The first finding of each benign refusal.
+    pub refused_benign_titles: Vec<String>,
+}
+
+impl GateFigures {
+    /// `sum` (if any) plus `g`.
+    pub fn sum(sum: Option<Self>, g: &Self) -> Self {
+        let mut t = sum.unwrap_or_default();
+        t.requests += g.requests;
+        t.attested_benign += g.attested_benign;
+        t.attested_malicious += g.attested_malicious;
+        t.refused_benign += g.refused_benign;
+        t.refused_malicious += g.refused_malicious;
+        t.stale += g.stale;
+        t.refused_benign_titles.extend(g.refused_benign_titles.iter().cloned());
+        t
+    }
 }
 
 /// One run of one scenario.
@@ -80,6 +117,8 @@ pub struct RunResult {
     pub benign_alert_titles: Vec<String>,
     /// Attacker transactions that reverted.
     pub attack_txs_reverted: u64,
+    /// Transactions of the benign traffic that reverted (a gate that refused honest users would show here).
+    pub benign_txs_reverted: u64,
     /// Last block with a malicious transaction.
     pub last_malicious_block: Option<u64>,
     /// Whether the attack's execute phase spans more than one block (`false` for single-transaction attacks).
@@ -102,6 +141,8 @@ pub struct RunResult {
     pub attacks: Vec<AttackRun>,
     /// With an oracle network (`--nodes`): what it did.
     pub network: Option<network::NetworkFigures>,
+    /// With attestation-gated entry on: what the gate and the node's attestation service did.
+    pub gate: Option<GateFigures>,
 }
 
 /// One execution of a scenario's attack within a run.
@@ -187,6 +228,8 @@ pub fn run_scenario(
     mut progress: impl FnMut(u64, u64),
 ) -> Result<RunResult, DemoError> {
     let spec = scenario::find(name)?;
+    // Without Vigil there is no attestation service, so no gate either.
+    let opts = RunOptions { gate: opts.gate && respond, ..opts };
     let mut run = ScenarioRun::start(spec, opts)?;
     if run.venue.guardian != config.guardian.address {
         return Err(DemoError::Config(crate::config::ConfigError::Inconsistent {
@@ -208,9 +251,22 @@ pub fn run_scenario(
     let mut alerts: Vec<(u64, String, String)> = Vec::new();
     let mut liquidity = Vec::new();
     let mut attack_reverted = 0;
+    let mut benign_reverted = 0;
     // Screening needs the node's own response (one node: the network's shares are for blocks only).
     let screening = respond && oracle_network.is_none() && config.screening.is_some();
+    // The node attests with the keys it holds (one node: k of them); the demo's network does not gate.
+    let attester = (run.options().gate && oracle_network.is_none()).then(|| {
+        let keys = run.actors.oracles.iter().take(ORACLE_THRESHOLD).cloned().collect();
+        crate::attest::Attester::new(run.venue.gate, CHAIN_ID, keys, crate::attest::DEFAULT_VALIDITY_BLOCKS)
+    });
+    let mut gate = attester.as_ref().map(|_| GateFigures::default());
     loop {
+        if let (Some(attester), Some(figures)) = (&attester, gate.as_mut()) {
+            let number = run.chain.head().number + 1;
+            alerts.extend(
+                attest_pending(&mut run, &mut engine, attester, figures)?.into_iter().map(|(t, d)| (number, t, d)),
+            );
+        }
         if screening {
             let number = run.chain.head().number + 1;
             for outcome in screen_pending(&mut run, &mut engine)? {
@@ -221,11 +277,12 @@ pub fn run_scenario(
         let Some(block) = run.next_block(std::mem::take(&mut next_first))? else { break };
         let number = block.number();
         for (i, label) in block.labels.iter().enumerate() {
+            let reverted = !block.receipts[i].status();
             if label.malicious {
                 malicious_blocks.insert(number);
-                if !block.receipts[i].status() {
-                    attack_reverted += 1;
-                }
+                attack_reverted += u64::from(reverted);
+            } else {
+                benign_reverted += u64::from(reverted);
             }
         }
         let bundle = run.chain.bundle(&block, engine.probes());
@@ -310,6 +367,7 @@ pub fn run_scenario(
         benign_alerts: benign.len() as u64,
         benign_alert_titles: benign,
         attack_txs_reverted: attack_reverted,
+        benign_txs_reverted: benign_reverted,
         last_malicious_block: malicious_blocks.last().copied(),
         multi_block: run.plan.as_ref().is_some_and(|p| p.execute_blocks() > 1),
         attack_scope,
@@ -321,7 +379,54 @@ pub fn run_scenario(
         liquidity,
         attacks,
         network: oracle_network.map(|n| n.figures()),
+        gate,
     })
+}
+
+/// The node's attestation service for the next block's transactions that need one: each judged
+/// ([`crate::attest::Attester::judge`]) and, when attested, sent through `attestedCall`. Returns an alert
+/// (title, detector) per refusal.
+pub fn attest_pending(
+    run: &mut ScenarioRun,
+    engine: &mut Engine,
+    attester: &crate::attest::Attester,
+    figures: &mut GateFigures,
+) -> Result<Vec<(String, String)>, DemoError> {
+    use crate::attest::Verdict;
+    let requests = run.gate_requests(engine.probes())?;
+    if requests.is_empty() {
+        return Ok(Vec::new());
+    }
+    let version = run.chain.view(run.venue.guardian, vigil_contracts::Guardian::configVersionCall {})?;
+    let mut alerts = Vec::new();
+    for req in requests {
+        figures.requests += 1;
+        let malicious = req.tx.label.malicious;
+        match attester.judge(engine, &req.bundle, req.tx.from, req.execution_hashes.clone(), version)? {
+            Verdict::Attested { attestation, signatures } => {
+                run.attach_attestation(req.index, &attestation, signatures);
+                if malicious {
+                    figures.attested_malicious += 1;
+                } else {
+                    figures.attested_benign += 1;
+                }
+            }
+            Verdict::Refused { findings } => {
+                let first = &findings[0];
+                let title =
+                    format!("attestation refused to {}: {} ({})", req.tx.label.what, first.title, first.detector);
+                if malicious {
+                    figures.refused_malicious += 1;
+                } else {
+                    figures.refused_benign += 1;
+                    figures.refused_benign_titles.push(title.clone());
+                }
+                alerts.push((title, first.detector.clone()));
+            }
+            Verdict::Stale => figures.stale += 1,
+        }
+    }
+    Ok(alerts)
 }
 
 /// Screens every pending transaction of `run` that calls a contract, in the order it came: simulated alone as
