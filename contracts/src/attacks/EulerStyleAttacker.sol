@@ -5,6 +5,7 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC3156FlashBorrower} from "@openzeppelin/contracts/interfaces/IERC3156FlashBorrower.sol";
 import {FlashLender} from "../venue/FlashLender.sol";
 import {LegacyMarket} from "../venue/LegacyMarket.sol";
+import {AttestedCaller} from "../guardian/AttestedEntry.sol";
 
 /// @title EulerViolator
 /// @notice The attacker's first account: deposits, levers up with `mint`, then donates enough of its deposit to
@@ -31,7 +32,7 @@ contract EulerViolator {
 /// deposit, lever up and donate itself into insolvency, then liquidate it from this contract at the maximum
 /// discount, net the inherited deposit against the inherited debt, withdraw the surplus, repay the flash loan.
 /// The violator is left with debt and no assets: bad debt for the market's lenders.
-contract EulerStyleAttacker is IERC3156FlashBorrower {
+contract EulerStyleAttacker is IERC3156FlashBorrower, AttestedCaller {
     FlashLender public immutable lender;
     LegacyMarket public immutable market;
     IERC20 public immutable usd;

@@ -6,12 +6,13 @@ import {IERC3156FlashBorrower} from "@openzeppelin/contracts/interfaces/IERC3156
 import {FlashLender} from "../venue/FlashLender.sol";
 import {VenuePair, VenueRouter} from "../venue/Amm.sol";
 import {MarginPool} from "../venue/MarginPool.sol";
+import {AttestedCaller} from "../guardian/AttestedEntry.sol";
 
 /// @title FlashLoanOracleAttack
 /// @notice Scenario 1, one transaction: flash-borrow stablecoins, buy WETH on the pair to inflate its spot price,
 /// post part of the WETH as collateral in the spot-priced market, borrow against the inflated value, sell the
 /// rest of the WETH back, repay the flash loan and keep the difference.
-contract FlashLoanOracleAttack is IERC3156FlashBorrower {
+contract FlashLoanOracleAttack is IERC3156FlashBorrower, AttestedCaller {
     FlashLender public immutable lender;
     VenuePair public immutable pair;
     VenueRouter public immutable router;

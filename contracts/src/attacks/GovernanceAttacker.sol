@@ -7,12 +7,13 @@ import {FlashLender} from "../venue/FlashLender.sol";
 import {GovToken} from "../venue/Tokens.sol";
 import {LegacyGovernance} from "../venue/Governance.sol";
 import {ReserveVault} from "../venue/ReserveVault.sol";
+import {AttestedCaller} from "../guardian/AttestedEntry.sol";
 
 /// @title GovernanceAttacker
 /// @notice Scenario 5 (Beanstalk, April 2022): with flash-borrowed VGOV, propose that the reserve vault pay
 /// everything to the attacker; once the emergency delay has passed, flash-borrow a two-thirds supermajority, vote, emergency-commit and
 /// repay in one transaction. The contract must hold a little VGOV for the flash-loan fees.
-contract GovernanceAttacker is IERC3156FlashBorrower {
+contract GovernanceAttacker is IERC3156FlashBorrower, AttestedCaller {
     enum Action {
         Propose,
         Execute

@@ -3,12 +3,13 @@ pragma solidity ^0.8.24;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {LegacyMarket} from "../venue/LegacyMarket.sol";
+import {AttestedCaller} from "../guardian/AttestedEntry.sol";
 
 /// @title LegacyBorrowDrainer
 /// @notice Scenario 3: exploits LegacyMarket's borrow check, which ignores existing debt. After posting a little
 /// WETH once (`setup`), every `step` borrows again up to the per-transaction cap, in many small transactions
 /// spread over many blocks, each below any single-transaction alarm.
-contract LegacyBorrowDrainer {
+contract LegacyBorrowDrainer is AttestedCaller {
     LegacyMarket public immutable market;
     IERC20 public immutable usd;
     IERC20 public immutable weth;

@@ -3,11 +3,12 @@ pragma solidity ^0.8.24;
 
 import {HookToken, ITokenReceiverHook} from "../venue/Tokens.sol";
 import {LegacyVault} from "../venue/LegacyVault.sol";
+import {AttestedCaller} from "../guardian/AttestedEntry.sol";
 
 /// @title ReentrancyAttacker
 /// @notice Scenario 4: deposits into LegacyVault, registers a receive hook on the token, and re-enters
 /// `withdrawAll` from the hook while the vault still holds at least the deposit, taking it again each time.
-contract ReentrancyAttacker is ITokenReceiverHook {
+contract ReentrancyAttacker is ITokenReceiverHook, AttestedCaller {
     LegacyVault public immutable vault;
     HookToken public immutable token;
     address public immutable owner;

@@ -4,12 +4,13 @@ pragma solidity ^0.8.24;
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {VenuePair, VenueRouter} from "../venue/Amm.sol";
 import {MarginPool} from "../venue/MarginPool.sol";
+import {AttestedCaller} from "../guardian/AttestedEntry.sol";
 
 /// @title SpotPumpAttacker
 /// @notice Scenario 2, over several blocks: the attacker's own stablecoins buy WETH on the pair step by step
 /// (`pump`), raising the spot price the weak market reads; then `borrowAgainst` posts all the WETH bought as
 /// collateral and borrows the most the market lends at the inflated price. The collateral is abandoned.
-contract SpotPumpAttacker {
+contract SpotPumpAttacker is AttestedCaller {
     VenuePair public immutable pair;
     VenueRouter public immutable router;
     MarginPool public immutable pool;

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.24;
 
 import {SecurityGate} from "./SecurityGate.sol";
+import {AttestedEntry} from "./AttestedEntry.sol";
 
 /// @notice What a protected contract asks its Guardian: whether a scope is paused, and which gate screens entry.
 interface IGuardian {
@@ -42,16 +43,9 @@ abstract contract GuardianProtected {
     /// Multicall does).
     function attestedCall(bytes calldata attestation, bytes[] calldata signatures, bytes calldata data)
         external
-        returns (bytes memory result)
+        returns (bytes memory)
     {
-        guardian.gate().saveAttestation(abi.decode(attestation, (SecurityGate.Attestation)), signatures);
-        bool ok;
-        (ok, result) = address(this).delegatecall(data);
-        if (!ok) {
-            assembly {
-                revert(add(result, 32), mload(result))
-            }
-        }
+        return AttestedEntry.saveAndRun(guardian.gate(), attestation, signatures, data);
     }
 
     function _checkpoint(uint256 amount) internal {

@@ -247,6 +247,40 @@ impl DatabaseRef for NodeState {
     }
 }
 
+/// An unsigned call to simulate (what `eth_call` takes).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallRequest {
+    /// The sender (the transaction's origin).
+    pub from: Address,
+    /// The callee.
+    pub to: Address,
+    /// Calldata.
+    #[serde(default)]
+    pub data: Bytes,
+    /// Ether sent.
+    #[serde(default)]
+    pub value: U256,
+    /// Gas limit.
+    #[serde(default = "default_call_gas", with = "alloy::serde::quantity")]
+    pub gas: u64,
+}
+
+fn default_call_gas() -> u64 {
+    10_000_000
+}
+
+/// What the simulation needs of a transaction besides its revm environment.
+struct SimTx {
+    hash: B256,
+    from: Address,
+    to: Option<Address>,
+    input: Bytes,
+    value: U256,
+    gas_limit: u64,
+    /// `None` for an unsigned call.
+    nonce: Option<u64>,
+}
+
 /// Simulates pending transactions on one head.
 pub struct Simulator {
     state: NodeState,
@@ -275,8 +309,74 @@ impl Simulator {
     /// The block `tx` would make alone as the next block, with `probes` read after it (see the module
     /// documentation).
     pub fn simulate(&self, tx: &Transaction, probes: &BTreeSet<Probe>) -> Result<Bundle, SimulateError> {
-        let hash = *tx.inner.tx_hash();
-        let from = tx.inner.signer();
+        let sim = SimTx {
+            hash: *tx.inner.tx_hash(),
+            from: tx.inner.signer(),
+            to: tx.to(),
+            input: tx.input().clone(),
+            value: tx.value(),
+            gas_limit: tx.gas_limit(),
+            nonce: Some(tx.nonce()),
+        };
+        let tx_env = TxEnv::builder()
+            .caller(sim.from)
+            .kind(tx.to().map(TxKind::Call).unwrap_or(TxKind::Create))
+            .data(tx.input().clone())
+            .value(tx.value())
+            .gas_limit(tx.gas_limit())
+            .gas_price(tx.max_fee_per_gas())
+            .gas_priority_fee(tx.max_priority_fee_per_gas())
+            .tx_type(Some(tx.inner.tx_type() as u8))
+            .nonce(tx.nonce())
+            .chain_id(tx.chain_id())
+            .access_list(tx.access_list().cloned().unwrap_or_default())
+            .build_fill();
+        self.run(&sim, tx_env, &[], probes)
+    }
+
+    /// The block an unsigned call (a transaction a sender has not sent yet: `eth_call`'s shape) would make alone
+    /// as the next block, on the head's state with storage `overrides` (contract, slot, value) applied first, as
+    /// `eth_call`'s state override does; the sender's nonce and balance for fees are not checked. Its hash in
+    /// the bundle is a digest of the call (it has no signature). How a node simulates a transaction that asks
+    /// for an attestation, with the SecurityGate's simulation slot set.
+    pub fn simulate_call(
+        &self,
+        call: &CallRequest,
+        overrides: &[(Address, U256, U256)],
+        probes: &BTreeSet<Probe>,
+    ) -> Result<Bundle, SimulateError> {
+        let hash = keccak256(
+            [call.from.as_slice(), call.to.as_slice(), call.data.as_ref(), &call.value.to_be_bytes::<32>()].concat(),
+        );
+        let sim = SimTx {
+            hash,
+            from: call.from,
+            to: Some(call.to),
+            input: call.data.clone(),
+            value: call.value,
+            gas_limit: call.gas,
+            nonce: None,
+        };
+        let tx_env = TxEnv::builder()
+            .caller(call.from)
+            .kind(TxKind::Call(call.to))
+            .data(call.data.clone())
+            .value(call.value)
+            .gas_limit(call.gas)
+            .gas_price(self.head.base_fee_per_gas.unwrap_or_default() as u128)
+            .chain_id(Some(self.chain_id))
+            .build_fill();
+        self.run(&sim, tx_env, overrides, probes)
+    }
+
+    fn run(
+        &self,
+        sim: &SimTx,
+        tx_env: TxEnv,
+        overrides: &[(Address, U256, U256)],
+        probes: &BTreeSet<Probe>,
+    ) -> Result<Bundle, SimulateError> {
+        let SimTx { hash, from, .. } = *sim;
         let number = self.head.number + 1;
         let timestamp = self.head.timestamp;
         let basefee = self.head.base_fee_per_gas.unwrap_or_default();
@@ -292,30 +392,21 @@ impl Simulator {
         };
         let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
         cfg.chain_id = self.chain_id;
-        let kind = tx.to().map(TxKind::Call).unwrap_or(TxKind::Create);
-        let tx_env = TxEnv::builder()
-            .caller(from)
-            .kind(kind)
-            .data(tx.input().clone())
-            .value(tx.value())
-            .gas_limit(tx.gas_limit())
-            .gas_price(tx.max_fee_per_gas())
-            .gas_priority_fee(tx.max_priority_fee_per_gas())
-            .tx_type(Some(tx.inner.tx_type() as u8))
-            .nonce(tx.nonce())
-            .chain_id(tx.chain_id())
-            .access_list(tx.access_list().cloned().unwrap_or_default())
-            .build_fill();
+        // An unsigned call has no nonce to check.
+        cfg.disable_nonce_check = sim.nonce.is_none();
         let state_error = |source| SimulateError::State { tx: hash, block: self.head.number, source };
         let mut calls = vec![json!({
-            "from": from, "to": tx.to(), "data": tx.input(), "value": tx.value(), "gas": format!("{:#x}", tx.gas_limit()),
+            "from": from, "to": sim.to, "data": sim.input, "value": sim.value, "gas": format!("{:#x}", sim.gas_limit),
         })];
         if !self.probes_prefetched.swap(true, std::sync::atomic::Ordering::Relaxed) {
             // The probes read the same contracts at every pending transaction of this head: listed once.
             calls.extend(probes.iter().map(|p| json!({ "to": p.to, "data": p.data })));
         }
         self.state.prefetch(&calls).map_err(state_error)?;
-        let db = CacheDB::new(&self.state);
+        let mut db = CacheDB::new(&self.state);
+        for (address, slot, value) in overrides {
+            db.insert_account_storage(*address, *slot, *value).map_err(state_error)?;
+        }
         let config = TracingInspectorConfig::from_geth_call_config(&CallConfig::default().with_log());
         let mut evm = Context::mainnet()
             .with_db(db)
@@ -367,17 +458,17 @@ impl Simulator {
         let body = Tx {
             hash,
             from,
-            to: tx.to(),
-            value: tx.value(),
-            input: tx.input().clone(),
-            nonce: tx.nonce(),
-            gas: tx.gas_limit(),
+            to: sim.to,
+            value: sim.value,
+            input: sim.input.clone(),
+            nonce: sim.nonce.unwrap_or_default(),
+            gas: sim.gas_limit,
         };
         let receipt = Receipt {
             transaction_hash: hash,
             block_hash: Some(block_hash),
             from,
-            to: tx.to(),
+            to: sim.to,
             status,
             contract_address: created,
             gas_used,

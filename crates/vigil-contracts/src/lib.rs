@@ -42,6 +42,7 @@ artifacts!(
     Guardian,
     GuardianProtected,
     SecurityGate,
+    AttestedCaller,
     OperatorRegistry,
     // The reference venue
     StableToken,

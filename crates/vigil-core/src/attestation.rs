@@ -10,7 +10,7 @@
 
 use alloy::{
     dyn_abi::Eip712Domain,
-    primitives::{keccak256, Address, Bytes, B256},
+    primitives::{keccak256, Address, Bytes, B256, U256},
     signers::local::PrivateKeySigner,
     sol,
     sol_types::{eip712_domain, SolStruct, SolValue},
@@ -34,6 +34,35 @@ sol! {
         /// The execution hash of every risky call the simulated transaction made, in order.
         bytes32[] executionHashes;
     }
+
+    /// The gate's event for a risky call: `attested` false when it passed unattested in simulation mode.
+    event Checkpoint(address indexed target, address indexed caller, bytes32 executionHash, bool attested);
+}
+
+/// The gate's `SIMULATION_SLOT`: never written on chain; a node's simulation sets it to 1 (a state override) so
+/// that risky calls without an attestation emit `Checkpoint` instead of reverting.
+pub fn simulation_slot() -> U256 {
+    U256::from_be_bytes(keccak256("vigil.security-gate.simulation").0)
+}
+
+/// The storage override that puts the gate at `gate` in simulation mode: (contract, slot, value).
+pub fn simulation_override(gate: Address) -> (Address, U256, U256) {
+    (gate, simulation_slot(), U256::from(1))
+}
+
+/// The execution hashes of the risky calls that passed unattested (in simulation mode) in `logs`, in order:
+/// what an attestation for the transaction lists.
+pub fn unattested_checkpoints<'a>(
+    logs: impl IntoIterator<Item = &'a alloy::primitives::Log>,
+    gate: Address,
+) -> Vec<B256> {
+    use alloy::sol_types::SolEvent;
+    logs.into_iter()
+        .filter(|l| l.address == gate)
+        .filter_map(|l| Checkpoint::decode_log(l).ok())
+        .filter(|c| !c.attested)
+        .map(|c| c.executionHash)
+        .collect()
 }
 
 /// EIP-712 domain name of the SecurityGate.
@@ -69,7 +98,6 @@ pub fn sign_attestation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use alloy::primitives::U256;
 
     #[test]
     fn the_type_is_the_gates() {

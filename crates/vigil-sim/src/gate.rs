@@ -4,54 +4,43 @@
 //! A node simulates a transaction with the gate's simulation slot set ([`simulation_override`]); each risky call
 //! then emits `Checkpoint(target, caller, executionHash, false)` instead of reverting, and those hashes, in order,
 //! are what an attestation lists ([`unattested_checkpoints`]). An account sends its call with the attestation
-//! through the protected contract's `attestedCall` ([`attested_call`]).
+//! through the protected contract's `attestedCall`, or its own contract's (`AttestedCaller`) ([`attested_call`]).
 
 use alloy::{
-    primitives::{keccak256, Address, Bytes, B256, U256},
+    primitives::{Address, Bytes, B256},
     rpc::types::TransactionReceipt,
-    sol_types::{SolEvent, SolValue},
+    sol_types::SolValue,
 };
-use vigil_contracts::{GuardianProtected, SecurityGate};
+use vigil_contracts::{AttestedCaller, GuardianProtected};
 
 use crate::chain::TxRequest;
 
-/// The gate's simulation slot (`SIMULATION_SLOT`): never written on chain.
-pub fn simulation_slot() -> U256 {
-    U256::from_be_bytes(keccak256("vigil.security-gate.simulation").0)
-}
-
-/// The storage override that puts the gate at `gate` in simulation mode.
-pub fn simulation_override(gate: Address) -> (Address, U256, U256) {
-    (gate, simulation_slot(), U256::from(1))
-}
-
 /// The execution hashes of the risky calls in `receipt` that carried no attestation, in order.
 pub fn unattested_checkpoints(receipt: &TransactionReceipt, gate: Address) -> Vec<B256> {
-    receipt
-        .inner
-        .logs()
-        .iter()
-        .filter(|l| l.address() == gate)
-        .filter_map(|l| SecurityGate::Checkpoint::decode_log(&l.inner).ok())
-        .filter(|c| !c.attested)
-        .map(|c| c.executionHash)
-        .collect()
+    vigil_core::attestation::unattested_checkpoints(receipt.inner.logs().iter().map(|l| &l.inner), gate)
 }
 
-/// `tx` sent through its callee's `attestedCall`, carrying `attestation` and its `signatures`: the same call, by
-/// the same caller. `None` for a contract creation (nothing to call through).
+pub use vigil_core::attestation::simulation_override;
+
+/// `tx` carrying `attestation` and its `signatures`: the same call, by the same caller, through its callee's
+/// `attestedCall`: a protected contract's (`GuardianProtected`) when `tx` calls one (`protected`), else that of an
+/// `AttestedCaller` (the sender's own contract), told the gate at `gate`. `None` for a contract creation.
 pub fn attested_call(
     tx: &TxRequest,
     attestation: &vigil_core::Attestation,
     signatures: Vec<Bytes>,
+    gate: Address,
+    protected: bool,
 ) -> Option<TxRequest> {
     let to = tx.to?;
-    let call = GuardianProtected::attestedCallCall {
-        attestation: attestation.abi_encode().into(),
-        signatures,
-        data: tx.data.clone(),
+    let (attestation, data) = (attestation.abi_encode().into(), tx.data.clone());
+    let mut wrapped = if protected {
+        let call = GuardianProtected::attestedCallCall { attestation, signatures, data };
+        TxRequest::call(tx.from, to, call, tx.label.what.clone(), tx.label.malicious)
+    } else {
+        let call = AttestedCaller::attestedCallCall { gate, attestation, signatures, data };
+        TxRequest::call(tx.from, to, call, tx.label.what.clone(), tx.label.malicious)
     };
-    let mut wrapped = TxRequest::call(tx.from, to, call, tx.label.what.clone(), tx.label.malicious);
     wrapped.value = tx.value;
     wrapped.priority_fee = tx.priority_fee;
     Some(wrapped)

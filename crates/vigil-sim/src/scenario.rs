@@ -544,20 +544,24 @@ impl ScenarioRun {
         Ok(requests)
     }
 
-    /// Sends the next block's transaction at `index` ([`GateRequest::index`]) through its callee's `attestedCall`
-    /// with `attestation` and its `signatures`. False (nothing changed) for an index out of range or a contract
-    /// creation.
+    /// Sends the next block's transaction at `index` ([`GateRequest::index`]) with `attestation` and its
+    /// `signatures`, through its callee's `attestedCall`: the protected contract's when it calls one directly, else
+    /// its own contract's (an `AttestedCaller`: the attack contracts are). False (nothing changed) for an index out
+    /// of range or a contract creation.
     pub fn attach_attestation(
         &mut self,
         index: usize,
         attestation: &vigil_core::Attestation,
         signatures: Vec<alloy::primitives::Bytes>,
     ) -> bool {
+        let protected: Vec<Address> = crate::venue::gate_rules(&self.venue).into_iter().map(|(t, _)| t).collect();
+        let gate = self.venue.gate;
         let Some(pool) = self.mempool.as_mut() else { return false };
         let public = pool.public.len();
         let slot = if index < public { pool.public.get_mut(index) } else { pool.private.get_mut(index - public) };
         let Some(tx) = slot else { return false };
-        match crate::gate::attested_call(tx, attestation, signatures) {
+        let through_protected = tx.to.is_some_and(|to| protected.contains(&to));
+        match crate::gate::attested_call(tx, attestation, signatures, gate, through_protected) {
             Some(wrapped) => {
                 *tx = wrapped;
                 true

@@ -61,6 +61,8 @@ pub struct Config {
     pub network: Option<NetworkConfig>,
     /// Screening of pending transactions before they execute (`[screening]`; off when absent).
     pub screening: Option<ScreeningConfig>,
+    /// The attestation service for a SecurityGate (`[gate]`; off when absent).
+    pub gate: Option<GateConfig>,
     /// The file's folder: relative paths in the file (a rule's `abi`) are read from it. Empty for the working
     /// directory.
     pub dir: std::path::PathBuf,
@@ -204,6 +206,8 @@ struct RawConfig {
     network: Option<NetworkConfig>,
     #[serde(default)]
     screening: Option<ScreeningConfig>,
+    #[serde(default)]
+    gate: Option<GateConfig>,
 }
 
 /// The oracle network (`[network]`, docs/oracle-network.md): this node holds one key of the Guardian's oracle
@@ -316,6 +320,29 @@ impl ScreeningConfig {
     }
 }
 
+/// The attestation service of `vigil run` for a SecurityGate (`[gate]`, docs/screening.md): `POST /attest` on
+/// the metrics server simulates a transaction on the head's state in the gate's simulation mode and answers with
+/// an attestation signed by the node's oracle keys, or a refusal with the findings.
+///
+/// ```toml
+/// [gate]
+/// address = "0x…"          # the SecurityGate
+/// attestation_blocks = 3   # blocks an attestation stays valid after the head (1 to 10)
+/// ```
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    /// The SecurityGate's address.
+    pub address: alloy::primitives::Address,
+    /// Blocks an attestation stays valid after the head. Default 3; the gate accepts at most 10.
+    #[serde(default = "default_attestation_blocks")]
+    pub attestation_blocks: u64,
+}
+
+vigil_core::defaults! {
+    default_attestation_blocks: u64 = crate::attest::DEFAULT_VALIDITY_BLOCKS;
+}
+
 /// A configuration that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -395,6 +422,7 @@ impl Config {
             correlation: raw.correlation,
             network: raw.network,
             screening: raw.screening,
+            gate: raw.gate,
             dir,
         };
         config.validate(name, &mut errors);
@@ -433,6 +461,17 @@ impl Config {
             }
             if network.rate_per_second == 0 {
                 inconsistent("[network] rate_per_second must be at least 1".into());
+            }
+        }
+        if let Some(g) = &self.gate {
+            if !(1..=10).contains(&g.attestation_blocks) {
+                inconsistent(format!(
+                    "[gate] attestation_blocks is {}; the gate accepts 1 to 10",
+                    g.attestation_blocks
+                ));
+            }
+            if self.responder.is_none() {
+                inconsistent("[gate] needs [responder] with the node's oracle keys, which sign attestations".into());
             }
         }
         for n in &self.notifiers {

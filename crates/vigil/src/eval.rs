@@ -637,14 +637,23 @@ pub fn table(r: &EvalReport) -> String {
     let gated: Vec<(&str, &crate::demo::GateFigures)> =
         r.scenarios.iter().filter_map(|e| Some((e.scenario.as_str(), e.gate.as_ref()?))).collect();
     if !gated.is_empty() {
-        s.push_str("\nattestation-gated entry (requests: transactions that needed an attestation):\n");
+        s.push_str(
+            "\nattestation-gated entry (requests: transactions that needed an attestation; a benign refusal before \
+             the attack is a false one, during it the node refuses to attest on the manipulated state):\n",
+        );
         for (name, g) in gated {
             s.push_str(&format!(
-                "  {name:<24} requests {}, benign attested {} refused {}, attacks refused {} attested {}\n",
-                g.requests, g.attested_benign, g.refused_benign, g.refused_malicious, g.attested_malicious
+                "  {name:<24} requests {}, benign attested {} refused {} ({} before the attack), attacks refused {} \
+                 attested {}\n",
+                g.requests,
+                g.attested_benign,
+                g.refused_benign,
+                g.false_refusals,
+                g.refused_malicious,
+                g.attested_malicious
             ));
-            for title in g.refused_benign_titles.iter().take(3) {
-                s.push_str(&format!("    false refusal: {title}\n"));
+            for title in g.refused_benign_titles.iter().take(2) {
+                s.push_str(&format!("    benign refused at {title}\n"));
             }
         }
     }

@@ -538,3 +538,92 @@ fn a_single_transaction_attack_in_anvils_mempool_is_front_run_in_its_own_block()
     assert!(log.contains("FrontRunDecided"), "{log}");
     eprintln!("attack in the mempool → Vigil's pause beside it: {} ms", seen_to_pause.as_millis());
 }
+
+#[test]
+fn a_gated_venue_on_anvil_gets_attestations_from_the_node_for_honest_calls_and_refusals_for_the_attack() {
+    use alloy::sol_types::{SolCall, SolValue};
+    use vigil_contracts::{MarginPool, SecurityGate};
+    use vigil_sim::venue::{approve, units18, usd, wrap_eth, MARKET_WETH_FEED};
+    let mut chain = start_chain_with(&vigil_sim::VenueConfig { gate: true, ..Default::default() });
+    let dir = temp_dir("gate");
+    let attack = Attack::FlashLoanOracle;
+    let plan = attack.prepare(&mut chain.node, &chain.actors, &chain.venue).expect("the attack is prepared");
+    let (pool, gate) = (chain.venue.pool, chain.venue.gate);
+    let user = chain.actors.borrower.address();
+    wrap_eth(&mut chain.node, &chain.venue, user, units18(10)).unwrap();
+    approve(&mut chain.node, chain.venue.weth, user, pool, U256::MAX).unwrap();
+    let collateral =
+        MarginPool::supplyCollateralCall { id: U256::from(MARKET_WETH_FEED), assets: units18(10), onBehalf: user };
+    chain.node.exec(user, pool, collateral).unwrap();
+    let (vigil, port) = spawn_responding_node(&mut chain, &dir, &format!("\n[gate]\naddress = \"{gate}\"\n"), &[]);
+    catch_up(&chain, &dir);
+
+    // The user is young to the gate: its borrow needs an attestation, and reverts without one.
+    let borrow: alloy::primitives::Bytes =
+        MarginPool::borrowCall { id: U256::from(MARKET_WETH_FEED), assets: usd(5_000), receiver: user }
+            .abi_encode()
+            .into();
+    let refused = chain.node.send(user, pool, borrow.clone(), U256::ZERO).unwrap_err();
+    assert!(
+        matches!(
+            refused.decode_any::<SecurityGate::SecurityGateErrors>(),
+            Some(SecurityGate::SecurityGateErrors::AttestationRequired(_))
+        ),
+        "{refused}"
+    );
+    let ask = |from: alloy::primitives::Address, to: alloy::primitives::Address, data: &alloy::primitives::Bytes| {
+        let body = serde_json::json!({ "from": from, "to": to, "data": data }).to_string();
+        let started = Instant::now();
+        let (status, answer) = http_post(port, "/attest", &body).expect("the node answers");
+        (status, serde_json::from_str::<serde_json::Value>(&answer).expect("JSON"), started.elapsed())
+    };
+    let (status, answer, honest_ms) = ask(user, pool, &borrow);
+    assert_eq!((status, answer["verdict"].as_str()), (200, Some("attested")), "{answer}");
+    let attestation: vigil_core::Attestation = serde_json::from_value(answer["attestation"].clone()).unwrap();
+    let signatures: Vec<alloy::primitives::Bytes> = serde_json::from_value(answer["signatures"].clone()).unwrap();
+    assert_eq!(signatures.len(), 3, "the node holds 3 of the 5 oracle keys");
+    assert_eq!(attestation.origin, user);
+    let before = chain.node.read(chain.venue.usd, IERC20::balanceOfCall { account: user }).unwrap();
+    let call = GuardianProtected::attestedCallCall {
+        attestation: attestation.abi_encode().into(),
+        signatures: signatures.clone(),
+        data: borrow.clone(),
+    };
+    chain.node.exec(user, pool, call).expect("the attested borrow goes through");
+    let after = chain.node.read(chain.venue.usd, IERC20::balanceOfCall { account: user }).unwrap();
+    assert_eq!(after - before, usd(5_000));
+
+    // A call the gate does not screen needs nothing.
+    let (status, answer, _) = ask(user, chain.venue.usd, &IERC20::balanceOfCall { account: user }.abi_encode().into());
+    assert_eq!((status, answer["verdict"].as_str()), (200, Some("not_needed")), "{answer}");
+    // A malformed request is refused with the reason.
+    let (status, text) = http_post(port, "/attest", "{\"to\": 1}").unwrap();
+    assert_eq!(status, 400, "{text}");
+
+    // The attack, asked about before sending it through private order flow: refused, with the findings.
+    let [exploit] = plan.execute.as_slice() else { panic!("one exploiting transaction: {:?}", plan.execute) };
+    let (status, answer, attack_ms) = ask(exploit.req.from, exploit.req.to.unwrap(), &exploit.req.data);
+    assert_eq!((status, answer["verdict"].as_str()), (200, Some("refused")), "{answer}");
+    let findings = answer["findings"].as_array().expect("findings");
+    assert!(!findings.is_empty() && findings.iter().all(|f| f["severity"].is_string()), "{answer}");
+    // Sent anyway, it reverts at the gate.
+    let e =
+        chain.node.send(exploit.req.from, exploit.req.to.unwrap(), exploit.req.data.clone(), U256::ZERO).unwrap_err();
+    assert!(
+        matches!(
+            e.decode_any::<SecurityGate::SecurityGateErrors>(),
+            Some(SecurityGate::SecurityGateErrors::AttestationRequired(_))
+        ),
+        "{e}"
+    );
+    let (target, scope) = attack.target(&chain.venue);
+    assert!(!chain.is_paused(target, scope), "the gate alone stopped it");
+
+    let (_, metrics) = http_get(port, "/metrics").expect("metrics");
+    assert_eq!(metric(&metrics, "vigil_attestations_total{result=\"attested\"}"), Some(1.0), "{metrics}");
+    assert_eq!(metric(&metrics, "vigil_attestations_total{result=\"refused\"}"), Some(1.0), "{metrics}");
+    let _ = stop(vigil, &dir);
+    let log = log_of(&dir.join("vigil.log"));
+    assert!(log.contains("AttestationRefused"), "{log}");
+    eprintln!("POST /attest on anvil: honest borrow {} ms, attack {} ms", honest_ms.as_millis(), attack_ms.as_millis());
+}

@@ -66,13 +66,19 @@ pub struct GateFigures {
     pub attested_benign: u64,
     /// Malicious ones attested (the gate let them in).
     pub attested_malicious: u64,
-    /// Benign ones refused (each a false refusal).
+    /// Benign ones refused: during an attack (its manipulated state is what the node refuses to attest on), or
+    /// before it (false refusals).
     pub refused_benign: u64,
+    /// Benign ones refused before the attack's first malicious block (all, in a run without an attack): false
+    /// refusals.
+    pub false_refusals: u64,
+    /// The block of each benign refusal.
+    pub refused_benign_blocks: Vec<u64>,
     /// Malicious ones refused.
     pub refused_malicious: u64,
     /// Requests not judged (the simulated block was not the head's next).
     pub stale: u64,
-    /// The first finding of each benign refusal.
+    /// The first finding of each benign refusal, after its block.
     pub refused_benign_titles: Vec<String>,
 }
 
@@ -84,6 +90,8 @@ impl GateFigures {
         t.attested_benign += g.attested_benign;
         t.attested_malicious += g.attested_malicious;
         t.refused_benign += g.refused_benign;
+        t.false_refusals += g.false_refusals;
+        t.refused_benign_blocks.extend(&g.refused_benign_blocks);
         t.refused_malicious += g.refused_malicious;
         t.stale += g.stale;
         t.refused_benign_titles.extend(g.refused_benign_titles.iter().cloned());
@@ -315,6 +323,10 @@ pub fn run_scenario(
         })
         .collect();
     let first_malicious = malicious_blocks.first().copied();
+    if let Some(g) = gate.as_mut() {
+        g.false_refusals =
+            g.refused_benign_blocks.iter().filter(|b| first_malicious.is_none_or(|m| **b < m)).count() as u64;
+    }
     let blocks = run.produced();
     let benign_blocks = match first_malicious {
         Some(m) => m.saturating_sub(run.number_of(1)),
@@ -398,6 +410,7 @@ pub fn attest_pending(
         return Ok(Vec::new());
     }
     let version = run.chain.view(run.venue.guardian, vigil_contracts::Guardian::configVersionCall {})?;
+    let number = run.chain.head().number + 1;
     let mut alerts = Vec::new();
     for req in requests {
         figures.requests += 1;
@@ -419,7 +432,8 @@ pub fn attest_pending(
                     figures.refused_malicious += 1;
                 } else {
                     figures.refused_benign += 1;
-                    figures.refused_benign_titles.push(title.clone());
+                    figures.refused_benign_blocks.push(number);
+                    figures.refused_benign_titles.push(format!("block {number}: {title}"));
                 }
                 alerts.push((title, first.detector.clone()));
             }

@@ -65,21 +65,29 @@ pub(super) fn delivery_id(action: &Action) -> B256 {
     keccak256([action.incident.as_slice(), serde_json::to_string(&action.kind).unwrap_or_default().as_bytes()].concat())
 }
 
-/// Carries out an action whose confirmations are in: sends a pause (a send that fails is retried at the next
-/// blocks, up to [`PAUSE_ATTEMPTS`] sends, while the pause has not been seen landing), or starts the delivery of
-/// a notification (see the module documentation).
-#[allow(clippy::too_many_arguments)]
-pub(super) async fn act(
-    client: &RpcClient,
-    engine: &Engine,
-    held: Held,
-    wallet: Option<&EthereumWallet>,
-    chain_id: u64,
-    notifiers: &Arc<Vec<WebhookNotifier>>,
-    deliveries: &UnboundedSender<Delivery>,
-    metrics: &NodeMetrics,
-    summary: &mut RunSummary,
-) -> Result<Acted> {
+/// What carrying out an action needs: the node's client, its wallet for pauses, the notifiers, where
+/// deliveries report back, and the metrics.
+pub(super) struct Dispatcher {
+    pub(super) client: RpcClient,
+    pub(super) wallet: Option<EthereumWallet>,
+    pub(super) chain_id: u64,
+    pub(super) notifiers: Arc<Vec<WebhookNotifier>>,
+    pub(super) deliveries: UnboundedSender<Delivery>,
+    pub(super) metrics: NodeMetrics,
+}
+
+impl Dispatcher {
+    /// Carries out an action whose confirmations are in: sends a pause (a send that fails is retried at the next
+    /// blocks, up to [`PAUSE_ATTEMPTS`] sends, while the pause has not been seen landing), or starts the delivery
+    /// of a notification (see the module documentation).
+    pub(super) async fn act(&self, engine: &Engine, held: Held, summary: &mut RunSummary) -> Result<Acted> {
+        act(engine, held, self, summary).await
+    }
+}
+
+async fn act(engine: &Engine, held: Held, dispatcher: &Dispatcher, summary: &mut RunSummary) -> Result<Acted> {
+    let Dispatcher { client, wallet, chain_id, notifiers, deliveries, metrics } = dispatcher;
+    let (wallet, chain_id) = (wallet.as_ref(), *chain_id);
     let block = held.action.block.number;
     match (held.action.kind, &held.outgoing, wallet) {
         (ActionKind::Pause { scope }, Some(out), Some(wallet)) => {

@@ -135,8 +135,11 @@ pub struct NodeMetrics {
     last_progress: Arc<AtomicU64>,
     screened: Family<ResultLabel, Counter>,
     screen_seconds: Histogram,
+    attestations: Family<ResultLabel, Counter>,
     /// The oracle network's.
     pub network: NetworkMetrics,
+    /// Where `POST /attest` leaves requests for the node (`[gate]`).
+    pub attest: super::attest::Desk,
 }
 
 impl Default for NodeMetrics {
@@ -151,7 +154,9 @@ impl Default for NodeMetrics {
             last_progress: Arc::new(AtomicU64::new(0)),
             screened: Family::default(),
             screen_seconds: Histogram::new([0.0005, 0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0]),
+            attestations: Family::default(),
             network: NetworkMetrics::default(),
+            attest: super::attest::Desk::default(),
         }
     }
 }
@@ -175,8 +180,18 @@ impl NodeMetrics {
             "Time to simulate one pending transaction on the head and run the detectors on it",
             self.screen_seconds.clone(),
         );
+        r.register(
+            "vigil_attestations",
+            "Attestation requests answered, by result (attested, refused, not_needed, stale, failed)",
+            self.attestations.clone(),
+        );
         self.network.register(&mut r);
         r
+    }
+
+    /// Counts an attestation request answered, by result.
+    pub(crate) fn attestation(&self, result: &str) {
+        self.attestations.get_or_create(&ResultLabel { result: result.into() }).inc();
     }
 
     /// Counts a pending transaction screened, by outcome, in `seconds` (simulation and detectors).
@@ -216,14 +231,26 @@ impl NodeMetrics {
 }
 
 /// Serves `/metrics` (Prometheus text), `/health` (200 once following and having made progress within the
-/// last 5 minutes, else 503) and, in network mode, `/network` (JSON: this node, its peers and their health, the
+/// last 5 minutes, else 503), `POST /attest` (the attestation service, with `[gate]`: [`super::attest`]) and, in
+/// network mode, `/network` (JSON: this node, its peers and their health, the
 /// inbox's counts, the reports pending; what `vigil status` shows) on `addr`.
 pub async fn serve_metrics(addr: std::net::SocketAddr, metrics: NodeMetrics) -> Result<tokio::task::JoinHandle<()>> {
     use axum::{http::StatusCode, routing::get, Router};
     let registry = Arc::new(metrics.registry());
     let m = metrics.clone();
     let (network, scraped) = (metrics.network.clone(), metrics.network.clone());
+    let desk = metrics.attest.clone();
     let app = Router::new()
+        .route(
+            "/attest",
+            axum::routing::post(move |body: axum::body::Bytes| {
+                let desk = desk.clone();
+                async move {
+                    let (status, answer) = desk.ask(&body).await;
+                    (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), answer.to_string())
+                }
+            }),
+        )
         .route(
             "/network",
             get(move || {

@@ -20,9 +20,11 @@
 //! - [`dispatch`]: carrying out due actions (pause transactions, notifications);
 //! - [`settle`]: settling, after a restart, pauses decided but not seen landing;
 //! - [`network`]: the oracle network (`[network]`): shares to and from peers, quorum submission;
+//! - [`attest`]: the attestation service (`[gate]`, `POST /attest`) for a SecurityGate;
 //! - [`screen`]: screening of the node's pending transactions between blocks (`[screening]`), whose
 //!   front-running pauses are sent at once.
 
+pub mod attest;
 pub mod dispatch;
 pub mod fetch;
 pub mod metrics;
@@ -42,17 +44,18 @@ use vigil_chain::{fetch::Fetcher, Follower};
 use vigil_core::{ChainEvent, Store};
 use vigil_respond::{Action, ActionKind, GuardianResponder, Responder, WebhookNotifier};
 
-pub use self::{
-    dispatch::send_transaction,
-    fetch::rpc_client,
-    metrics::{serve_metrics, NodeMetrics},
-};
 use self::{
-    dispatch::{act, record_delivery, Acted, Delivery, Held},
+    attest::AttestService,
+    dispatch::{record_delivery, Acted, Delivery, Dispatcher, Held},
     fetch::{backoff, fetch_failed, retry_fetch, wait_for_head},
     network::{OracleNode, Submission},
     screen::Screener,
     settle::settle_pauses,
+};
+pub use self::{
+    dispatch::send_transaction,
+    fetch::rpc_client,
+    metrics::{serve_metrics, NodeMetrics},
 };
 use crate::{config::Config, engine::Engine};
 
@@ -80,6 +83,14 @@ pub struct RunSummary {
     pub notifications: u64,
     /// The last block processed.
     pub cursor: Option<u64>,
+}
+
+/// What woke the node between blocks.
+enum Woke {
+    Head(u64),
+    Share(vigil_net::Inbound),
+    Screen,
+    Attest(attest::Ask),
 }
 
 /// Runs the node until `opts.until` (or for ever).
@@ -210,7 +221,34 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
         }
         _ => None,
     };
+    // The attestation service signs with every oracle key the node holds (one in network mode: the sender
+    // gathers k nodes' signatures).
+    let mut attest = match &config.gate {
+        Some(g) => {
+            if keys.is_empty() {
+                bail!("[gate] needs [responder] keys: they sign the attestations");
+            }
+            let attester = crate::attest::Attester::new(g.address, chain_id, keys.clone(), g.attestation_blocks);
+            Some(AttestService::start(
+                &metrics.attest,
+                client.clone(),
+                chain_id,
+                config.needs_traces(),
+                guardian,
+                attester,
+            )?)
+        }
+        None => None,
+    };
     let (deliveries_tx, mut deliveries) = tokio::sync::mpsc::unbounded_channel::<Delivery>();
+    let dispatcher = Dispatcher {
+        client: client.clone(),
+        wallet: wallet.clone(),
+        chain_id,
+        notifiers,
+        deliveries: deliveries_tx,
+        metrics: metrics.clone(),
+    };
     let mut in_flight = 0usize;
     let mut head = head;
     let mut bar: Option<indicatif::ProgressBar> = None;
@@ -266,40 +304,47 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                 if opts.until.is_some_and(|u| next > u) {
                     break;
                 }
-                match oracle.as_mut() {
-                    // A peer's share may complete a quorum between blocks: it is taken at once.
-                    Some(node) => tokio::select! {
-                        h = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head) => head = h,
-                        Some(m) = node.recv() => {
+                // Between blocks: a new head, a peer's share (it may complete a quorum: taken at once), the
+                // screener's next look at the pool, or a request for an attestation.
+                let woke = tokio::select! {
+                    h = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head) => Woke::Head(h),
+                    Some(m) = async { match oracle.as_mut() { Some(n) => n.recv().await, None => std::future::pending().await } } => Woke::Share(m),
+                    () = async { match screener.as_mut() { Some(s) => s.tick().await, None => std::future::pending().await } } => Woke::Screen,
+                    Some(a) = async { match attest.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => Woke::Attest(a),
+                };
+                match woke {
+                    Woke::Head(h) => head = h,
+                    Woke::Share(m) => {
+                        if let Some(node) = oracle.as_mut() {
                             if let Some(sub) = node.on_message(m) {
                                 submit(&client, wallet.as_ref(), chain_id, guardian, node, sub, &mut summary).await;
                             }
                         }
-                    },
-                    None => match screener.as_mut() {
-                        Some(screener) => tokio::select! {
-                            h = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head) => head = h,
-                            _ = screener.tick() => {
-                                for (number, outcome) in screener.screen(&mut engine, &metrics).await? {
-                                    for action in outcome.actions {
-                                        let outgoing = outcome.outgoing.iter().find(|o| o.action == action).cloned();
-                                        let h = Held { due: number, action, outgoing, attempts: 0 };
-                                        if h.action.kind.is_notification() {
-                                            // Told once the block it was to land in has its confirmations.
-                                            held.push(Held { due: number + source.confirmations.notify, ..h });
-                                            continue;
-                                        }
-                                        // A front-running pause cannot wait: it goes now, with its tip.
-                                        let acted = act(&client, &engine, h, wallet.as_ref(), chain_id, &notifiers, &deliveries_tx, &metrics, &mut summary).await?;
-                                        if let Acted::Retry(h) = acted {
-                                            held.push(Held { due: number, ..*h });
-                                        }
-                                    }
+                    }
+                    Woke::Screen => {
+                        let Some(screener) = screener.as_mut() else { continue };
+                        for (number, outcome) in screener.screen(&mut engine, &metrics).await? {
+                            for action in outcome.actions {
+                                let outgoing = outcome.outgoing.iter().find(|o| o.action == action).cloned();
+                                let h = Held { due: number, action, outgoing, attempts: 0 };
+                                if h.action.kind.is_notification() {
+                                    // Told once the block it was to land in has its confirmations.
+                                    held.push(Held { due: number + source.confirmations.notify, ..h });
+                                    continue;
+                                }
+                                // A front-running pause cannot wait: it goes now, with its tip.
+                                let acted = dispatcher.act(&engine, h, &mut summary).await?;
+                                if let Acted::Retry(h) = acted {
+                                    held.push(Held { due: number, ..*h });
                                 }
                             }
-                        },
-                        None => head = wait_for_head(follower.fetcher(), heads.as_mut(), poll, head).await,
-                    },
+                        }
+                    }
+                    Woke::Attest(a) => {
+                        if let Some(service) = attest.as_mut() {
+                            service.answer(&mut engine, a, &metrics).await?;
+                        }
+                    }
                 }
             }
             Some(ChainEvent::RevertTo { ancestor }) => {
@@ -392,18 +437,7 @@ pub async fn run(config: &Config, opts: RunOptions, metrics: NodeMetrics) -> Res
                         }
                         continue;
                     }
-                    let acted = act(
-                        &client,
-                        &engine,
-                        h,
-                        wallet.as_ref(),
-                        chain_id,
-                        &notifiers,
-                        &deliveries_tx,
-                        &metrics,
-                        &mut summary,
-                    )
-                    .await?;
+                    let acted = dispatcher.act(&engine, h, &mut summary).await?;
                     match acted {
                         Acted::Done => {}
                         Acted::Delivering => in_flight += 1,

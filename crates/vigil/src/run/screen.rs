@@ -24,17 +24,45 @@ use vigil_core::{BlockHeader, BlockRef};
 use super::NodeMetrics;
 use crate::engine::{Bid, BlockOutcome, Engine};
 
-/// The pending transactions of one node, screened on its head.
-pub(super) struct Screener {
+/// Simulators on the engine's head: one per head, kept while the head stays (with the state it read so far).
+pub(super) struct HeadSimulator {
     client: RpcClient,
     chain_id: u64,
     traces: bool,
+    current: Option<Arc<Simulator>>,
+}
+
+impl HeadSimulator {
+    /// Simulators reading through `client`; `traces`: the detectors read call traces.
+    pub(super) fn new(client: RpcClient, chain_id: u64, traces: bool) -> Self {
+        Self { client, chain_id, traces, current: None }
+    }
+
+    /// The simulator on `head`: the last one while the head stays, else one with the head's header read.
+    pub(super) async fn on(&mut self, head: BlockRef) -> Result<Arc<Simulator>> {
+        if let Some(s) = &self.current {
+            if s.head().block_ref() == head {
+                return Ok(s.clone());
+            }
+        }
+        let block: serde_json::Value =
+            self.client.request("eth_getBlockByHash", json!([head.hash, false])).await.context("the head's header")?;
+        let header: BlockHeader = serde_json::from_value(block).context("the head's header")?;
+        let state = NodeState::new(self.client.clone(), tokio::runtime::Handle::current(), head);
+        let simulator = Arc::new(Simulator::new(state, header, self.chain_id, self.traces));
+        self.current = Some(simulator.clone());
+        Ok(simulator)
+    }
+}
+
+/// The pending transactions of one node, screened on its head.
+pub(super) struct Screener {
+    client: RpcClient,
     pending: Pending,
     interval: tokio::time::Interval,
     /// Announcements of pending transactions over WebSocket, when followed.
     announced: Option<tokio::sync::watch::Receiver<u64>>,
-    /// The simulator of the head last screened on (its state read so far is kept while the head stays).
-    simulator: Option<Arc<Simulator>>,
+    simulators: HeadSimulator,
 }
 
 impl Screener {
@@ -44,7 +72,8 @@ impl Screener {
         let mut interval = tokio::time::interval(poll);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let announced = ws.map(mempool::spawn_ws_pending);
-        Self { client, chain_id, traces, pending: Pending::default(), interval, announced, simulator: None }
+        let simulators = HeadSimulator::new(client.clone(), chain_id, traces);
+        Self { client, pending: Pending::default(), interval, announced, simulators }
     }
 
     /// Waits for the next poll, or for an announcement of a pending transaction.
@@ -84,7 +113,7 @@ impl Screener {
         if fresh.is_empty() {
             return Ok(Vec::new());
         }
-        let simulator = self.simulator_on(head).await?;
+        let simulator = self.simulators.on(head).await?;
         let probes = engine.probes().clone();
         // revm reads the node synchronously: the simulations run on a blocking thread.
         let sim = simulator.clone();
@@ -140,21 +169,5 @@ impl Screener {
             decided.push((number, outcome));
         }
         Ok(decided)
-    }
-
-    /// The simulator on `head`: the last one while the head stays, else one with the head's header read.
-    async fn simulator_on(&mut self, head: BlockRef) -> Result<Arc<Simulator>> {
-        if let Some(s) = &self.simulator {
-            if s.head().block_ref() == head {
-                return Ok(s.clone());
-            }
-        }
-        let block: serde_json::Value =
-            self.client.request("eth_getBlockByHash", json!([head.hash, false])).await.context("the head's header")?;
-        let header: BlockHeader = serde_json::from_value(block).context("the head's header")?;
-        let state = NodeState::new(self.client.clone(), tokio::runtime::Handle::current(), head);
-        let simulator = Arc::new(Simulator::new(state, header, self.chain_id, self.traces));
-        self.simulator = Some(simulator.clone());
-        Ok(simulator)
     }
 }

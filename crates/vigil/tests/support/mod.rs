@@ -39,10 +39,15 @@ pub struct Chain {
 }
 
 pub fn start_chain() -> Chain {
+    start_chain_with(&VenueConfig::default())
+}
+
+/// A fresh anvil with the venue deployed as `cfg` says.
+pub fn start_chain_with(cfg: &VenueConfig) -> Chain {
     let anvil = vigil_sim::node::anvil().unwrap_or_else(|e| panic!("{e}")).try_spawn().expect("anvil starts");
     let actors = Actors::standard();
     let mut node = NodeBackend::connect(&anvil.endpoint(), &actors.all_keys()).expect("connect");
-    let venue = deploy_venue(&mut node, &actors, &VenueConfig::default()).expect("the venue deploys");
+    let venue = deploy_venue(&mut node, &actors, cfg).expect("the venue deploys");
     Chain { anvil, node, venue, actors }
 }
 
@@ -170,6 +175,24 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Some((status, body))
+}
+
+/// POSTs `body` (JSON) to `path`: (status, body).
+pub fn http_post(port: u16, path: &str, body: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(15))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
     let mut text = String::new();
     s.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
