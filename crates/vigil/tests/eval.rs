@@ -82,3 +82,19 @@ fn eval_names_an_unknown_scenario() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unknown scenario `spot-pamp` (did you mean `spot-pump`?)"), "{stderr}");
 }
+
+#[test]
+fn eval_with_the_gate_and_private_order_flow_names_the_gate_as_the_defense() {
+    let args = ["--seeds", "1", "--attacks", "euler-donation", "--benign-blocks", "60", "--private-attack", "--gate"];
+    let (stdout, r) = eval("eval-gate", &args);
+    assert!(stdout.contains("attestation-gated entry"), "{stdout}");
+    let euler = r["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == "euler-donation").unwrap();
+    assert_eq!(euler["defenses"], serde_json::json!({ "gate": 1 }), "{euler}");
+    assert_eq!(euler["lost_with_usd"], 0.0, "{euler}");
+    assert!(euler["lost_without_usd"].as_f64().unwrap() > 100_000.0, "{euler}");
+    let gate = &euler["gate"];
+    assert_eq!((gate["refused_malicious"].as_u64(), gate["false_refusals"].as_u64()), (Some(1), Some(0)), "{gate}");
+    let benign = r["scenarios"].as_array().unwrap().iter().find(|s| s["scenario"] == "benign-crash").unwrap();
+    assert_eq!(benign["gate"]["refused_benign"], 0, "{benign}");
+    assert!(benign["gate"]["attested_benign"].as_u64().unwrap() > 0, "{benign}");
+}
