@@ -118,7 +118,7 @@ impl PricePath {
     pub fn from_csv(path: &Path, blocks: u64, speed: u64) -> Result<Self, PriceError> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| PriceError::Read { path: name.clone(), source })?;
-        let rows = parse_csv(&name, &text)?;
+        let Parsed { rows, merged } = parse_csv(&name, &text)?;
         let first = rows[0].0;
         let mut prices = Vec::with_capacity(blocks as usize + 1);
         let mut j = 0;
@@ -137,7 +137,12 @@ impl PricePath {
             prices.push(price);
         }
         let speed = speed.max(1);
-        Ok(Self { prices, source: format!("{name} ({} rows, {speed}× real time)", rows.len()) })
+        let merged = match merged {
+            0 => String::new(),
+            1 => ", 1 row at a repeated timestamp merged (the last wins)".to_string(),
+            n => format!(", {n} rows at a repeated timestamp merged (the last wins)"),
+        };
+        Ok(Self { prices, source: format!("{name} ({} rows{merged}, {speed}× real time)", rows.len()) })
     }
 
     /// The price at block offset `i` (the last price after the end).
@@ -161,7 +166,16 @@ impl PricePath {
     }
 }
 
-fn parse_csv(path: &str, text: &str) -> Result<Vec<(u64, f64)>, PriceError> {
+/// The rows of a price history, in time order, one per timestamp.
+#[derive(Debug, PartialEq)]
+struct Parsed {
+    rows: Vec<(u64, f64)>,
+    /// Rows dropped because a later row had the same timestamp (exports repeat a timestamp when two updates
+    /// fall in one second; the last is the price that held).
+    merged: usize,
+}
+
+fn parse_csv(path: &str, text: &str) -> Result<Parsed, PriceError> {
     let row_err = |line: usize, field: &'static str, reason: String| PriceError::Row {
         path: path.to_string(),
         line,
@@ -169,6 +183,7 @@ fn parse_csv(path: &str, text: &str) -> Result<Vec<(u64, f64)>, PriceError> {
         reason,
     };
     let mut rows: Vec<(u64, f64)> = Vec::new();
+    let mut merged = 0;
     for (i, raw) in text.lines().enumerate() {
         let line = i + 1;
         let raw = raw.trim();
@@ -194,17 +209,23 @@ fn parse_csv(path: &str, text: &str) -> Result<Vec<(u64, f64)>, PriceError> {
         if !(price.is_finite() && price > 0.0) {
             return Err(row_err(line, "price", format!("{price} is not a positive price")));
         }
-        if let Some(&(prev, _)) = rows.last() {
-            if ts <= prev {
-                return Err(row_err(line, "timestamp", format!("{ts} does not increase (previous row {prev})")));
+        match rows.last_mut() {
+            Some(last) if ts == last.0 => {
+                *last = (ts, price);
+                merged += 1;
+                continue;
             }
+            Some(&mut (prev, _)) if ts < prev => {
+                return Err(row_err(line, "timestamp", format!("{ts} is earlier than the previous row's {prev}")));
+            }
+            _ => {}
         }
         rows.push((ts, price));
     }
     if rows.is_empty() {
         return Err(PriceError::Empty { path: path.to_string() });
     }
-    Ok(rows)
+    Ok(Parsed { rows, merged })
 }
 
 #[cfg(test)]
@@ -234,8 +255,8 @@ mod tests {
 
     #[test]
     fn csv_rows_are_sampled_per_block() {
-        let rows = parse_csv("t.csv", "timestamp,price\n1000,10\n1030,20\n1100,30\n").unwrap();
-        assert_eq!(rows, vec![(1000, 10.0), (1030, 20.0), (1100, 30.0)]);
+        let parsed = parse_csv("t.csv", "timestamp,price\n1000,10\n1030,20\n1100,30\n").unwrap();
+        assert_eq!(parsed, Parsed { rows: vec![(1000, 10.0), (1030, 20.0), (1100, 30.0)], merged: 0 });
         let dir = std::env::temp_dir().join(format!("vigil-price-{}", std::process::id()));
         std::fs::write(&dir, "timestamp,price\n1000,10\n1030,20\n1100,30\n").unwrap();
         let path = PricePath::from_csv(&dir, 10, 1).unwrap();
@@ -258,13 +279,29 @@ mod tests {
     }
 
     #[test]
+    fn rows_at_a_repeated_timestamp_merge_and_the_last_wins() {
+        let parsed = parse_csv("t.csv", "timestamp,price\n1000,10\n1000,11\n1000,12\n1030,20\n").unwrap();
+        assert_eq!(parsed, Parsed { rows: vec![(1000, 12.0), (1030, 20.0)], merged: 2 });
+        let file = std::env::temp_dir().join(format!("vigil-price-merged-{}", std::process::id()));
+        std::fs::write(&file, "timestamp,price\n1000,10\n1000,11\n1030,20\n").unwrap();
+        let path = PricePath::from_csv(&file, 2, 1).unwrap();
+        std::fs::remove_file(&file).ok();
+        assert_eq!(path.at(0), 11.0);
+        assert!(
+            path.source().contains("2 rows, 1 row at a repeated timestamp merged (the last wins)"),
+            "{}",
+            path.source()
+        );
+    }
+
+    #[test]
     fn bad_csv_rows_name_file_line_and_field() {
         let cases = [
             ("time,price\n1,2\n", "t.csv: line 1: row: expected the header `timestamp,price`, found `time,price`"),
             ("timestamp,price\n1,2\nx,3\n", "t.csv: line 3: timestamp: `x` is not UNIX seconds"),
             ("timestamp,price\n1,abc\n", "t.csv: line 2: price: `abc` is not a number"),
             ("timestamp,price\n1,-5\n", "t.csv: line 2: price: -5 is not a positive price"),
-            ("timestamp,price\n5,1\n5,2\n", "t.csv: line 3: timestamp: 5 does not increase (previous row 5)"),
+            ("timestamp,price\n5,1\n4,2\n", "t.csv: line 3: timestamp: 4 is earlier than the previous row's 5"),
             ("timestamp,price\n5,1,2\n", "t.csv: line 2: row: expected two columns, found `5,1,2`"),
             ("timestamp,price\n", "t.csv: no price rows after the header `timestamp,price`"),
         ];

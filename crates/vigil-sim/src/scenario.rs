@@ -408,8 +408,8 @@ impl ScenarioRun {
         let mut evm = InProcessEvm::new();
         // The pair holds the same dollar depth whatever the starting price of the path.
         let defaults = VenueConfig::default();
-        let eth_price = price.at(0).round().max(1.0) as u64;
-        let pair_weth = (defaults.pair_weth * defaults.eth_price / eth_price).max(1);
+        let eth_price = price.at(0);
+        let pair_weth = defaults.pair_weth * defaults.eth_price / eth_price;
         let mut cfg = VenueConfig { eth_price, pair_weth, gate: opts.gate, ..defaults };
         if let Some(r) = spec.repeat {
             cfg.security_council = Some(actors.council.address());
@@ -419,12 +419,12 @@ impl ScenarioRun {
         }
         let venue = deploy_venue(&mut evm, &actors, &cfg)?;
         let traffic_actors = TrafficActors::standard();
-        fund_traffic(&mut evm, &actors, &venue, &traffic_actors)?;
+        fund_traffic(&mut evm, &actors, &venue, &traffic_actors, eth_price)?;
         let mut keys = actors.all_keys();
         keys.extend(traffic_actors.all_keys());
         let mut chain = SimChain::from_genesis(evm, keys, opts.tracing, opts.seed);
         let genesis_number = chain.head().number;
-        let traffic = Traffic::new(opts.seed, traffic_actors, venue, actors.keeper.address(), cfg.eth_price as f64);
+        let traffic = Traffic::new(opts.seed, traffic_actors, venue, actors.keeper.address(), cfg.eth_price);
 
         let mut schedule: BTreeMap<u64, Vec<TxRequest>> = BTreeMap::new();
         let mut plan = None;

@@ -104,12 +104,23 @@ impl TrafficActors {
     }
 }
 
-/// Gives the traffic actors ether, stablecoins, WETH and approvals, before genesis.
-pub fn fund_traffic<B: Backend>(chain: &mut B, a: &Actors, v: &Venue, t: &TrafficActors) -> Result<(), ExecError> {
+/// The ETH price the traffic's amounts in WETH are written for: at another starting price they hold the same
+/// dollars (so a history near $1 or near $60,000 trades, borrows and arbitrages as one near $3,000 does).
+pub const REFERENCE_ETH_PRICE: f64 = 3_000.0;
+
+/// Gives the traffic actors ether, stablecoins, WETH and approvals, before genesis; WETH holdings are worth at
+/// `eth_price` what they are worth at [`REFERENCE_ETH_PRICE`].
+pub fn fund_traffic<B: Backend>(
+    chain: &mut B,
+    a: &Actors,
+    v: &Venue,
+    t: &TrafficActors,
+    eth_price: f64,
+) -> Result<(), ExecError> {
     let d = a.deployer.address();
+    let scale = REFERENCE_ETH_PRICE / eth_price;
     for key in t.all_keys() {
         let who = key.address();
-        chain.set_balance(who, units18(1_000_000))?;
         // Arbitrageurs stand for the whole market's arbitrage: an inventory that a long real history (ETH from $321
         // to $1,385 and down to $200 over 495 days) does not run dry, as it did with 2,000 WETH each after 300 days.
         let (usd_amount, weth_amount) = if t.arbs.iter().any(|k| k.address() == who) {
@@ -119,8 +130,11 @@ pub fn fund_traffic<B: Backend>(chain: &mut B, a: &Actors, v: &Venue, t: &Traffi
         } else {
             (500_000, 200)
         };
+        let weth = weth_amount as f64 * scale;
+        // Enough ether to wrap the WETH at any price level, and for gas.
+        chain.set_balance(who, units18(1_000_000).max(to_units18(weth) + units18(1_000)))?;
         chain.exec(d, v.usd, StableToken::mintCall { to: who, amount: usd(usd_amount) })?;
-        wrap_eth(chain, v, who, units18(weth_amount))?;
+        wrap_eth(chain, v, who, to_units18(weth))?;
         for spender in [v.router, v.pool, v.options, v.legacy_market, v.legacy_vault, v.pair] {
             chain.exec(who, v.usd, IERC20::approveCall { spender, value: U256::MAX })?;
             chain.exec(who, v.weth, IERC20::approveCall { spender, value: U256::MAX })?;
@@ -206,6 +220,12 @@ impl Traffic {
         Ok(txs)
     }
 
+    /// What the traffic's WETH amounts (written for [`REFERENCE_ETH_PRICE`]) are multiplied by: the same dollars
+    /// at the starting price (exactly 1 at the reference).
+    fn weth_scale(&self) -> f64 {
+        REFERENCE_ETH_PRICE / self.start_price
+    }
+
     fn keeper(&mut self, txs: &mut Vec<TxRequest>, i: u64, price: f64) {
         let deviation = (price / self.last_feed - 1.0).abs();
         if deviation >= FEED_DEVIATION || i >= self.last_feed_block + FEED_HEARTBEAT {
@@ -287,7 +307,7 @@ impl Traffic {
             let borrower = self.rng.random_range(0..self.actors.borrowers.len());
             if !self.positions.iter().any(|p| p.borrower == borrower) {
                 let market = if self.rng.random_bool(0.7) { MARKET_WETH_FEED } else { MARKET_WETH_SPOT };
-                let coll = self.rng.random_range(2.0..30.0f64);
+                let coll = self.rng.random_range(2.0..30.0f64) * self.weth_scale();
                 let ltv = self.rng.random_range(0.40..0.70f64);
                 let who = self.actors.borrowers[borrower].address();
                 let collateral = to_units18(coll);
@@ -420,7 +440,7 @@ impl Traffic {
         self.known_options = count;
         if self.rng.random_bool(0.05) {
             let writer = self.actors.writers[self.rng.random_range(0..self.actors.writers.len())].address();
-            let amount = self.rng.random_range(1.0..10.0f64);
+            let amount = self.rng.random_range(1.0..10.0f64) * self.weth_scale();
             let strike = (feed * self.rng.random_range(1.05..1.25)).round();
             let premium = amount * feed * self.rng.random_range(0.005..0.02);
             let expiry = timestamp + self.rng.random_range(600..3_600u64);

@@ -58,12 +58,12 @@ pub fn feed_answer(dollars: f64) -> alloy::primitives::I256 {
 /// How the venue is seeded. Amounts are whole tokens.
 #[derive(Debug, Clone)]
 pub struct VenueConfig {
-    /// ETH price in dollars at genesis (feed and pair).
-    pub eth_price: u64,
+    /// ETH price in dollars at genesis (feed and pair): any level, from a cent up.
+    pub eth_price: f64,
     /// VGOV price in dollars at genesis (feed).
     pub gov_price: u64,
-    /// WETH in the pair (the stablecoin side is `pair_weth × eth_price`).
-    pub pair_weth: u64,
+    /// WETH in the pair, in whole tokens (the stablecoin side is `pair_weth × eth_price`).
+    pub pair_weth: f64,
     /// Stablecoins supplied to the feed-priced WETH market.
     pub market_weth_feed_supply: u64,
     /// Stablecoins supplied to the spot-priced WETH market.
@@ -110,9 +110,9 @@ pub struct VenueConfig {
 impl Default for VenueConfig {
     fn default() -> Self {
         Self {
-            eth_price: 3_000,
+            eth_price: 3_000.0,
             gov_price: 2,
-            pair_weth: 1_000,
+            pair_weth: 1_000.0,
             market_weth_feed_supply: 2_000_000,
             market_weth_spot_supply: 3_000_000,
             market_gov_supply: 500_000,
@@ -249,6 +249,16 @@ pub fn gate_rules(v: &Venue) -> Vec<(Address, SecurityGate::Rule)> {
     ]
 }
 
+/// `amount` whole 18-decimal tokens (fractions kept to the wei's precision of an f64).
+pub fn units18_of(amount: f64) -> U256 {
+    U256::from((amount.max(0.0) * 1e18) as u128)
+}
+
+/// `dollars` in vUSD's 6 decimals.
+pub fn usd_of(dollars: f64) -> U256 {
+    U256::from((dollars.max(0.0) * 1e6) as u128)
+}
+
 /// Creation code followed by the encoded constructor arguments.
 pub fn initcode<C: SolConstructor>(bytecode: &Bytes, args: C) -> Bytes {
     let mut code = bytecode.to_vec();
@@ -268,8 +278,10 @@ pub fn in_process_venue() -> Result<(crate::InProcessEvm, Actors, Venue), ExecEr
 /// Deploys and seeds the venue; returns its addresses.
 pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfig) -> Result<Venue, ExecError> {
     let d = actors.deployer.address();
+    // Enough ether for the pair's WETH at any price level (a cent: 300 million WETH), and for gas.
+    let balance = units18(10_000_000).max(units18_of(cfg.pair_weth * 2.0));
     for key in actors.all_keys() {
-        chain.set_balance(key.address(), units18(10_000_000))?;
+        chain.set_balance(key.address(), balance)?;
     }
 
     // Tokens.
@@ -339,7 +351,7 @@ pub fn deploy_venue<B: Backend>(chain: &mut B, actors: &Actors, cfg: &VenueConfi
         };
         chain.deploy(d, initcode(&PriceFeed::BYTECODE, constructor))
     };
-    let eth_feed = deploy_feed("ETH / USD", cfg.eth_price as f64)?;
+    let eth_feed = deploy_feed("ETH / USD", cfg.eth_price)?;
     let gov_feed = deploy_feed("VGOV / USD", cfg.gov_price as f64)?;
 
     // Venue contracts.
@@ -503,8 +515,8 @@ fn seed_liquidity<B: Backend>(chain: &mut B, actors: &Actors, v: &Venue, cfg: &V
 
     // AMM: the LP provides WETH and vUSD at the genesis price.
     let lp = actors.lp.address();
-    let pair_weth = units18(cfg.pair_weth);
-    let pair_usd = usd(cfg.pair_weth * cfg.eth_price);
+    let pair_weth = units18_of(cfg.pair_weth);
+    let pair_usd = usd_of(cfg.pair_weth * cfg.eth_price);
     wrap_eth(chain, v, lp, pair_weth)?;
     mint_usd(chain, actors, v, lp, pair_usd)?;
     approve(chain, v.weth, lp, v.router, pair_weth)?;

@@ -213,3 +213,56 @@ fn a_real_price_history_drives_the_feed_and_the_pair() {
     assert!(mean < 0.02, "arbitrageurs keep the pair near the feed: mean deviation {mean}");
     assert!(within_2pc > 0.8, "most blocks within 2 %: {within_2pc}");
 }
+
+/// The real ETH/USD history rescaled to start at `start` dollars, written to a file of its own.
+fn rescaled_history(start: f64) -> PathBuf {
+    let real = std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/price-history.csv"))
+        .unwrap();
+    let rows: Vec<(u64, f64)> = real
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (t, p) = l.split_once(',').unwrap();
+            (t.parse().unwrap(), p.parse().unwrap())
+        })
+        .collect();
+    let factor = start / rows[0].1;
+    let mut text = String::from("timestamp,price\n");
+    for (t, p) in rows {
+        text.push_str(&format!("{t},{:.10}\n", p * factor));
+    }
+    let path = std::env::temp_dir().join(format!("vigil-history-{start}-{}.csv", std::process::id()));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn the_proving_ground_runs_alike_at_any_price_level() {
+    // The same real history (a boom and a 94 % fall) started at a cent, at $3,000 and at $100,000: the traffic
+    // holds and trades the same dollars, so the pair follows the feed as closely and as few transactions revert.
+    let mut figures = Vec::new();
+    for start in [0.01, 3_000.0, 100_000.0] {
+        let history = rescaled_history(start);
+        let opts = RunOptions { blocks: Some(400), price_csv: Some(history.clone()), price_speed: 600, ..quiet() };
+        let mut run = ScenarioRun::start(find("benign-crash").unwrap(), opts).unwrap();
+        let mut worst: f64 = 0.0;
+        while run.next_block(vec![]).unwrap().is_some() {
+            let s = vigil_sim::state::VenueState::read(&mut run.chain, &run.venue).unwrap();
+            let (feed, spot) = (s.prices.eth_usd.to::<u128>() as f64, s.prices.eth_usd_spot.to::<u128>() as f64);
+            worst = worst.max((spot / feed - 1.0).abs());
+        }
+        let report = run.report().unwrap();
+        std::fs::remove_file(history).ok();
+        assert!(run.price_source().contains("price-history") || run.price_source().contains("vigil-history"));
+        figures.push((start, worst, report.reverted as f64 / report.transactions as f64));
+    }
+    let reference = figures[1];
+    for (start, worst, reverted) in &figures {
+        assert!(*worst < 0.05, "at ${start} the pair strayed {:.1} % from the feed: {figures:?}", worst * 100.0);
+        assert!(
+            *reverted <= reference.2 + 0.02,
+            "at ${start} {:.1} % of transactions reverted: {figures:?}",
+            reverted * 100.0
+        );
+    }
+}
