@@ -269,18 +269,6 @@ fn default_call_gas() -> u64 {
     10_000_000
 }
 
-/// What the simulation needs of a transaction besides its revm environment.
-struct SimTx {
-    hash: B256,
-    from: Address,
-    to: Option<Address>,
-    input: Bytes,
-    value: U256,
-    gas_limit: u64,
-    /// `None` for an unsigned call.
-    nonce: Option<u64>,
-}
-
 /// Simulates pending transactions on one head.
 pub struct Simulator {
     state: NodeState,
@@ -309,17 +297,8 @@ impl Simulator {
     /// The block `tx` would make alone as the next block, with `probes` read after it (see the module
     /// documentation).
     pub fn simulate(&self, tx: &Transaction, probes: &BTreeSet<Probe>) -> Result<Bundle, SimulateError> {
-        let sim = SimTx {
-            hash: *tx.inner.tx_hash(),
-            from: tx.inner.signer(),
-            to: tx.to(),
-            input: tx.input().clone(),
-            value: tx.value(),
-            gas_limit: tx.gas_limit(),
-            nonce: Some(tx.nonce()),
-        };
         let tx_env = TxEnv::builder()
-            .caller(sim.from)
+            .caller(tx.inner.signer())
             .kind(tx.to().map(TxKind::Call).unwrap_or(TxKind::Create))
             .data(tx.input().clone())
             .value(tx.value())
@@ -331,7 +310,7 @@ impl Simulator {
             .chain_id(tx.chain_id())
             .access_list(tx.access_list().cloned().unwrap_or_default())
             .build_fill();
-        self.run(&sim, tx_env, &[], probes)
+        self.run(*tx.inner.tx_hash(), tx_env, true, &[], probes)
     }
 
     /// The block an unsigned call (a transaction a sender has not sent yet: `eth_call`'s shape) would make alone
@@ -348,15 +327,6 @@ impl Simulator {
         let hash = keccak256(
             [call.from.as_slice(), call.to.as_slice(), call.data.as_ref(), &call.value.to_be_bytes::<32>()].concat(),
         );
-        let sim = SimTx {
-            hash,
-            from: call.from,
-            to: Some(call.to),
-            input: call.data.clone(),
-            value: call.value,
-            gas_limit: call.gas,
-            nonce: None,
-        };
         let tx_env = TxEnv::builder()
             .caller(call.from)
             .kind(TxKind::Call(call.to))
@@ -366,17 +336,20 @@ impl Simulator {
             .gas_price(self.head.base_fee_per_gas.unwrap_or_default() as u128)
             .chain_id(Some(self.chain_id))
             .build_fill();
-        self.run(&sim, tx_env, overrides, probes)
+        self.run(hash, tx_env, false, overrides, probes)
     }
 
+    /// Executes `tx_env` (named `hash` in the bundle; its nonce checked when `signed`) as the next block.
     fn run(
         &self,
-        sim: &SimTx,
+        hash: B256,
         tx_env: TxEnv,
+        signed: bool,
         overrides: &[(Address, U256, U256)],
         probes: &BTreeSet<Probe>,
     ) -> Result<Bundle, SimulateError> {
-        let SimTx { hash, from, .. } = *sim;
+        let (from, to) = (tx_env.caller, tx_env.kind.to().copied());
+        let (input, value, gas_limit, nonce) = (tx_env.data.clone(), tx_env.value, tx_env.gas_limit, tx_env.nonce);
         let number = self.head.number + 1;
         let timestamp = self.head.timestamp;
         let basefee = self.head.base_fee_per_gas.unwrap_or_default();
@@ -393,10 +366,10 @@ impl Simulator {
         let mut cfg = CfgEnv::new_with_spec(SpecId::PRAGUE);
         cfg.chain_id = self.chain_id;
         // An unsigned call has no nonce to check.
-        cfg.disable_nonce_check = sim.nonce.is_none();
+        cfg.disable_nonce_check = !signed;
         let state_error = |source| SimulateError::State { tx: hash, block: self.head.number, source };
         let mut calls = vec![json!({
-            "from": from, "to": sim.to, "data": sim.input, "value": sim.value, "gas": format!("{:#x}", sim.gas_limit),
+            "from": from, "to": to, "data": input, "value": value, "gas": format!("{gas_limit:#x}"),
         })];
         if !self.probes_prefetched.swap(true, std::sync::atomic::Ordering::Relaxed) {
             // The probes read the same contracts at every pending transaction of this head: listed once.
@@ -455,20 +428,12 @@ impl Simulator {
             gas_used,
             base_fee_per_gas: self.head.base_fee_per_gas,
         };
-        let body = Tx {
-            hash,
-            from,
-            to: sim.to,
-            value: sim.value,
-            input: sim.input.clone(),
-            nonce: sim.nonce.unwrap_or_default(),
-            gas: sim.gas_limit,
-        };
+        let body = Tx { hash, from, to, value, input, nonce, gas: gas_limit };
         let receipt = Receipt {
             transaction_hash: hash,
             block_hash: Some(block_hash),
             from,
-            to: sim.to,
+            to,
             status,
             contract_address: created,
             gas_used,

@@ -26,7 +26,9 @@ use vigil_contracts::{
 use crate::actors::Actors;
 use crate::backend::{Backend, ExecError, Reader};
 use crate::chain::{SimChain, TxRequest};
-use crate::venue::{feed_answer, units18, usd, wrap_eth, Venue, MARKET_WETH_FEED, MARKET_WETH_SPOT};
+use crate::venue::{
+    feed_answer, units18, units18_of, usd, usd_of, wrap_eth, Venue, MARKET_WETH_FEED, MARKET_WETH_SPOT,
+};
 
 /// Largest trade an arbitrageur makes in one block, in dollars.
 pub const ARB_MAX_USD: f64 = 150_000.0;
@@ -132,9 +134,9 @@ pub fn fund_traffic<B: Backend>(
         };
         let weth = weth_amount as f64 * scale;
         // Enough ether to wrap the WETH at any price level, and for gas.
-        chain.set_balance(who, units18(1_000_000).max(to_units18(weth) + units18(1_000)))?;
+        chain.set_balance(who, units18(1_000_000).max(units18_of(weth) + units18(1_000)))?;
         chain.exec(d, v.usd, StableToken::mintCall { to: who, amount: usd(usd_amount) })?;
-        wrap_eth(chain, v, who, to_units18(weth))?;
+        wrap_eth(chain, v, who, units18_of(weth))?;
         for spender in [v.router, v.pool, v.options, v.legacy_market, v.legacy_vault, v.pair] {
             chain.exec(who, v.usd, IERC20::approveCall { spender, value: U256::MAX })?;
             chain.exec(who, v.weth, IERC20::approveCall { spender, value: U256::MAX })?;
@@ -171,14 +173,6 @@ pub struct Traffic {
     positions: Vec<OpenPosition>,
     known_options: u64,
     open_options: Vec<u64>,
-}
-
-fn to_usd(x: f64) -> U256 {
-    U256::from((x.max(0.0) * 1e6) as u128)
-}
-
-fn to_units18(x: f64) -> U256 {
-    U256::from((x.max(0.0) * 1e18) as u128)
 }
 
 impl Traffic {
@@ -273,10 +267,10 @@ impl Traffic {
         let k = u * w;
         if spot < feed {
             let amount = (((k * feed).sqrt() - u) / 0.997).min(ARB_MAX_USD);
-            txs.push(self.swap(arb, true, to_usd(amount), "arbitrageur:buy-weth"));
+            txs.push(self.swap(arb, true, usd_of(amount), "arbitrageur:buy-weth"));
         } else {
             let amount = (((k / feed).sqrt() - w) / 0.997).min(ARB_MAX_USD / feed);
-            txs.push(self.swap(arb, false, to_units18(amount), "arbitrageur:sell-weth"));
+            txs.push(self.swap(arb, false, units18_of(amount), "arbitrageur:sell-weth"));
         }
         Ok(())
     }
@@ -293,9 +287,9 @@ impl Traffic {
             let trader = self.actors.traders[self.rng.random_range(0..self.actors.traders.len())].address();
             let dollars = size.sample(&mut self.rng).min(50_000.0);
             if self.rng.random_bool(0.5) {
-                txs.push(self.swap(trader, true, to_usd(dollars), "trader:buy-weth"));
+                txs.push(self.swap(trader, true, usd_of(dollars), "trader:buy-weth"));
             } else {
-                txs.push(self.swap(trader, false, to_units18(dollars / spot), "trader:sell-weth"));
+                txs.push(self.swap(trader, false, units18_of(dollars / spot), "trader:sell-weth"));
             }
         }
         Ok(())
@@ -310,7 +304,7 @@ impl Traffic {
                 let coll = self.rng.random_range(2.0..30.0f64) * self.weth_scale();
                 let ltv = self.rng.random_range(0.40..0.70f64);
                 let who = self.actors.borrowers[borrower].address();
-                let collateral = to_units18(coll);
+                let collateral = units18_of(coll);
                 txs.push(TxRequest::benign(
                     who,
                     pool,
@@ -320,7 +314,7 @@ impl Traffic {
                 txs.push(TxRequest::benign(
                     who,
                     pool,
-                    MarginPool::borrowCall { id: U256::from(market), assets: to_usd(coll * feed * ltv), receiver: who },
+                    MarginPool::borrowCall { id: U256::from(market), assets: usd_of(coll * feed * ltv), receiver: who },
                     "borrower:borrow",
                 ));
                 self.positions.push(OpenPosition { borrower, market, collateral, opened: i });
@@ -383,7 +377,7 @@ impl Traffic {
         let lender = self.actors.lenders[self.rng.random_range(0..self.actors.lenders.len())].address();
         let market = U256::from(self.rng.random_range(1..=3u64));
         if self.rng.random_bool(0.05) {
-            let amount = to_usd(self.rng.random_range(10_000.0..200_000.0));
+            let amount = usd_of(self.rng.random_range(10_000.0..200_000.0));
             txs.push(TxRequest::benign(
                 lender,
                 self.venue.pool,
@@ -406,7 +400,7 @@ impl Traffic {
             }
         }
         if self.rng.random_bool(0.02) {
-            let amount = to_usd(self.rng.random_range(5_000.0..50_000.0));
+            let amount = usd_of(self.rng.random_range(5_000.0..50_000.0));
             txs.push(TxRequest::benign(
                 lender,
                 self.venue.legacy_market,
@@ -448,9 +442,9 @@ impl Traffic {
                 writer,
                 vault,
                 OptionVault::writeCall {
-                    amount: to_units18(amount),
-                    strike: to_usd(strike),
-                    premium: to_usd(premium),
+                    amount: units18_of(amount),
+                    strike: usd_of(strike),
+                    premium: usd_of(premium),
                     expiry,
                 },
                 "writer:write-call",
@@ -487,7 +481,7 @@ impl Traffic {
         if self.rng.random_bool(0.01) {
             let (u, w) = self.reserves(chain)?;
             let dollars = self.rng.random_range(20_000.0..100_000.0);
-            let (usd_amount, weth_amount) = (to_usd(dollars), to_units18(dollars / (u / w)));
+            let (usd_amount, weth_amount) = (usd_of(dollars), units18_of(dollars / (u / w)));
             let (amount0, amount1) =
                 if self.venue.usd < self.venue.weth { (usd_amount, weth_amount) } else { (weth_amount, usd_amount) };
             txs.push(TxRequest::benign(

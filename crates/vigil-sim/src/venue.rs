@@ -249,12 +249,12 @@ pub fn gate_rules(v: &Venue) -> Vec<(Address, SecurityGate::Rule)> {
     ]
 }
 
-/// `amount` whole 18-decimal tokens (fractions kept to the wei's precision of an f64).
+/// `amount` whole 18-decimal tokens, fractions kept to an f64's precision (negative amounts are zero).
 pub fn units18_of(amount: f64) -> U256 {
     U256::from((amount.max(0.0) * 1e18) as u128)
 }
 
-/// `dollars` in vUSD's 6 decimals.
+/// `dollars` in vUSD's 6 decimals (negative amounts are zero).
 pub fn usd_of(dollars: f64) -> U256 {
     U256::from((dollars.max(0.0) * 1e6) as u128)
 }

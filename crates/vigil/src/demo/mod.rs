@@ -269,16 +269,16 @@ pub fn run_scenario(
     });
     let mut gate = attester.as_ref().map(|_| GateFigures::default());
     loop {
+        // Attestations and screening are for the block about to be built.
+        let next = run.chain.head().number + 1;
         if let (Some(attester), Some(figures)) = (&attester, gate.as_mut()) {
-            let number = run.chain.head().number + 1;
             alerts.extend(
-                attest_pending(&mut run, &mut engine, attester, figures)?.into_iter().map(|(t, d)| (number, t, d)),
+                attest_pending(&mut run, &mut engine, attester, figures)?.into_iter().map(|(t, d)| (next, t, d)),
             );
         }
         if screening {
-            let number = run.chain.head().number + 1;
             for outcome in screen_pending(&mut run, &mut engine)? {
-                alerts.extend(alerts_of(&engine, &outcome, number, notify_at));
+                alerts.extend(alerts_of(&engine, &outcome, next, notify_at));
                 next_first.extend(outcome.outgoing.into_iter().map(pause_tx));
             }
         }
